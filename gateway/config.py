@@ -1,0 +1,237 @@
+"""Settings: `config/postdesk.yaml` plus `POSTDESK_*` environment overrides, validated.
+
+Every key in the YAML file can be overridden by an environment variable named
+`POSTDESK_<SECTION>__<KEY>` (double underscore for each level of nesting, lists comma-separated),
+e.g. `POSTDESK_SMTP__LISTEN=0.0.0.0:25` or `POSTDESK_MAILBOXES=support@a.example,order@a.example`.
+A bad value stops start-up with one line that names the key and, where it came from the
+environment, the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ENV_PREFIX = "POSTDESK_"
+DEFAULT_CONFIG = Path("config/postdesk.yaml")
+DEFAULT_MAILBOX_NAMES = ("support", "order", "service", "onlinesupport")
+
+
+class ConfigError(Exception):
+    """A setting is missing, malformed or out of range; the message is one line for the admin."""
+
+
+def parse_hostport(value: str, *, default_port: int | None = None) -> tuple[str, int]:
+    """Split `host:port` (or `[v6]:port`) into its parts, raising ValueError with a readable text."""
+    text = value.strip()
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        if default_port is None:
+            raise ValueError(f"expected host:port, got {value!r}")
+        host, port = text, str(default_port)
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port with a port from 1 to 65535, got {value!r}")
+    return host, int(port)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SmtpConfig(_Section):
+    listen: str = "127.0.0.1:2525"
+    hostname: str = "postdesk.localhost"
+    max_message_size: int = Field(default=25 * 1024 * 1024, gt=0)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    reuse_port: bool = False
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        parse_hostport(value)
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> SmtpConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key must be set together")
+        return self
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        return parse_hostport(self.listen)
+
+
+class RelayConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, gt=0, lt=65536)
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = None
+    timeout: float = Field(default=30.0, gt=0)
+    connections: int = Field(default=2, ge=1, le=32)
+
+
+class DatabaseConfig(_Section):
+    url: str = "sqlite:///store/postdesk.db"
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql")):
+            raise ValueError(f"expected a sqlite:/// or postgresql+psycopg:// URL, got {value!r}")
+        return value
+
+
+class WebConfig(_Section):
+    listen: str = "127.0.0.1:8025"
+    base_url: str = "http://127.0.0.1:8025"
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        parse_hostport(value)
+        return value
+
+
+class TicketsConfig(_Section):
+    tag_format: str = "[#{number}]"
+    first_number: int = Field(default=100000, ge=1)
+    language: Literal["en", "sv", "ro"] = "en"
+
+    @field_validator("tag_format")
+    @classmethod
+    def _check_tag(cls, value: str) -> str:
+        if "{number}" not in value:
+            raise ValueError("must contain {number}")
+        return value
+
+
+class ProcessorConfig(_Section):
+    batch_size: int = Field(default=64, ge=1, le=10000)
+    poll_interval: float = Field(default=1.0, gt=0)
+    lease_seconds: int = Field(default=300, ge=10)
+
+
+class OutboxConfig(_Section):
+    batch_size: int = Field(default=64, ge=1, le=10000)
+    poll_interval: float = Field(default=1.0, gt=0)
+    max_attempts: int = Field(default=12, ge=1)
+    backoff_initial: float = Field(default=30.0, gt=0)
+    backoff_max: float = Field(default=3600.0, gt=0)
+    lease_seconds: int = Field(default=120, ge=10)
+    from_name: str = "Postdesk"
+
+
+class LoggingConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Config(BaseModel):
+    """The whole settings tree; section classes above carry the defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    domain: str = "telenta.example"
+    instance: str = ""
+    mailboxes: tuple[str, ...] = ()
+    smtp: SmtpConfig = SmtpConfig()
+    relay: RelayConfig = RelayConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    web: WebConfig = WebConfig()
+    tickets: TicketsConfig = TicketsConfig()
+    processor: ProcessorConfig = ProcessorConfig()
+    outbox: OutboxConfig = OutboxConfig()
+    logging: LoggingConfig = LoggingConfig()
+    templates_dir: Path = Path("templates")
+    store_dir: Path = Path("store")
+
+    @field_validator("mailboxes", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _default_mailboxes(self) -> Config:
+        if not self.mailboxes:
+            boxes = tuple(f"{name}@{self.domain}" for name in DEFAULT_MAILBOX_NAMES)
+            object.__setattr__(self, "mailboxes", boxes)
+        normalised = tuple(box.strip().lower() for box in self.mailboxes)
+        for box in normalised:
+            if box.count("@") != 1 or box.startswith("@") or box.endswith("@"):
+                raise ValueError(f"mailboxes: {box!r} is not an address")
+        object.__setattr__(self, "mailboxes", normalised)
+        return self
+
+    @property
+    def message_id_domain(self) -> str:
+        return self.domain
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, tuple[list[str], str, str]]:
+    """Map each POSTDESK_* variable to its key path, value and name."""
+    found: dict[str, tuple[list[str], str, str]] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == "POSTDESK_CONFIG":
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX):].split("__")]
+        found[".".join(path)] = (path, value, name)
+    return found
+
+
+def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
+    node = tree
+    for part in path[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[path[-1]] = value
+
+
+def _list_fields() -> set[str]:
+    # Lists are comma-separated in the environment; these are the keys whose type is a list.
+    return {"mailboxes"}
+
+
+def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read the YAML file (if present) and the environment; raise ConfigError on any bad value."""
+    environ = os.environ if environ is None else environ
+    path = path or Path(environ.get("POSTDESK_CONFIG", DEFAULT_CONFIG))
+    tree: dict[str, Any] = {}
+    if path.exists():
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark else str(path)
+            raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+        tree = loaded or {}
+    elif path != DEFAULT_CONFIG:
+        raise ConfigError(f"{path}: config file not found")
+    overrides = _env_overrides(environ)
+    for dotted, (keys, value, _name) in overrides.items():
+        _set_path(tree, keys, value.split(",") if dotted in _list_fields() else value)
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        dotted = ".".join(str(part) for part in error["loc"] if not isinstance(part, int))
+        origin = overrides.get(dotted)
+        source = f" (from {origin[2]})" if origin else f" (in {path})"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting"
+        raise ConfigError(f"config error: {dotted or 'top level'}{source}: {message}") from None

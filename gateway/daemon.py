@@ -1,0 +1,142 @@
+"""One asyncio loop: SMTP intake, processor and sender start here and stop here, in order.
+
+Database work runs on small thread pools so that the loop keeps answering SMTP while a batch
+commits: one thread for intake commits (group commit) and one for the processor and sender. On
+SIGTERM the daemon stops accepting connections, lets the intake writer commit what it holds,
+finishes the batches in progress and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from gateway.config import Config
+from gateway.db.engine import make_engine, upgrade
+from gateway.db.queues import release_instance
+from gateway.followup import TagFormat
+from gateway.intake.smtp import IntakeHandler, Mailboxes, start_server
+from gateway.intake.writer import GroupWriter
+from gateway.notify import Notifier
+from gateway.outbox import Sender
+from gateway.process import Pipeline, Processor
+from gateway.templating import MailTemplates
+
+log = logging.getLogger("gateway.daemon")
+
+
+def instance_name(config: Config) -> str:
+    """A name that stays the same across restarts of one daemon, and differs between daemons."""
+    return config.instance or f"{socket.gethostname()}:{config.smtp.host_port[1]}"
+
+
+def build_pipeline(config: Config) -> Pipeline:
+    tags = TagFormat(config.tickets.tag_format)
+    notifier = Notifier(config, MailTemplates(Path(config.templates_dir)), tags)
+    return Pipeline(config=config, notifier=notifier, tags=tags)
+
+
+def _notify_systemd(state: str) -> None:
+    """Tell systemd (Type=notify) about readiness; a no-op outside systemd."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.sendto(state.encode(), address)
+
+
+class Daemon:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.instance = instance_name(config)
+        self.engine = make_engine(config.database.url)
+        self.intake_pool = ThreadPoolExecutor(1, thread_name_prefix="db-intake")
+        self.work_pool = ThreadPoolExecutor(1, thread_name_prefix="db-work")
+        self.stats: dict[str, int] = {}
+        self._stop = asyncio.Event()
+        self._process_wake = asyncio.Event()
+        self._send_wake = asyncio.Event()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.work_pool, upgrade, self.engine)
+        released = await loop.run_in_executor(self.work_pool, release_instance, self.engine, self.instance)
+        if any(released):
+            log.info("released %d inbound and %d outbox lease(s) left by an earlier run", *released)
+        writer = GroupWriter(self.engine, self.intake_pool, on_commit=self._process_wake.set)
+        writer.start()
+        handler = IntakeHandler(Mailboxes(self.config.mailboxes), writer, self.stats)
+        server = await start_server(self.config, handler)
+        processor = Processor(self.engine, build_pipeline(self.config), self.instance)
+        sender = Sender(self.engine, self.config, self.work_pool, self.instance)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        workers = [
+            loop.create_task(self._loop("processor", self._process_wake, self.config.processor.poll_interval,
+                                        lambda: loop.run_in_executor(self.work_pool, processor.run_batch),
+                                        self._send_wake.set)),
+            loop.create_task(self._loop("sender", self._send_wake, self.config.outbox.poll_interval,
+                                        sender.run_batch, lambda: None)),
+        ]
+        log.info("Postdesk %s ready: mailboxes %s, database %s", self.instance,
+                 ", ".join(self.config.mailboxes), self.engine.url.render_as_string(hide_password=True))
+        _notify_systemd("READY=1")
+        await self._stop.wait()
+        log.info("stopping: no new connections; finishing work in progress")
+        _notify_systemd("STOPPING=1")
+        server.close()
+        await writer.close()
+        # Let each loop finish the batch it holds (a sender cut off mid-send would resend
+        # mail the relay already took); cancel only what is still busy after the grace time.
+        self._process_wake.set()
+        self._send_wake.set()
+        _done, busy = await asyncio.wait(workers, timeout=30)
+        for task in busy:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        await sender.close()
+        self.intake_pool.shutdown(wait=True)
+        self.work_pool.shutdown(wait=True)
+        self.engine.dispose()
+        log.info("stopped")
+
+    async def _loop(
+        self,
+        name: str,
+        wake: asyncio.Event,
+        interval: float,
+        step: Callable[[], Awaitable[int]],
+        after: Callable[[], None],
+    ) -> None:
+        """Run `step` until it finds no work, then sleep until woken or `interval` passes."""
+        while not self._stop.is_set():
+            wake.clear()
+            try:
+                done = await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A database outage must not kill the daemon: log it and try again after a pause.
+                log.exception("%s: batch failed; retrying in %.0f s", name, interval)
+                done = 0
+            if done:
+                after()
+                continue
+            if self._stop.is_set():
+                break
+            try:
+                await asyncio.wait_for(wake.wait(), interval)
+            except TimeoutError:
+                pass
+
+
+def serve(config: Config) -> None:
+    asyncio.run(Daemon(config).run())

@@ -1,0 +1,125 @@
+"""The stored data: SQLModel tables for customers, tickets, messages and the three queues.
+
+Raw bytes of every inbound message live in `inbound.raw` and are never deleted by processing:
+a message row points back at its inbound item, and a quarantine entry keeps the same reference,
+so "nothing lost" holds whatever a later stage does.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Customer(SQLModel, table=True):
+    """A person who mails us; registered automatically on their first mail."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True, index=True)
+    name: str = Field(default="", max_length=200)
+    language: str | None = Field(default=None, max_length=8)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Ticket(SQLModel, table=True):
+    """One request of one customer; `number` is what customers and agents quote."""
+
+    __table_args__ = (Index("ix_ticket_customer_updated", "customer_id", "updated_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: int | None = Field(default=None, unique=True, index=True)
+    subject: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    status: str = Field(default="new", max_length=32, index=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    mailbox: str = Field(default="", max_length=320)
+    department: str | None = Field(default=None, max_length=100)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Participant(SQLModel, table=True):
+    """An address allowed to write into a ticket by quoting its tag (customer, cc'd people)."""
+
+    __table_args__ = (UniqueConstraint("ticket_id", "email"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    email: str = Field(max_length=320, index=True)
+    role: str = Field(default="customer", max_length=32)
+
+
+class Message(SQLModel, table=True):
+    """One mail on a ticket, in or out; `inbound_id` points at the raw bytes we received."""
+
+    __table_args__ = (Index("ix_message_mid_hash", "message_id", "body_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    direction: str = Field(max_length=8)  # "in" or "out"
+    kind: str = Field(default="customer", max_length=32)
+    author: str = Field(default="", max_length=320)
+    message_id: str = Field(default="", max_length=998, index=True)
+    subject: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    body_hash: str = Field(default="", max_length=64)
+    thread_by: str = Field(default="", max_length=32)
+    inbound_id: int | None = Field(default=None, foreign_key="inbound.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Inbound(SQLModel, table=True):
+    """The durable inbound queue: raw bytes committed before the SMTP 250 is sent."""
+
+    __table_args__ = (Index("ix_inbound_state_id", "state", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    received_at: datetime = Field(default_factory=utcnow)
+    source: str = Field(default="smtp", max_length=16)
+    mail_from: str = Field(default="", max_length=998)
+    rcpt_to: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    size: int = 0
+    state: str = Field(default="queued", max_length=16)  # queued, done, quarantined
+    claim: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = None
+    processed_at: datetime | None = None
+    note: str = Field(default="", max_length=500)
+
+
+class Outbox(SQLModel, table=True):
+    """The durable outbox: rendered mail waiting for the relay, with its delivery history."""
+
+    __table_args__ = (Index("ix_outbox_state_due", "state", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    kind: str = Field(default="confirmation", max_length=32)
+    mail_from: str = Field(max_length=320)
+    rcpt_to: str = Field(max_length=320)
+    message_id: str = Field(max_length=998, index=True)
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    state: str = Field(default="pending", max_length=16)  # pending, sent, dead
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    claim: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = None
+    last_error: str = Field(default="", max_length=1000)
+    sent_at: datetime | None = None
+
+
+class Quarantine(SQLModel, table=True):
+    """An inbound item a stage could not handle, with the reason; the raw bytes stay in inbound."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    inbound_id: int = Field(foreign_key="inbound.id", index=True)
+    stage: str = Field(default="", max_length=32)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    released_at: datetime | None = None

@@ -1,0 +1,97 @@
+"""Claiming work from the inbound queue and the outbox, shared by several daemons.
+
+Both queues use leases: a claim writes a token and an expiry on the rows it takes, and finishing a
+row checks that the token is still ours. On PostgreSQL the claim's sub-select uses
+`FOR UPDATE SKIP LOCKED`, so daemons sharing one database never take the same row at once; a daemon
+that dies leaves leases that expire (or that it releases itself when it comes back under the same
+instance name), and the rows go back to work.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, Row, Table, and_, insert, or_, select, update
+
+from gateway.db.models import Inbound, Outbox, utcnow
+
+INBOUND: Table = Inbound.__table__  # type: ignore[assignment]
+OUTBOX: Table = Outbox.__table__  # type: ignore[assignment]
+
+
+def new_claim(instance: str) -> str:
+    return f"{instance}/{uuid.uuid4().hex[:12]}"
+
+
+def enqueue_inbound(engine: Engine, items: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert raw messages in one transaction; returns their ids once committed."""
+    now = utcnow()
+    rows = [{"received_at": now, "state": "queued", "note": "", **item} for item in items]
+    for row in rows:
+        row["size"] = len(row["raw"])
+    with engine.begin() as conn:
+        result = conn.execute(insert(INBOUND).returning(INBOUND.c.id), rows)
+        return [r[0] for r in result]
+
+
+def _claimable(table: Table, state: str, now: datetime) -> Any:
+    return and_(
+        table.c.state == state,
+        or_(table.c.lease_until.is_(None), table.c.lease_until < now),
+    )
+
+
+def claim(
+    engine: Engine,
+    table: Table,
+    claim_token: str,
+    *,
+    limit: int,
+    lease: timedelta,
+    state: str,
+    extra: Any = None,
+) -> list[Row[Any]]:
+    """Lease up to `limit` rows in `state` to `claim_token` and return them, oldest first."""
+    now = utcnow()
+    condition = _claimable(table, state, now)
+    if extra is not None:
+        condition = and_(condition, extra)
+    ids = select(table.c.id).where(condition).order_by(table.c.id).limit(limit)
+    if engine.dialect.name == "postgresql":
+        ids = ids.with_for_update(skip_locked=True)
+    stmt = (
+        update(table)
+        .where(table.c.id.in_(ids.scalar_subquery()))
+        .values(claim=claim_token, lease_until=now + lease)
+        .returning(*table.c)
+    )
+    with engine.begin() as conn:
+        rows = list(conn.execute(stmt))
+    rows.sort(key=lambda r: r.id)
+    return rows
+
+
+def claim_inbound(engine: Engine, token: str, *, limit: int, lease: timedelta) -> list[Row[Any]]:
+    return claim(engine, INBOUND, token, limit=limit, lease=lease, state="queued")
+
+
+def claim_outbox(engine: Engine, token: str, *, limit: int, lease: timedelta) -> list[Row[Any]]:
+    due = OUTBOX.c.next_attempt_at <= utcnow()
+    return claim(engine, OUTBOX, token, limit=limit, lease=lease, state="pending", extra=due)
+
+
+def release_instance(engine: Engine, instance: str) -> tuple[int, int]:
+    """Drop the leases an earlier run of this instance held; returns (inbound, outbox) counts."""
+    counts = []
+    with engine.begin() as conn:
+        for table in (INBOUND, OUTBOX):
+            result = conn.execute(
+                update(table)
+                .where(table.c.claim.like(f"{instance}/%"), table.c.state.in_(("queued", "pending")))
+                .values(claim=None, lease_until=None)
+            )
+            counts.append(result.rowcount)
+    return counts[0], counts[1]

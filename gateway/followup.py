@@ -1,0 +1,70 @@
+"""Which ticket a mail belongs to: subject tag from a participant, then In-Reply-To/References.
+
+The order is the design's: a signed reply token (agents, a later stage) > the ticket tag in the
+subject > Message-IDs we stored > a new ticket. A tag is a number anyone can type, so it threads
+only when the sender is already a participant of that ticket; a Message-ID we generated is
+unguessable, so a reference to one threads whoever sends it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select
+
+from gateway.db.models import Message, Participant, Ticket
+
+_TICKET: Any = Ticket.__table__
+_PARTICIPANT: Any = Participant.__table__
+_MESSAGE: Any = Message.__table__
+FIND_BY_NUMBER = select(_TICKET.c.id).where(_TICKET.c.number == bindparam("number"))
+IS_PARTICIPANT = select(_PARTICIPANT.c.id).where(
+    _PARTICIPANT.c.ticket_id == bindparam("tid"), _PARTICIPANT.c.email == bindparam("email"))
+FIND_BY_MESSAGE_IDS = select(_MESSAGE.c.message_id, _MESSAGE.c.ticket_id).where(
+    _MESSAGE.c.message_id.in_(bindparam("ids", expanding=True)))
+
+
+@dataclass(frozen=True)
+class ThreadResult:
+    ticket_id: int | None
+    by: str  # "subject", "references", "none"
+    note: str = ""
+
+
+class TagFormat:
+    """The configured ticket tag (`[#{number}]` by default), for writing and for finding."""
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        pattern = re.escape(template).replace(re.escape("{number}"), r"(\d{1,12})")
+        self._regex = re.compile(pattern)
+
+    def tag(self, number: int) -> str:
+        return self.template.replace("{number}", str(number))
+
+    def find(self, subject: str) -> list[int]:
+        return [int(found) for found in self._regex.findall(subject)]
+
+
+def find_thread(conn: Connection, *, tags: TagFormat, subject: str, sender: str,
+                in_reply_to: list[str], references: list[str]) -> ThreadResult:
+    notes: list[str] = []
+    for number in tags.find(subject):
+        ticket_id = conn.execute(FIND_BY_NUMBER, {"number": number}).scalar()
+        if ticket_id is None:
+            notes.append(f"tag {number}: no such ticket")
+            continue
+        if conn.execute(IS_PARTICIPANT, {"tid": ticket_id, "email": sender}).first() is not None:
+            return ThreadResult(ticket_id, "subject")
+        notes.append(f"tag {number}: {sender} is not a participant")
+    # In-Reply-To names the message answered; References is the whole chain, newest last.
+    wanted = list(dict.fromkeys(in_reply_to + list(reversed(references))))
+    if wanted:
+        by_id = {row.message_id: row.ticket_id for row in conn.execute(FIND_BY_MESSAGE_IDS, {"ids": wanted})}
+        for message_id in wanted:
+            if message_id in by_id:
+                return ThreadResult(by_id[message_id], "references", "; ".join(notes))
+    return ThreadResult(None, "none", "; ".join(notes))

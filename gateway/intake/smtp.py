@@ -1,0 +1,105 @@
+"""The SMTP intake: an aiosmtpd handler that only accepts our mailboxes and answers 250 after commit.
+
+The handler is deliberately thin (aiosmtpd's own model): RCPT checks the address, DATA hands the
+raw bytes to the group writer and waits for the commit. Size limits are aiosmtpd's
+`data_size_limit` (552 on excess); relaying is refused with 550.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from gateway.config import Config
+from gateway.intake.writer import GroupWriter
+
+log = logging.getLogger("gateway.smtp")
+
+REFUSED_RELAY = "550 5.7.1 Relaying denied: not a mailbox served here"
+TEMP_FAILURE = "451 4.3.0 Temporary failure storing the message, try again later"
+NO_RECIPIENTS = "554 5.5.1 No valid recipients"
+
+
+class Mailboxes:
+    """Which RCPT addresses we accept: each mailbox, and its `local+tag@domain` reply addresses."""
+
+    def __init__(self, addresses: tuple[str, ...]) -> None:
+        self._exact = frozenset(address.lower() for address in addresses)
+
+    def accepts(self, address: str) -> bool:
+        address = address.lower()
+        if address in self._exact:
+            return True
+        local, _, domain = address.rpartition("@")
+        base = local.split("+", 1)[0]
+        return "+" in local and f"{base}@{domain}" in self._exact
+
+
+class IntakeHandler:
+    def __init__(self, mailboxes: Mailboxes, writer: GroupWriter, stats: dict[str, int]) -> None:
+        self.mailboxes = mailboxes
+        self.writer = writer
+        self.stats = stats
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if not self.mailboxes.accepts(address):
+            self.stats["refused_relay"] = self.stats.get("refused_relay", 0) + 1
+            log.info("refused RCPT %s from %s: not our mailbox", address, session.peer)
+            return REFUSED_RELAY
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if not envelope.rcpt_tos:
+            return NO_RECIPIENTS
+        raw = envelope.original_content or envelope.content
+        assert isinstance(raw, bytes)
+        item = {
+            "source": "smtp",
+            "mail_from": envelope.mail_from or "<>",
+            "rcpt_to": ",".join(address.lower() for address in envelope.rcpt_tos),
+            "raw": raw,
+        }
+        try:
+            inbound_id = await self.writer.submit(item)
+        except Exception:
+            self.stats["temp_failure"] = self.stats.get("temp_failure", 0) + 1
+            return TEMP_FAILURE
+        self.stats["accepted"] = self.stats.get("accepted", 0) + 1
+        return f"250 2.0.0 Queued as {inbound_id}"
+
+
+def tls_context(config: Config) -> ssl.SSLContext | None:
+    if config.smtp.tls_cert is None or config.smtp.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(config.smtp.tls_cert), str(config.smtp.tls_key))
+    return context
+
+
+async def start_server(config: Config, handler: IntakeHandler) -> asyncio.Server:
+    """Listen on `smtp.listen`; with `smtp.reuse_port` several processes can share the port."""
+    loop = asyncio.get_running_loop()
+    context = tls_context(config)
+    host, port = config.smtp.host_port
+
+    def factory() -> Any:
+        return SMTP(
+            handler,
+            data_size_limit=config.smtp.max_message_size,
+            enable_SMTPUTF8=True,
+            hostname=config.smtp.hostname,
+            ident="Postdesk ESMTP",
+            tls_context=context,
+            loop=loop,
+        )
+
+    server = await loop.create_server(factory, host, port, reuse_port=config.smtp.reuse_port or None)
+    log.info("SMTP intake listening on %s:%d%s", host, port, " (STARTTLS offered)" if context else "")
+    return server
