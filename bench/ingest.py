@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import smtplib
 import statistics
 import subprocess
@@ -70,6 +71,7 @@ def _client(port: int, messages: list[tuple[str, bytes]], out: mp.Queue) -> None
 
 
 THREADS_PER_PROCESS = 4
+EXTRA_ENV: dict[str, str] = {}
 
 
 def drive(port: int, total: int, processes: int) -> list[tuple[str, float, float]]:
@@ -114,6 +116,12 @@ def baseline(total: int, processes: int) -> float:
         proc.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -125,13 +133,16 @@ def postdesk(total: int, processes: int, db_kind: str, base_rate: float) -> None
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(db_kind, Path(tmp))
         sink = Sink().start()
-        daemon = Daemon(db, sink, Path(tmp) / "daemon.log", env_extra={"POSTDESK_LOGGING__LEVEL": "WARNING"}).start()
+        env = {"POSTDESK_LOGGING__LEVEL": "WARNING", **EXTRA_ENV}
+        daemon = Daemon(db, sink, Path(tmp) / "daemon.log", env_extra=env).start()
         try:
+            assert daemon.proc is not None
+            cpu_before = cpu_seconds(daemon.proc.pid)
             results = drive(daemon.port, total, processes)
             rate = summarise(f"postdesk ({db_kind})", results)
             got = sink.wait_total(total, timeout=600)
-            assert daemon.proc is not None
             rss = peak_rss_mb(daemon.proc.pid)
+            cpu_ms = (cpu_seconds(daemon.proc.pid) - cpu_before) / total * 1000
             sent_at = {r[0]: r[1] for r in results}
             arrived = {m.rcpt_tos[0]: m.arrived_at for m in sink.messages}
             e2e = [(arrived[s] - sent_at[s]) * 1000 for s in arrived if s in sent_at]
@@ -139,7 +150,7 @@ def postdesk(total: int, processes: int, db_kind: str, base_rate: float) -> None
             print(f"{'postdesk end-to-end':<34} {e2e_rate:8.0f} msg/s (250 -> confirmation at the sink)   "
                   f"p50 {percentile(e2e, .5):6.0f} ms  p99 {percentile(e2e, .99):6.0f} ms  ({got}/{total})")
             print(f"{'ratio to baseline':<34} {rate / base_rate:8.2f} accepted, {e2e_rate / base_rate:.2f} end-to-end; "
-                  f"daemon peak RSS {rss:.0f} MB")
+                  f"daemon peak RSS {rss:.0f} MB, CPU {cpu_ms:.2f} ms per message")
         finally:
             daemon.stop()
             sink.stop()
@@ -151,7 +162,10 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--processes", type=int, default=2, help="client processes")
     parser.add_argument("--db", choices=["sqlite", "postgresql"], action="append")
+    parser.add_argument("--set", action="append", default=[], metavar="POSTDESK_X=Y",
+                        help="extra daemon setting, e.g. POSTDESK_PROCESSOR__BATCH_SIZE=16")
     args = parser.parse_args()
+    EXTRA_ENV.update(item.split("=", 1) for item in args.set)
     print(f"{args.messages} messages, {args.processes} client processes x {THREADS_PER_PROCESS} persistent connections")
     base = baseline(args.messages, args.processes)
     for kind in args.db or ["sqlite"]:

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -139,4 +140,7 @@ class Daemon:
 
 
 def serve(config: Config) -> None:
+    # The processor thread is CPU-bound; with the default 5 ms GIL switch interval the loop
+    # answering SMTP waits behind it. 1 ms measured about 15 % more messages per second.
+    sys.setswitchinterval(0.001)
     asyncio.run(Daemon(config).run())
