@@ -24,6 +24,9 @@ class Customer(SQLModel, table=True):
     email: str = Field(max_length=320, unique=True, index=True)
     name: str = Field(default="", max_length=200)
     language: str | None = Field(default=None, max_length=8)
+    organisation: str | None = Field(default=None, max_length=100, index=True)
+    # Opted out of opt-out notifications (status changes); mandatory mail still goes out.
+    notifications_off: bool = False
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -38,9 +41,21 @@ class Ticket(SQLModel, table=True):
     status: str = Field(default="new", max_length=32, index=True)
     customer_id: int = Field(foreign_key="customer.id")
     mailbox: str = Field(default="", max_length=320)
-    department: str | None = Field(default=None, max_length=100)
+    department: str | None = Field(default=None, max_length=100, index=True)
+    topic: str | None = Field(default=None, max_length=100)
+    priority: str = Field(default="normal", max_length=16)
+    sla_plan: str | None = Field(default=None, max_length=64)
+    assignee: str | None = Field(default=None, max_length=320, index=True)
+    organisation: str | None = Field(default=None, max_length=100, index=True)
+    language: str | None = Field(default=None, max_length=8)
+    tags: str = Field(default="", max_length=1000)  # comma-separated
+    fields: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))  # JSON object
+    missing_fields: str = Field(default="", max_length=1000)  # comma-separated, asked for in mail
+    linked_ticket_id: int | None = Field(default=None, foreign_key="ticket.id")
     created_at: datetime = Field(default_factory=utcnow)
-    updated_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow, index=True)
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
 
 
 class Participant(SQLModel, table=True):
@@ -69,6 +84,11 @@ class Message(SQLModel, table=True):
     text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     body_hash: str = Field(default="", max_length=64)
     thread_by: str = Field(default="", max_length=32)
+    # "public" is shown to the customer; "internal" (agent notes) never is.
+    visibility: str = Field(default="public", max_length=16)
+    html: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # sanitised
+    # JSON: how this message was handled (classification reasons, thread strategy, rules).
+    trace: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
     inbound_id: int | None = Field(default=None, foreign_key="inbound.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -123,3 +143,89 @@ class Quarantine(SQLModel, table=True):
     reason: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
     released_at: datetime | None = None
+
+
+class TicketEvent(SQLModel, table=True):
+    """The append-only history of a ticket: SLA clocks are recomputed from these rows."""
+
+    __table_args__ = (Index("ix_ticketevent_ticket_at", "ticket_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id")
+    at: datetime = Field(default_factory=utcnow)
+    kind: str = Field(max_length=32)  # created, status, assigned, first_response, note, department, ...
+    status: str | None = Field(default=None, max_length=32)  # the status after the event
+    actor: str = Field(default="", max_length=320)
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class Attachment(SQLModel, table=True):
+    """Attachment bytes, stored once per content hash whatever the number of messages using them."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(max_length=64, unique=True, index=True)
+    size: int
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class MessageAttachment(SQLModel, table=True):
+    """One attachment as it appears on one message: its name, type and inline Content-ID."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", index=True)
+    attachment_id: int = Field(foreign_key="attachment.id")
+    filename: str = Field(default="", max_length=500)
+    content_type: str = Field(default="application/octet-stream", max_length=200)
+    content_id: str | None = Field(default=None, max_length=500)
+
+
+class Suppression(SQLModel, table=True):
+    """Addresses we must not mail (hard bounces), until `until`."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True, index=True)
+    reason: str = Field(default="", max_length=1000)
+    until: datetime
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Bounce(SQLModel, table=True):
+    """A delivery failure report matched (where possible) to the mail and ticket it is about."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    inbound_id: int = Field(foreign_key="inbound.id", index=True)
+    recipient: str = Field(max_length=320, index=True)
+    status: str = Field(default="", max_length=16)
+    hard: bool = False
+    diagnostic: str = Field(default="", max_length=1000)
+    original_message_id: str | None = Field(default=None, max_length=998)
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Budget(SQLModel, table=True):
+    """Token buckets for automatic mail, per recipient and per ticket (`key`)."""
+
+    key: str = Field(primary_key=True, max_length=400)
+    tokens: float
+    updated_at: datetime = Field(default_factory=utcnow)
+    tripped_at: datetime | None = None  # set when the admin was told; cleared when it refills
+
+
+class Rating(SQLModel, table=True):
+    """A customer's 1-5 rating of a resolved ticket, credited to the agent who resolved it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", unique=True)
+    agent: str = Field(default="", max_length=320, index=True)
+    score: int
+    comment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Once(SQLModel, table=True):
+    """Keys of things that must happen once (an escalation per breach, a used sign-in link)."""
+
+    key: str = Field(primary_key=True, max_length=400)
+    created_at: datetime = Field(default_factory=utcnow)
