@@ -10,6 +10,7 @@ environment, the variable.
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -91,6 +92,7 @@ class DatabaseConfig(_Section):
 
 
 class WebConfig(_Section):
+    enabled: bool = True
     listen: str = "127.0.0.1:8025"
     base_url: str = "http://127.0.0.1:8025"
 
@@ -130,6 +132,48 @@ class OutboxConfig(_Section):
     from_name: str = "Postdesk"
 
 
+class ImapAccount(_Section):
+    """One IMAP mailbox whose mail Postdesk imports as if it had been sent to `mailbox`."""
+
+    name: str
+    mailbox: str
+    host: str
+    port: int = Field(default=993, gt=0, lt=65536)
+    tls: Literal["implicit", "starttls", "plain"] = "implicit"
+    allow_plain: bool = False
+    user: str
+    password: str | None = None
+    password_file: Path | None = None
+    folder: str = "INBOX"
+    after_import: Literal["move", "flag"] = "move"
+    move_to: str = "Postdesk/Imported"
+    idle: bool = True
+    poll_interval: float = Field(default=60.0, gt=0)
+    timeout: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> ImapAccount:
+        if self.tls == "plain" and not self.allow_plain:
+            raise ValueError(f"account {self.name}: tls: plain sends the password in clear; set allow_plain: true to allow it")
+        if self.password is None and self.password_file is None:
+            raise ValueError(f"account {self.name}: set password or password_file")
+        return self
+
+
+class ImapConfig(_Section):
+    accounts: tuple[ImapAccount, ...] = ()
+
+
+class Agent(_Section):
+    """A person who works tickets: by mail with proof (token or DKIM), and on the web view."""
+
+    name: str
+    address: str
+    departments: tuple[str, ...] = ()
+    role: Literal["agent", "manager", "lead"] = "agent"
+    language: Literal["en", "sv", "ro"] | None = None
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -141,6 +185,8 @@ class Config(BaseModel):
 
     domain: str = "telenta.example"
     instance: str = ""
+    secret: str = ""
+    admin_address: str = ""
     mailboxes: tuple[str, ...] = ()
     smtp: SmtpConfig = SmtpConfig()
     relay: RelayConfig = RelayConfig()
@@ -150,6 +196,8 @@ class Config(BaseModel):
     processor: ProcessorConfig = ProcessorConfig()
     outbox: OutboxConfig = OutboxConfig()
     logging: LoggingConfig = LoggingConfig()
+    imap: ImapConfig = ImapConfig()
+    agents: tuple[Agent, ...] = ()
     templates_dir: Path = Path("templates")
     store_dir: Path = Path("store")
 
@@ -175,6 +223,23 @@ class Config(BaseModel):
     @property
     def message_id_domain(self) -> str:
         return self.domain
+
+    def secret_key(self) -> bytes:
+        """The key for signed tokens and links: `secret`, or one generated once under `store_dir`."""
+        if self.secret:
+            return self.secret.encode()
+        path = Path(self.store_dir) / "secret.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Written once, readable by the daemon's user only; every instance must share it.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+        return path.read_text().strip().encode()
+
+    def agent(self, address: str) -> Agent | None:
+        address = address.lower()
+        return next((a for a in self.agents if a.address.lower() == address), None)
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, tuple[list[str], str, str]]:
