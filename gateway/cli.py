@@ -29,7 +29,7 @@ def _setup_logging(config: Config) -> None:
         stream=sys.stderr,
     )
     # aiosmtpd logs every SMTP command and alembic every plugin at INFO: too much for an admin.
-    for noisy in ("mail.log", "alembic"):
+    for noisy in ("mail.log", "alembic", "mailparser"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
@@ -75,9 +75,15 @@ def serve(config_path: Path | None) -> None:
     config = _config(config_path)
     _setup_logging(config)
     from gateway.daemon import serve as run
+    from gateway.routing.rules import DirectoryError, RulesError
 
     try:
         run(config)
+    except (RulesError, DirectoryError) as exc:
+        for problem in getattr(exc, "problems", []):
+            click.echo(f"postdesk: {problem}", err=True)
+        click.echo("postdesk: not started: fix the rules above (`postdesk rules check`)", err=True)
+        sys.exit(EX_CONFIG)
     except OSError as exc:
         click.echo(f"postdesk: cannot start: {exc}", err=True)
         sys.exit(EX_TEMPFAIL)
@@ -186,3 +192,141 @@ def quarantine_retry(config_path: Path | None, entry_ids: tuple[int, ...], retry
         raise click.UsageError("name entry ids or pass --all")
     count = retry(_engine(_config(config_path)), None if retry_all else list(entry_ids))
     click.echo(f"{count} message(s) queued again")
+
+
+@main.command("route")
+@config_option
+@click.argument("message", type=click.File("rb"))
+@click.option("--mailbox", help="Which of our mailboxes it was sent to (default: the first).")
+@click.option("--sender", default="", help="Envelope sender ('<>' for a bounce's null sender).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def route_command(config_path: Path | None, message: Any, mailbox: str | None, sender: str, as_json: bool) -> None:
+    """Show what Postdesk makes of MESSAGE (an .eml file, or - for stdin), changing nothing.
+
+    Classification, thread, the rules that matched for each mailbox and what they set, the new
+    text as it would be stored, attachments, and the mail that would be sent.
+    """
+    import json
+
+    from gateway.daemon import build_pipeline
+    from gateway.dryrun import route_message
+    from gateway.process import Processor
+    from gateway.routing.rules import DirectoryError, RulesError
+
+    config = _config(config_path)
+    logging.basicConfig(level=logging.ERROR)
+    try:
+        processor = Processor(_engine(config), build_pipeline(config), "dry-run")
+    except (RulesError, DirectoryError) as exc:
+        for problem in exc.problems:
+            click.echo(f"postdesk: {problem}", err=True)
+        sys.exit(EX_CONFIG)
+    report = route_message(config, processor, message.read(), mailbox=mailbox, sender=sender)
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    click.echo(_route_text(report))
+
+
+def _route_text(report: dict[str, Any]) -> str:
+    thread = report["thread"]
+    lines = [
+        f"from:          {report['from'] or '(unknown)'}",
+        f"subject:       {report['subject']}",
+        f"kind:          {report['kind']}" + (f" ({'; '.join(report['reasons'])})" if report["reasons"] else ""),
+        f"thread:        {thread['by']}" + (f" -> ticket {', '.join(map(str, thread['tickets']))}" if thread["tickets"] else "")
+        + (f" ({thread['note']})" if thread.get("note") else ""),
+    ]
+    for box, decision in report["routing"].items():
+        rules = ", ".join(decision["rules"]) or "no rule matched"
+        lines.append(f"route {box}: {rules}")
+        lines.append(f"   department {decision['department'] or '-'} (from {decision['department_from'] or '-'}), "
+                     f"topic {decision['topic'] or '-'}, priority {decision['priority'] or 'normal'}, "
+                     f"action {decision['action']}" + (f": {decision['action_reason']}" if decision["action_reason"] else ""))
+        if decision["missing_fields"]:
+            lines.append(f"   missing fields: {', '.join(decision['missing_fields'])}")
+        for note in decision["notes"]:
+            lines.append(f"   note: {note}")
+    lines.append(f"outcome:       {report['outcome']}")
+    for item in report["attachments"]:
+        lines.append(f"attachment:    {item['filename']} ({item['content_type']}, {item['size']} bytes)")
+    for mail in report["notifications"]:
+        lines.append(f"would send:    {mail['kind']} to {mail['to']}")
+    for note in report["notes"]:
+        lines.append(f"note:          {note}")
+    lines += ["text:", *("  " + line for line in report["text"].splitlines())]
+    return "\n".join(lines)
+
+
+@main.group()
+def rules() -> None:
+    """Routing rules in rules/*.yaml and the directory in config/directory.yaml."""
+
+
+@rules.command("check")
+@config_option
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+def rules_check(config_path: Path | None, directory: Path | None) -> None:
+    """Validate the rules (in DIRECTORY, default rules.dir); exit 1 with file:line: reason for each problem."""
+    from gateway.routing.directory import DirectoryError, load_directory
+    from gateway.routing.loader import check
+
+    config = _config(config_path)
+    folder = directory or Path(config.rules.dir)
+    problems = []
+    known = None
+    try:
+        if Path(config.rules.directory).exists():
+            known = load_directory(Path(config.rules.directory))
+    except DirectoryError as exc:
+        problems.extend(exc.problems)
+    problems.extend(check(folder, known=known))
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        click.echo(f"{len(problems)} problem(s); the running daemon keeps the rules in force until they load", err=True)
+        sys.exit(1)
+    click.echo(f"{folder}: rules OK")
+
+
+@rules.command("list")
+@config_option
+def rules_list(config_path: Path | None) -> None:
+    """The rules in force, in evaluation order."""
+    from gateway.routing.runtime import load_routing
+
+    routing = load_routing(_config(config_path))
+    for rule in routing.rules:
+        click.echo(f"{rule.file}:{rule.line}: {rule.name}")
+
+
+@main.command("directory")
+@config_option
+@click.argument("what", type=click.Choice(["departments", "organisations", "topics", "agents"]))
+def directory_command(config_path: Path | None, what: str) -> None:
+    """List departments (as a tree), organisations, help topics or agents."""
+    from gateway.routing.runtime import load_routing
+
+    config = _config(config_path)
+    directory = load_routing(config).directory
+    if what == "departments":
+        def show(name: str, depth: int) -> None:
+            dept = directory.departments[name]
+            click.echo(f"{'  ' * depth}{name}: {dept.title or name} (manager {dept.manager or '-'}; "
+                       f"{len(dept.members)} member(s))")
+            for child in directory.children(name):
+                show(child.name, depth + 1)
+        for name, dept in directory.departments.items():
+            if dept.parent is None:
+                show(name, 0)
+    elif what == "organisations":
+        for org in directory.organisations.values():
+            click.echo(f"{org.name}: domains {', '.join(org.domains) or '-'} -> {org.department or '-'}; "
+                       f"managers {', '.join(org.managers) or '-'}")
+    elif what == "topics":
+        for topic in directory.topics.values():
+            click.echo(f"{topic.name}: -> {topic.department or '-'}; required {', '.join(topic.required_fields) or '-'}")
+    else:
+        for agent in config.agents:
+            click.echo(f"{agent.name} <{agent.address}>: {agent.role}; departments {', '.join(agent.departments) or '-'}")
+

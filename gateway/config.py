@@ -9,6 +9,8 @@ environment, the variable.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from collections.abc import Mapping
@@ -132,6 +134,36 @@ class OutboxConfig(_Section):
     from_name: str = "Postdesk"
 
 
+class RulesConfig(_Section):
+    dir: Path = Path("rules")
+    directory: Path = Path("config/directory.yaml")
+    watch_interval: float = Field(default=2.0, ge=0)
+
+
+class AttachmentsConfig(_Section):
+    max_size: int = Field(default=10 * 1024 * 1024, gt=0)
+
+
+class Bucket(_Section):
+    """A token bucket: `capacity` mails at once, refilled at `per_hour`."""
+
+    capacity: float = Field(gt=0)
+    per_hour: float = Field(ge=0)
+
+
+class GuardConfig(_Section):
+    per_recipient: Bucket = Bucket(capacity=5, per_hour=5)
+    per_ticket: Bucket = Bucket(capacity=10, per_hour=10)
+    suppression_days: int = Field(default=30, ge=1)
+
+
+class LifecycleConfig(_Section):
+    # A customer reply to a resolved ticket within this many days reopens it; later, or to a
+    # closed ticket, it opens a new ticket linked to the old one.
+    reopen_days: int = Field(default=14, ge=0)
+    auto_close_days: int = Field(default=7, ge=1)
+
+
 class ImapAccount(_Section):
     """One IMAP mailbox whose mail Postdesk imports as if it had been sent to `mailbox`."""
 
@@ -187,6 +219,7 @@ class Config(BaseModel):
     instance: str = ""
     secret: str = ""
     admin_address: str = ""
+    message_ids: str = ""
     mailboxes: tuple[str, ...] = ()
     smtp: SmtpConfig = SmtpConfig()
     relay: RelayConfig = RelayConfig()
@@ -197,6 +230,10 @@ class Config(BaseModel):
     outbox: OutboxConfig = OutboxConfig()
     logging: LoggingConfig = LoggingConfig()
     imap: ImapConfig = ImapConfig()
+    rules: RulesConfig = RulesConfig()
+    attachments: AttachmentsConfig = AttachmentsConfig()
+    guard: GuardConfig = GuardConfig()
+    lifecycle: LifecycleConfig = LifecycleConfig()
     agents: tuple[Agent, ...] = ()
     templates_dir: Path = Path("templates")
     store_dir: Path = Path("store")
@@ -222,7 +259,16 @@ class Config(BaseModel):
 
     @property
     def message_id_domain(self) -> str:
-        return self.domain
+        """The right-hand side of our Message-IDs, which no mail client uses.
+
+        Agents' own clients make Message-IDs at the company domain; ours must differ, or an
+        agent's reply would look like our own mail coming back.
+        """
+        return self.message_ids or f"postdesk.{self.domain}"
+
+    def loop_token(self) -> str:
+        """The value of our loop header: derived from the secret, so it cannot be guessed."""
+        return hmac.new(self.secret_key(), b"postdesk-loop", hashlib.sha256).hexdigest()[:20]
 
     def secret_key(self) -> bytes:
         """The key for signed tokens and links: `secret`, or one generated once under `store_dir`."""

@@ -26,7 +26,9 @@ from gateway.intake.smtp import IntakeHandler, Mailboxes, start_server
 from gateway.intake.writer import GroupWriter
 from gateway.notify import Notifier
 from gateway.outbox import Sender
-from gateway.process import Pipeline, Processor
+from gateway.pipeline import Pipeline
+from gateway.process import Processor
+from gateway.routing.runtime import RoutingState
 from gateway.templating import MailTemplates
 
 log = logging.getLogger("gateway.daemon")
@@ -37,10 +39,10 @@ def instance_name(config: Config) -> str:
     return config.instance or f"{socket.gethostname()}:{config.smtp.host_port[1]}"
 
 
-def build_pipeline(config: Config) -> Pipeline:
+def build_pipeline(config: Config, routing: RoutingState | None = None) -> Pipeline:
     tags = TagFormat(config.tickets.tag_format)
     notifier = Notifier(config, MailTemplates(Path(config.templates_dir)), tags)
-    return Pipeline(config=config, notifier=notifier, tags=tags)
+    return Pipeline(config=config, notifier=notifier, tags=tags, routing=routing or RoutingState(config))
 
 
 def _notify_systemd(state: str) -> None:
@@ -62,6 +64,9 @@ class Daemon:
         self.intake_pool = ThreadPoolExecutor(1, thread_name_prefix="db-intake")
         self.work_pool = ThreadPoolExecutor(1, thread_name_prefix="db-work")
         self.stats: dict[str, int] = {}
+        # Loaded before anything listens: broken rules at start-up stop the daemon with every
+        # file:line: reason, instead of routing with nothing.
+        self.routing = RoutingState(config)
         self._stop = asyncio.Event()
         self._process_wake = asyncio.Event()
         self._send_wake = asyncio.Event()
@@ -74,12 +79,13 @@ class Daemon:
             log.info("released %d inbound and %d outbox lease(s) left by an earlier run", *released)
         writer = GroupWriter(self.engine, self.intake_pool, on_commit=self._process_wake.set)
         writer.start()
-        handler = IntakeHandler(Mailboxes(self.config.mailboxes), writer, self.stats)
+        handler = IntakeHandler(Mailboxes(self.config.mailboxes), writer, self.stats, self.routing)
         server = await start_server(self.config, handler)
-        processor = Processor(self.engine, build_pipeline(self.config), self.instance)
+        processor = Processor(self.engine, build_pipeline(self.config, self.routing), self.instance)
         sender = Sender(self.engine, self.config, self.work_pool, self.instance)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: self.reload("SIGHUP"))
         workers = [
             loop.create_task(self._loop("processor", self._process_wake, self.config.processor.poll_interval,
                                         lambda: loop.run_in_executor(self.work_pool, processor.run_batch),
@@ -87,6 +93,8 @@ class Daemon:
             loop.create_task(self._loop("sender", self._send_wake, self.config.outbox.poll_interval,
                                         sender.run_batch, lambda: None)),
         ]
+        if self.config.rules.watch_interval > 0:
+            workers.append(loop.create_task(self._watch_rules()))
         log.info("Postdesk %s ready: mailboxes %s, database %s", self.instance,
                  ", ".join(self.config.mailboxes), self.engine.url.render_as_string(hide_password=True))
         _notify_systemd("READY=1")
@@ -108,6 +116,17 @@ class Daemon:
         self.work_pool.shutdown(wait=True)
         self.engine.dispose()
         log.info("stopped")
+
+    def reload(self, why: str) -> None:
+        """Reload rules and templates; the ones in force stay when the new ones do not load."""
+        self.routing.reload(why)
+
+    async def _watch_rules(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await asyncio.wait_for(self._stop.wait(), self.config.rules.watch_interval)
+            except TimeoutError:
+                self.routing.check_files()
 
     async def _loop(
         self,

@@ -29,8 +29,10 @@ FIND_BY_MESSAGE_IDS = select(_MESSAGE.c.message_id, _MESSAGE.c.ticket_id).where(
 
 @dataclass(frozen=True)
 class ThreadResult:
-    ticket_id: int | None
-    by: str  # "subject", "references", "none"
+    """The tickets a mail belongs to: one, or several when a reply-all answers a fanned-out mail."""
+
+    ticket_ids: list[int]
+    by: str  # "token", "subject", "references", "bounce", "none"
     note: str = ""
 
 
@@ -58,13 +60,14 @@ def find_thread(conn: Connection, *, tags: TagFormat, subject: str, sender: str,
             notes.append(f"tag {number}: no such ticket")
             continue
         if conn.execute(IS_PARTICIPANT, {"tid": ticket_id, "email": sender}).first() is not None:
-            return ThreadResult(ticket_id, "subject")
+            return ThreadResult([ticket_id], "subject")
         notes.append(f"tag {number}: {sender} is not a participant")
-    # In-Reply-To names the message answered; References is the whole chain, newest last.
+    # In-Reply-To names the message answered; References is the whole chain. A mail that went
+    # to two of our addresses lives on two tickets, so a reply-all to it belongs to both: take
+    # every ticket any referenced Message-ID is on, each once.
     wanted = list(dict.fromkeys(in_reply_to + list(reversed(references))))
     if wanted:
-        by_id = {row.message_id: row.ticket_id for row in conn.execute(FIND_BY_MESSAGE_IDS, {"ids": wanted})}
-        for message_id in wanted:
-            if message_id in by_id:
-                return ThreadResult(by_id[message_id], "references", "; ".join(notes))
-    return ThreadResult(None, "none", "; ".join(notes))
+        found = [row.ticket_id for row in conn.execute(FIND_BY_MESSAGE_IDS, {"ids": wanted})]
+        if found:
+            return ThreadResult(sorted(set(found)), "references", "; ".join(notes))
+    return ThreadResult([], "none", "; ".join(notes))

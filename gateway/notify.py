@@ -7,14 +7,17 @@ answers it (In-Reply-To: our Message-ID) is threaded back onto the right ticket.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from sqlalchemy import Connection, insert
 
 from gateway.config import Config
 from gateway.db.models import Message, Outbox, utcnow
 from gateway.followup import TagFormat
+from gateway.guard import allow_automatic
 from gateway.mail.compose import Outgoing
 from gateway.templating import MailTemplates
+from gateway.tickets.store import TicketRef
 
 
 INSERT_OUTBOX = insert(Outbox.__table__)  # type: ignore[arg-type]
@@ -22,19 +25,14 @@ INSERT_MESSAGE = insert(Message.__table__)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
-class TicketRef:
-    """What mail about a ticket needs to know of it."""
-
-    id: int
-    number: int
-    subject: str
-
-
-@dataclass(frozen=True)
 class Notifier:
     config: Config
     templates: MailTemplates
     tags: TagFormat
+
+    @cached_property
+    def loop_token(self) -> str:
+        return self.config.loop_token()
 
     def ticket_link(self, ticket: TicketRef) -> str:
         return f"{self.config.web.base_url.rstrip('/')}/tickets/{ticket.number}"
@@ -50,8 +48,20 @@ class Notifier:
         mailbox: str,
         in_reply_to: str | None,
         references: list[str],
-    ) -> str:
-        """Queue the automatic confirmation of a new ticket; returns its Message-ID."""
+        missing: list[str] | None = None,
+        linked_number: int | None = None,
+    ) -> str | None:
+        """Queue the automatic confirmation of a new ticket; returns its Message-ID, or None
+        when the suppression list or a mail budget holds it back."""
+        verdict = allow_automatic(conn, self.config, to=to, ticket_id=ticket.id)
+        if not verdict.allowed:
+            if verdict.report:
+                self.tell_admin(conn, f"Automatic mail to {to} held back",
+                                f"Postdesk stopped sending automatic mail to {to} (ticket {ticket.number}):\n"
+                                f"{verdict.reason}.\n\nThis usually means a mail loop with a robot that ignores "
+                                f"Auto-Submitted. Mail resumes by itself when the budget refills; nothing is lost: "
+                                f"the customer's messages are all stored on their tickets.\n")
+            return None
         tag = self.tags.tag(ticket.number)
         rendered = self.templates.render(
             "confirmation",
@@ -62,6 +72,9 @@ class Notifier:
             customer_name=customer_name,
             link=self.ticket_link(ticket),
             sender_name=self.config.outbox.from_name,
+            missing=missing or [],
+            linked_number=linked_number,
+            linked_tag=self.tags.tag(linked_number) if linked_number else "",
         )
         mail = Outgoing(
             from_addr=mailbox,
@@ -70,10 +83,20 @@ class Notifier:
             subject=rendered.subject,
             text=rendered.text,
             domain=self.config.message_id_domain,
+            loop_token=self.loop_token,
             in_reply_to=in_reply_to,
             references=references,
         )
         return self.enqueue(conn, mail, ticket_id=ticket.id, kind="confirmation")
+
+    def tell_admin(self, conn: Connection, subject: str, text: str) -> None:
+        """A notice to `admin_address` (outside the budgets: it is one mail per event)."""
+        if not self.config.admin_address:
+            return
+        mail = Outgoing(from_addr=self.config.mailboxes[0], from_name=self.config.outbox.from_name,
+                        to=self.config.admin_address, subject=f"[Postdesk] {subject}", text=text,
+                        domain=self.config.message_id_domain, loop_token=self.loop_token)
+        self.enqueue(conn, mail, ticket_id=None, kind="admin")
 
     def enqueue(self, conn: Connection, mail: Outgoing, *, ticket_id: int | None, kind: str) -> str:
         """Write the mail to the outbox (and onto its ticket); returns its Message-ID."""

@@ -87,6 +87,10 @@ class Message(SQLModel, table=True):
     # "public" is shown to the customer; "internal" (agent notes) never is.
     visibility: str = Field(default="public", max_length=16)
     html: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # sanitised
+    # The whole body as text (quoted history included); `text` is only what is new.
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # Which of our mailboxes this copy was routed for (one mail to two addresses: two copies).
+    mailbox: str = Field(default="", max_length=320)
     # JSON: how this message was handled (classification reasons, thread strategy, rules).
     trace: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
     inbound_id: int | None = Field(default=None, foreign_key="inbound.id", index=True)

@@ -16,12 +16,24 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway.config import Config
 from gateway.intake.writer import GroupWriter
+from gateway.pipeline import has_reject_rules, smtp_rejection
 
 log = logging.getLogger("gateway.smtp")
 
 REFUSED_RELAY = "550 5.7.1 Relaying denied: not a mailbox served here"
 TEMP_FAILURE = "451 4.3.0 Temporary failure storing the message, try again later"
 NO_RECIPIENTS = "554 5.5.1 No valid recipients"
+
+
+class PostdeskSMTP(SMTP):
+    """aiosmtpd's protocol with room for long lines.
+
+    RFC 5321 limits a line to 1,000 octets, but real clients send longer ones (HTML on one
+    line, unwrapped 8-bit text) and MTAs such as Postfix accept them; refusing them would
+    bounce a customer's mail over a formality.
+    """
+
+    line_length_limit = 64 * 1024
 
 
 class Mailboxes:
@@ -40,10 +52,13 @@ class Mailboxes:
 
 
 class IntakeHandler:
-    def __init__(self, mailboxes: Mailboxes, writer: GroupWriter, stats: dict[str, int]) -> None:
+    def __init__(self, mailboxes: Mailboxes, writer: GroupWriter, stats: dict[str, int],
+                 routing: Any = None) -> None:
         self.mailboxes = mailboxes
         self.writer = writer
         self.stats = stats
+        # A RoutingState: `reject` rules are applied here, before the message is accepted.
+        self.routing = routing
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -60,6 +75,11 @@ class IntakeHandler:
             return NO_RECIPIENTS
         raw = envelope.original_content or envelope.content
         assert isinstance(raw, bytes)
+        refusal = self._rejected(raw, envelope)
+        if refusal is not None:
+            self.stats["rejected_by_rule"] = self.stats.get("rejected_by_rule", 0) + 1
+            log.info("refused DATA from %s to %s by rule: %s", envelope.mail_from, envelope.rcpt_tos, refusal)
+            return f"550 5.7.1 {refusal}"
         item = {
             "source": "smtp",
             "mail_from": envelope.mail_from or "<>",
@@ -73,6 +93,17 @@ class IntakeHandler:
             return TEMP_FAILURE
         self.stats["accepted"] = self.stats.get("accepted", 0) + 1
         return f"250 2.0.0 Queued as {inbound_id}"
+
+
+    def _rejected(self, raw: bytes, envelope: Envelope) -> str | None:
+        if self.routing is None or not has_reject_rules(self.routing.current):
+            return None
+        try:
+            return smtp_rejection(self.routing.current, raw, list(envelope.rcpt_tos), envelope.mail_from or "")
+        except Exception:
+            # Unreadable mail is not refused here: it is accepted and quarantined with the reason.
+            log.exception("could not check reject rules; accepting the message")
+            return None
 
 
 def tls_context(config: Config) -> ssl.SSLContext | None:
@@ -90,7 +121,7 @@ async def start_server(config: Config, handler: IntakeHandler) -> asyncio.Server
     host, port = config.smtp.host_port
 
     def factory() -> Any:
-        return SMTP(
+        return PostdeskSMTP(
             handler,
             data_size_limit=config.smtp.max_message_size,
             enable_SMTPUTF8=True,

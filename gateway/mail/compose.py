@@ -52,6 +52,8 @@ class Outgoing:
     html: str | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
     message_id: str = ""
+    # Value of the loop header; our own mail coming back is recognised by it.
+    loop_token: str = ""
 
     def build(self) -> Message:
         msg: Message = MIMEText(self.text, "plain", _UTF8)
@@ -78,7 +80,7 @@ class Outgoing:
             # RFC 3834 plus the Exchange header: other robots must not answer us.
             msg["Auto-Submitted"] = "auto-replied"
             msg["X-Auto-Response-Suppress"] = "All"
-        msg[LOOP_HEADER] = self.domain
+        msg[LOOP_HEADER] = self.loop_token or self.domain
         for name, value in self.extra_headers.items():
             msg[name] = _header(value)
         return msg

@@ -1,0 +1,102 @@
+"""`postdesk route FILE.eml`: every stage on one message, in a transaction that is rolled back.
+
+Admins use it to see why a mail went where: classification, thread, rules matched per mailbox,
+the new text, attachments, and which mail Postdesk would send. It reads the configured database
+(so threading is checked against real tickets) and changes nothing; without a database at the
+current schema it uses an empty in-memory one and says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, insert, select
+
+from gateway.config import Config
+from gateway.db.engine import current_revision, head_revision, make_engine, upgrade
+from gateway.db.models import utcnow
+from gateway.db.queues import INBOUND
+from gateway.tickets.store import TICKET
+from gateway.pipeline import Context, Reject, base_mailbox
+from gateway.process import Processor
+
+
+def _engine(config: Config) -> tuple[Engine, str]:
+    try:
+        engine = make_engine(config.database.url, pool_size=1)
+        if current_revision(engine) == head_revision():
+            return engine, ""
+        engine.dispose()
+        note = "the database is not at the current schema"
+    except Exception as exc:  # no database at all is a normal case for a rules author
+        note = f"the database is not available ({type(exc).__name__})"
+    engine = make_engine("sqlite://", pool_size=1)
+    upgrade(engine)
+    return engine, f"{note}: threading checked against an empty store"
+
+
+def route_message(config: Config, processor: Processor, raw: bytes, *, mailbox: str | None = None,
+                  sender: str = "") -> dict[str, Any]:
+    engine, note = _engine(config)
+    ctx = Context(inbound_id=0, claim="dry-run", raw=raw, mail_from=sender, rcpt_to=[], source="dry-run")
+    processor.run_prepare(ctx)
+    if mailbox:
+        ctx.rcpt_to = [mailbox.lower()]
+    else:
+        # As an MTA would: every one of our mailboxes the message's To and Cc name.
+        named = [a for a in (ctx.parsed.to + ctx.parsed.cc if ctx.parsed else []) if base_mailbox(a) in config.mailboxes]
+        ctx.rcpt_to = named or [config.mailboxes[0]]
+    rcpt = ",".join(ctx.rcpt_to)
+    error = ctx.outcome if ctx.stage else ""
+    thread_numbers: list[int] = []
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            if not error:
+                ctx.inbound_id = conn.execute(insert(INBOUND).returning(INBOUND.c.id), {
+                    "received_at": utcnow(), "source": "dry-run", "mail_from": sender, "rcpt_to": rcpt,
+                    "raw": raw, "size": len(raw), "state": "queued", "note": "",
+                }).scalar_one()
+                processor.run_apply(conn, ctx)
+                if ctx.thread and ctx.thread.ticket_ids:
+                    numbers = conn.execute(select(TICKET.c.number).where(TICKET.c.id.in_(ctx.thread.ticket_ids)))
+                    thread_numbers = sorted(n for (n,) in numbers)
+        except Reject as exc:
+            error = f"quarantined by rule: {exc}"
+        except Exception as exc:
+            error = f"quarantined at {ctx.stage}: {type(exc).__name__}: {exc}"
+        finally:
+            transaction.rollback()
+    engine.dispose()
+    return _report(ctx, error, note, thread_numbers)
+
+
+def _report(ctx: Context, error: str, note: str, thread_numbers: list[int]) -> dict[str, Any]:
+    mail = ctx.parsed
+    thread = ctx.thread
+    return {
+        "from": ctx.sender if mail else "",
+        "subject": mail.subject if mail else "",
+        "message_id": mail.message_id if mail else "",
+        "kind": ctx.kind,
+        "reasons": ctx.reasons,
+        "thread": {"ticket": None, "tickets": [], "by": "none"} if thread is None else {
+            "ticket": thread_numbers[0] if thread_numbers else None, "tickets": thread_numbers,
+            "by": thread.by, "note": thread.note,
+        },
+        "tickets": ctx.ticket_numbers,
+        "rules": sorted({name for d in ctx.decisions.values() for name in d.matched}),
+        "routing": {
+            box: {"department": d.department, "department_from": d.department_from, "topic": d.topic,
+                  "priority": d.priority, "sla": d.sla, "assignee": d.assignee, "tags": d.tags,
+                  "fields": d.fields, "missing_fields": d.missing_fields, "confirm": d.confirm,
+                  "action": d.action, "action_reason": d.action_reason, "rules": d.matched, "notes": d.notes}
+            for box, d in ctx.decisions.items()
+        },
+        "text": ctx.text,
+        "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": len(a.payload)}
+                        for a in (mail.attachments if mail else [])],
+        "notifications": ctx.notifications,
+        "outcome": error or ctx.outcome,
+        "notes": ctx.notes + ([note] if note else []),
+    }

@@ -1,0 +1,78 @@
+"""What may stop automatic mail before it is queued: the suppression list and mail budgets.
+
+Budgets are token buckets kept in the database (`budget`), one per recipient and one per ticket,
+so they hold across restarts and across daemons. Two gateways answering each other run their
+buckets dry within `capacity` mails and then stop. A bucket that trips is logged and reported to
+the admin once; it is re-armed when it has refilled.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select, update
+
+from gateway.config import Bucket, Config
+from gateway.db.models import Budget, Suppression, utcnow
+from gateway.tickets.store import insert_ignore
+
+log = logging.getLogger("gateway.outbox")
+BUDGET: Any = Budget.__table__
+SUPPRESSION: Any = Suppression.__table__
+_READ_BUCKET = select(BUDGET).where(BUDGET.c.key == bindparam("key"))
+_SUPPRESSED = select(SUPPRESSION.c.reason).where(
+    SUPPRESSION.c.email == bindparam("email"), SUPPRESSION.c.until > bindparam("now"))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    reason: str = ""
+    # Set when this refusal is the first since the bucket was last full: tell the admin now.
+    report: bool = False
+
+
+def suppressed(conn: Connection, address: str) -> str | None:
+    """The reason `address` must not be mailed now, or None."""
+    return conn.execute(_SUPPRESSED, {"email": address.lower(), "now": utcnow()}).scalar()
+
+
+def suppress(conn: Connection, config: Config, address: str, reason: str) -> None:
+    until = utcnow() + timedelta(days=config.guard.suppression_days)
+    address = address.lower()
+    insert_ignore(conn, SUPPRESSION, {"email": address, "reason": reason[:1000], "until": until,
+                                      "created_at": utcnow()})
+    conn.execute(update(SUPPRESSION).where(SUPPRESSION.c.email == address).values(until=until, reason=reason[:1000]))
+
+
+def _take(conn: Connection, key: str, bucket: Bucket) -> Verdict:
+    now = utcnow()
+    insert_ignore(conn, BUDGET, {"key": key, "tokens": bucket.capacity, "updated_at": now, "tripped_at": None})
+    query = _READ_BUCKET.with_for_update() if conn.dialect.name == "postgresql" else _READ_BUCKET
+    row = conn.execute(query, {"key": key}).one()
+    hours = max((now - row.updated_at).total_seconds(), 0) / 3600
+    tokens = min(bucket.capacity, row.tokens + hours * bucket.per_hour)
+    tripped_at = row.tripped_at if tokens < 1 else None
+    if tokens >= 1:
+        conn.execute(update(BUDGET).where(BUDGET.c.key == key).values(tokens=tokens - 1, updated_at=now, tripped_at=None))
+        return Verdict(True)
+    report = tripped_at is None
+    conn.execute(update(BUDGET).where(BUDGET.c.key == key).values(tokens=tokens, updated_at=now, tripped_at=tripped_at or now))
+    return Verdict(False, f"budget {key} used up ({bucket.capacity:g} at once, {bucket.per_hour:g} per hour)", report)
+
+
+def allow_automatic(conn: Connection, config: Config, *, to: str, ticket_id: int | None) -> Verdict:
+    """May we send one more automatic mail to `to` about `ticket_id`? Takes a token if so."""
+    reason = suppressed(conn, to)
+    if reason is not None:
+        return Verdict(False, f"{to} is on the suppression list: {reason}")
+    verdict = _take(conn, f"rcpt:{to.lower()}", config.guard.per_recipient)
+    if verdict.allowed and ticket_id is not None:
+        verdict = _take(conn, f"ticket:{ticket_id}", config.guard.per_ticket)
+    if not verdict.allowed:
+        level = logging.WARNING if verdict.report else logging.INFO
+        log.log(level, "automatic mail to %s (ticket id %s) held back: %s", to, ticket_id, verdict.reason)
+    return verdict

@@ -1,0 +1,333 @@
+"""The stages one inbound message goes through, each a small named step over a `Context`.
+
+`PREPARE` stages (parse, classify, strip) need no database; `APPLY` stages (thread, route,
+apply) run inside the processor's transaction. Stages annotate the context, and everything they
+decide is kept in `ctx.trace`, which is stored with the message and printed by `postdesk route`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select
+
+from gateway.config import Config
+from gateway.db.models import Bounce as BounceRow
+from gateway.db.models import Message, Outbox, utcnow
+from gateway.followup import TagFormat, ThreadResult, find_thread
+from gateway.guard import suppress
+from gateway.mail.classify import classify
+from gateway.mail.compose import LOOP_HEADER
+from gateway.mail.dsn import Bounce
+from gateway.mail.htmltext import html_to_text, sanitize_html
+from gateway.mail.parse import ParsedMail, parse
+from gateway.mail.quotes import new_text
+from gateway.notify import Notifier
+from gateway.routing.evaluate import Decision, Facts
+from gateway.routing.rules import route
+from gateway.routing.runtime import Routing
+from gateway.tickets import store
+from gateway.tickets.lifecycle import Status
+from gateway.tickets.store import TicketRef
+
+log = logging.getLogger("gateway.process")
+# The null reverse path as stored in `inbound.mail_from`; an empty string there means "unknown"
+# (a pipe or IMAP import without an envelope), which must not be mistaken for a bounce.
+NULL_SENDER = "<>"
+MESSAGE: Any = Message.__table__
+OUTBOX: Any = Outbox.__table__
+_COPIES = select(MESSAGE.c.mailbox, MESSAGE.c.id).where(
+    MESSAGE.c.message_id == bindparam("mid"), MESSAGE.c.body_hash == bindparam("hash"), MESSAGE.c.direction == "in")
+_SENT_AS = select(OUTBOX.c.ticket_id).where(OUTBOX.c.message_id == bindparam("mid"))
+
+
+class Reject(Exception):
+    """A rule sent the message to quarantine (the stage's reason is the rule's)."""
+
+
+@dataclass
+class Context:
+    """One inbound item on its way through the stages; stages annotate it."""
+
+    inbound_id: int
+    claim: str
+    raw: bytes
+    mail_from: str
+    rcpt_to: list[str]
+    source: str
+    parsed: ParsedMail | None = None
+    kind: str = "customer"
+    reasons: list[str] = field(default_factory=list)
+    bounce: Bounce | None = None
+    text: str = ""
+    body: str = ""
+    html: str = ""
+    thread: ThreadResult | None = None
+    mailboxes: list[str] = field(default_factory=list)
+    decisions: dict[str, Decision] = field(default_factory=dict)
+    ticket_numbers: list[int] = field(default_factory=list)
+    notifications: list[dict[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    outcome: str = ""
+    stage: str = ""
+
+    @property
+    def mail(self) -> ParsedMail:
+        assert self.parsed is not None, "parse stage has not run"
+        return self.parsed
+
+    @property
+    def sender(self) -> str:
+        return self.mail.from_addr or ("" if self.mail_from == NULL_SENDER else self.mail_from.lower())
+
+    def trace(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "reasons": self.reasons,
+            "thread": self.thread.by if self.thread else None,
+            "thread_note": self.thread.note if self.thread else "",
+            "rules": {box: d.matched for box, d in self.decisions.items()},
+            "department_from": {box: d.department_from for box, d in self.decisions.items()},
+            "notes": self.notes + [n for d in self.decisions.values() for n in d.notes],
+        }
+
+
+def facts_for(mail: ParsedMail, mailbox: str, *, sender: str, text: str, followup: bool) -> Facts:
+    """What routing may look at, for one of our mailboxes."""
+    headers: dict[str, list[str]] = {}
+    for name, value in mail.message.items():
+        headers.setdefault(name.lower(), []).append(str(value))
+    return Facts(mailbox=mailbox, from_addr=sender, to=mail.to, cc=mail.cc, subject=mail.subject, body=text,
+                 headers=headers, has_attachment=bool(mail.attachments), followup=followup)
+
+
+def smtp_rejection(routing: Routing, raw: bytes, rcpt_to: list[str], mail_from: str) -> str | None:
+    """The text of a `reject` rule that matches, checked at SMTP DATA time; None to accept.
+
+    Only rules can be checked here (no database yet): follow-up is unknown and counts as new.
+    """
+    mail = parse(raw)
+    sender = mail.from_addr or mail_from.lower()
+    text = new_text(mail.text_plain or None, mail.text_html or None)
+    for box in dict.fromkeys(base_mailbox(r) for r in rcpt_to):
+        decision = route(routing.rules, routing.directory, facts_for(mail, box, sender=sender, text=text, followup=False))
+        if decision.action == "reject":
+            return decision.action_reason or "Message refused by policy"
+    return None
+
+
+def has_reject_rules(routing: Routing) -> bool:
+    return any(rule.terminal is not None and rule.terminal[0] == "reject" for rule in routing.rules)
+
+
+def base_mailbox(address: str) -> str:
+    """`support+t104233.3f9a@x` is a reply address of `support@x`."""
+    local, _, domain = address.lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
+
+
+@dataclass
+class Pipeline:
+    config: Config
+    notifier: Notifier
+    tags: TagFormat
+    routing: Any  # a RoutingState (or anything with `.current: Routing`)
+
+    def __post_init__(self) -> None:
+        # Derived from the secret once: reading store/secret.key per message would be waste.
+        self.loop_token = self.config.loop_token()
+
+    # -- PREPARE: no database --------------------------------------------------------------
+
+    def parse(self, ctx: Context) -> None:
+        ctx.parsed = parse(ctx.raw)
+
+    def classify(self, ctx: Context) -> None:
+        mail_from = None if ctx.mail_from == "" else ("" if ctx.mail_from == NULL_SENDER else ctx.mail_from)
+        result = classify(ctx.mail.message, mail_from=mail_from,
+                          own_domains=frozenset({self.config.message_id_domain.lower()}),
+                          loop_header=LOOP_HEADER, loop_token=self.loop_token)
+        ctx.kind, ctx.reasons, ctx.bounce = result.kind, list(result.reasons), result.bounce
+        # A bounce or an auto-reply without a sender is normal; a customer's mail needs one to
+        # be answered and threaded.
+        if ctx.kind == "customer" and not ctx.sender:
+            raise ValueError("no sender: neither a From address nor an envelope sender")
+
+    def strip(self, ctx: Context) -> None:
+        mail = ctx.mail
+        ctx.body = mail.text_plain.strip() or (html_to_text(mail.text_html) if mail.text_html else "")
+        ctx.text = new_text(mail.text_plain or None, mail.text_html or None).strip() or ctx.body
+        ctx.html = sanitize_html(mail.text_html) if mail.text_html else ""
+
+    # -- APPLY: inside the batch transaction -----------------------------------------------
+
+    def thread(self, ctx: Context, conn: Connection) -> None:
+        mail = ctx.mail
+        ctx.thread = find_thread(conn, tags=self.tags, subject=mail.subject, sender=ctx.sender,
+                                 in_reply_to=mail.in_reply_to, references=mail.references)
+
+    def route(self, ctx: Context, conn: Connection) -> None:
+        ours = [base_mailbox(r) for r in ctx.rcpt_to]
+        ctx.mailboxes = list(dict.fromkeys(box for box in ours if box in self.config.mailboxes)) or ours[:1]
+        if ctx.kind != "customer":
+            return
+        routing: Routing = self.routing.current
+        followup = bool(ctx.thread and ctx.thread.ticket_ids)
+        for box in ctx.mailboxes:
+            facts = facts_for(ctx.mail, box, sender=ctx.sender, text=ctx.text, followup=followup)
+            ctx.decisions[box] = route(routing.rules, routing.directory, facts)
+        for box, decision in ctx.decisions.items():
+            if decision.action in ("quarantine", "reject"):
+                raise Reject(f"rule {decision.matched[-1]!r} ({box}): {decision.action_reason or decision.action}")
+
+    def apply(self, ctx: Context, conn: Connection) -> None:
+        assert ctx.thread is not None
+        fresh = self._not_yet_stored(ctx, conn)
+        if not fresh:
+            ctx.outcome = "duplicate delivery: already stored"
+            return
+        if ctx.kind == "bounce":
+            self._record_bounce(ctx, conn)
+        if ctx.thread.ticket_ids and ctx.kind != "loop":
+            for ticket_id in ctx.thread.ticket_ids:
+                self._follow_up(ctx, conn, store.load(conn, ticket_id))
+            ctx.outcome = ctx.outcome or f"appended ({ctx.kind})"
+            return
+        if ctx.kind != "customer":
+            # Automatic mail never opens a ticket by itself and never gets an answer.
+            ctx.outcome = ctx.outcome or f"recorded {ctx.kind} without ticket: {'; '.join(ctx.reasons)}"
+            return
+        decisions = {box: d for box, d in ctx.decisions.items() if box in fresh}
+        if decisions and all(d.action == "drop" for d in decisions.values()):
+            reasons = "; ".join(f"{d.matched[-1]}: {d.action_reason}" for d in decisions.values())
+            ctx.outcome = f"dropped by rule ({reasons})"
+            return
+        self._new_tickets(ctx, conn, {b: d for b, d in decisions.items() if d.action == "deliver"})
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _not_yet_stored(self, ctx: Context, conn: Connection) -> list[str]:
+        """Our mailboxes this delivery is for that no earlier delivery of the same mail covered.
+
+        An MTA that splits recipients delivers one message twice (once for support@, once for
+        order@); a retry after a lost 250 delivers it twice for the same mailbox. The first
+        must still open order@'s ticket, the second must add nothing.
+        """
+        if not ctx.mail.message_id:
+            return ctx.mailboxes
+        done = {row.mailbox for row in conn.execute(_COPIES, {"mid": ctx.mail.message_id, "hash": ctx.mail.body_hash})}
+        if not done:
+            return ctx.mailboxes
+        # Copies stored for a follow-up carry the ticket's mailbox; any copy covers a follow-up.
+        if ctx.thread and ctx.thread.ticket_ids:
+            return []
+        return [box for box in ctx.mailboxes if box not in done]
+
+    def _message_values(self, ctx: Context, mailbox: str) -> dict[str, Any]:
+        mail = ctx.mail
+        return {"direction": "in", "kind": ctx.kind, "author": ctx.sender, "message_id": mail.message_id,
+                "subject": mail.subject, "text": ctx.text, "body": ctx.body, "html": ctx.html,
+                "body_hash": mail.body_hash, "thread_by": ctx.thread.by if ctx.thread else "",
+                "inbound_id": ctx.inbound_id, "mailbox": mailbox,
+                "trace": json.dumps(ctx.trace(), ensure_ascii=False)}
+
+    def _store(self, ctx: Context, conn: Connection, ticket_id: int, mailbox: str) -> None:
+        row = store.add_message(conn, ticket_id, self._message_values(ctx, mailbox))
+        notes = store.store_attachments(conn, row, ctx.mail.attachments, self.config.attachments.max_size)
+        for note in notes:
+            store.add_event(conn, ticket_id, "note", actor="postdesk", detail=note)
+        ctx.notes.extend(notes)
+
+    def _follow_up(self, ctx: Context, conn: Connection, ticket: Any) -> None:
+        if ctx.kind == "customer" and ticket.status == Status.CLOSED.value:
+            self._reopen_as_new(ctx, conn, ticket, "the ticket is closed")
+            return
+        if ctx.kind == "customer" and ticket.status == Status.RESOLVED.value:
+            window = timedelta(days=self.config.lifecycle.reopen_days)
+            if ticket.resolved_at is not None and utcnow() - ticket.resolved_at > window:
+                self._reopen_as_new(ctx, conn, ticket, f"resolved more than {window.days} days ago")
+                return
+        self._store(ctx, conn, ticket.id, ticket.mailbox)
+        ctx.ticket_numbers.append(ticket.number)
+        if ctx.kind != "customer":
+            return  # auto-replies and bounces are recorded, never change the status
+        if ticket.status in (Status.WAITING_CUSTOMER.value, Status.RESOLVED.value):
+            why = "customer replied" if ticket.status == Status.WAITING_CUSTOMER.value else "customer reopened by replying"
+            store.change_status(conn, ticket, Status.IN_PROGRESS, actor=ctx.sender, why=why)
+        missing = [m for m in ticket.missing_fields.split(",") if m]
+        if missing:
+            directory = self.routing.current.directory
+            given = directory.parse_fields(ctx.text, missing)
+            if given:
+                still = store.update_fields(conn, ticket, given, missing)
+                store.add_event(conn, ticket.id, "fields", actor=ctx.sender,
+                                detail=f"supplied {', '.join(sorted(given))}; missing {', '.join(still) or 'nothing'}")
+
+    def _reopen_as_new(self, ctx: Context, conn: Connection, old: Any, why: str) -> None:
+        decision = Decision(department=old.department, topic=old.topic, priority=old.priority)
+        ref = self._create(ctx, conn, old.mailbox, decision, linked=old)
+        ctx.notes.append(f"new ticket {ref.number} linked to {old.number}: {why}")
+
+    def _new_tickets(self, ctx: Context, conn: Connection, decisions: dict[str, Decision]) -> None:
+        # One ticket per department: two of our addresses routing to one team make one ticket.
+        by_department: dict[str | None, tuple[str, Decision]] = {}
+        for box, decision in decisions.items():
+            by_department.setdefault(decision.department, (box, decision))
+        for box, decision in by_department.values():
+            self._create(ctx, conn, box, decision)
+        ctx.outcome = "created" if len(by_department) == 1 else f"created {len(by_department)} tickets (fan-out)"
+
+    def _create(self, ctx: Context, conn: Connection, mailbox: str, decision: Decision, linked: Any = None) -> TicketRef:
+        mail = ctx.mail
+        directory = self.routing.current.directory
+        org = directory.organisation_for(ctx.sender)
+        customer = store.customer(conn, ctx.sender, mail.from_name, org.name if org else None)
+        subject = " ".join(mail.subject.split()) or "(no subject)"
+        values = {
+            "department": decision.department, "topic": decision.topic, "priority": decision.priority or "normal",
+            "sla_plan": decision.sla, "assignee": decision.assignee, "organisation": customer.organisation,
+            "tags": ",".join(decision.tags), "fields": json.dumps(decision.fields, ensure_ascii=False),
+            "missing_fields": ",".join(decision.missing_fields), "language": customer.language,
+            "linked_ticket_id": linked.id if linked is not None else None,
+        }
+        why = f"mail to {mailbox}; rules {', '.join(decision.matched) or 'none'}; department from {decision.department_from or 'nothing'}"
+        ref = store.create_ticket(conn, first_number=self.config.tickets.first_number, customer_id=customer.id,
+                                  subject=subject, mailbox=mailbox, actor=ctx.sender, values=values, why=why)
+        store.add_participant(conn, ref.id, customer.email, "customer")
+        self._store(ctx, conn, ref.id, mailbox)
+        ctx.ticket_numbers.append(ref.number)
+        if decision.confirm:
+            labels = {f.name: f.label for f in directory.fields.values()}
+            sent = self.notifier.confirmation(
+                conn, ref, to=customer.email, customer_name=customer.name, language=customer.language,
+                mailbox=mailbox, in_reply_to=mail.message_id or None, references=mail.references,
+                missing=[labels.get(m, m) for m in decision.missing_fields],
+                linked_number=linked.number if linked is not None else None,
+            )
+            if sent:
+                ctx.notifications.append({"kind": "confirmation", "to": customer.email, "ticket": str(ref.number)})
+        return ref
+
+    def _record_bounce(self, ctx: Context, conn: Connection) -> None:
+        bounce = ctx.bounce
+        if bounce is None:
+            return
+        ticket_id = None
+        if bounce.original_message_id:
+            ticket_id = conn.execute(_SENT_AS, {"mid": bounce.original_message_id}).scalar()
+        if ticket_id is not None and ctx.thread is not None and not ctx.thread.ticket_ids:
+            ctx.thread = ThreadResult([ticket_id], "bounce", "original Message-ID in the report")
+        for failed in bounce.recipients:
+            conn.execute(BounceRow.__table__.insert(), {  # type: ignore[attr-defined]
+                "inbound_id": ctx.inbound_id, "recipient": failed.address, "status": failed.status,
+                "hard": failed.hard, "diagnostic": failed.diagnostic[:1000],
+                "original_message_id": bounce.original_message_id, "ticket_id": ticket_id, "created_at": utcnow(),
+            })
+            if failed.hard:
+                suppress(conn, self.config, failed.address, f"hard bounce {failed.status or failed.smtp_code}: {failed.diagnostic[:200]}")
+                ctx.notes.append(f"{failed.address} suppressed after a hard bounce ({failed.status})")
+        ctx.outcome = f"bounce recorded for {', '.join(f.address for f in bounce.recipients) or 'unknown recipient'}"

@@ -1,0 +1,161 @@
+"""Writing tickets in the caller's transaction: creation, messages, attachments, status changes.
+
+Every change a ticket undergoes is also written to its append-only event log (`ticketevent`),
+which is what SLA clocks are computed from; nothing here updates a status without an event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from gateway.db.models import (
+    Attachment,
+    Customer,
+    Message,
+    MessageAttachment,
+    Participant,
+    Ticket,
+    TicketEvent,
+    utcnow,
+)
+from gateway.mail.parse import Attachment as MailAttachment
+from gateway.tickets.lifecycle import Status, check_transition
+
+TICKET: Any = Ticket.__table__
+MESSAGE: Any = Message.__table__
+CUSTOMER: Any = Customer.__table__
+PARTICIPANT: Any = Participant.__table__
+EVENT: Any = TicketEvent.__table__
+ATTACHMENT: Any = Attachment.__table__
+MESSAGE_ATTACHMENT: Any = MessageAttachment.__table__
+
+# Statements built once: building them per message (values as literals) cost more than the
+# database round trips themselves.
+INSERT_TICKET = insert(TICKET).returning(TICKET.c.id)
+INSERT_MESSAGE = insert(MESSAGE).returning(MESSAGE.c.id)
+INSERT_EVENT = insert(EVENT)
+NUMBER_TICKET = update(TICKET).where(TICKET.c.id == bindparam("tid")).values(number=bindparam("number"))
+TOUCH_TICKET = update(TICKET).where(TICKET.c.id == bindparam("tid")).values(updated_at=bindparam("now"))
+FIND_CUSTOMER = select(CUSTOMER).where(CUSTOMER.c.email == bindparam("email"))
+FIND_ATTACHMENT = select(ATTACHMENT.c.id).where(ATTACHMENT.c.sha256 == bindparam("sha"))
+_IGNORING: dict[tuple[str, str], Any] = {}
+
+
+@dataclass(frozen=True)
+class TicketRef:
+    """What mail about a ticket needs to know of it."""
+
+    id: int
+    number: int
+    subject: str
+
+
+def insert_ignore(conn: Connection, table: Any, values: dict[str, Any]) -> None:
+    """INSERT that does nothing when a unique key exists: two daemons may meet the same customer."""
+    key = (conn.dialect.name, table.name)
+    statement = _IGNORING.get(key)
+    if statement is None:
+        maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        statement = _IGNORING[key] = maker(table).on_conflict_do_nothing()
+    conn.execute(statement, values)
+
+
+def customer(conn: Connection, email: str, name: str, organisation: str | None) -> Row[Any]:
+    """The customer with this address, registered now if this is their first mail."""
+    insert_ignore(conn, CUSTOMER, {
+        "email": email, "name": name, "organisation": organisation, "notifications_off": False,
+        "created_at": utcnow(),
+    })
+    return conn.execute(FIND_CUSTOMER, {"email": email}).one()
+
+
+def add_participant(conn: Connection, ticket_id: int, email: str, role: str) -> None:
+    insert_ignore(conn, PARTICIPANT, {"ticket_id": ticket_id, "email": email, "role": role})
+
+
+def add_event(conn: Connection, ticket_id: int, kind: str, *, status: str | None = None, actor: str = "",
+              detail: str = "", at: datetime | None = None) -> None:
+    conn.execute(INSERT_EVENT, {
+        "ticket_id": ticket_id, "at": at or utcnow(), "kind": kind, "status": status, "actor": actor,
+        "detail": detail,
+    })
+
+
+def create_ticket(conn: Connection, *, first_number: int, customer_id: int, subject: str, mailbox: str,
+                  actor: str, values: dict[str, Any], why: str) -> TicketRef:
+    """A new ticket in status `new`, with its `created` event; `values` sets routing columns."""
+    now = utcnow()
+    row = {"subject": subject, "status": Status.NEW.value, "customer_id": customer_id, "mailbox": mailbox,
+           "created_at": now, "updated_at": now, "priority": "normal", "tags": "", "fields": "{}",
+           "missing_fields": "", **values}
+    ticket_id = conn.execute(INSERT_TICKET, row).scalar_one()
+    # Numbers follow ids: unique across daemons without a counter row everyone would lock.
+    number = first_number + ticket_id - 1
+    conn.execute(NUMBER_TICKET, {"tid": ticket_id, "number": number})
+    add_event(conn, ticket_id, "created", status=Status.NEW.value, actor=actor, detail=why, at=now)
+    return TicketRef(ticket_id, number, subject)
+
+
+def add_message(conn: Connection, ticket_id: int, values: dict[str, Any]) -> int:
+    row = {"direction": "in", "kind": "customer", "author": "", "message_id": "", "subject": "", "text": "",
+           "body": "", "body_hash": "", "thread_by": "", "visibility": "public", "html": "", "trace": "{}",
+           "mailbox": "", "created_at": utcnow(), **values, "ticket_id": ticket_id}
+    message_id = conn.execute(INSERT_MESSAGE, row).scalar_one()
+    conn.execute(TOUCH_TICKET, {"tid": ticket_id, "now": row["created_at"]})
+    return int(message_id)
+
+
+def store_attachments(conn: Connection, message_row: int, attachments: Sequence[MailAttachment],
+                      max_size: int) -> list[str]:
+    """Keep each attachment once per content hash; returns notes on what was left out."""
+    notes = []
+    for item in attachments:
+        if len(item.payload) > max_size:
+            notes.append(f"attachment {item.filename!r} ({len(item.payload)} bytes) dropped: over the "
+                         f"{max_size}-byte limit; the raw message keeps it")
+            continue
+        digest = hashlib.sha256(item.payload).hexdigest()
+        insert_ignore(conn, ATTACHMENT, {"sha256": digest, "size": len(item.payload), "data": item.payload,
+                                         "created_at": utcnow()})
+        attachment_id = conn.execute(FIND_ATTACHMENT, {"sha": digest}).scalar_one()
+        conn.execute(insert(MESSAGE_ATTACHMENT), {
+            "message_id": message_row, "attachment_id": attachment_id, "filename": item.filename[:500],
+            "content_type": item.content_type[:200], "content_id": (item.content_id or None),
+        })
+    return notes
+
+
+def load(conn: Connection, ticket_id: int) -> Row[Any]:
+    return conn.execute(select(TICKET).where(TICKET.c.id == ticket_id)).one()
+
+
+def change_status(conn: Connection, ticket: Row[Any], target: Status, *, actor: str, why: str) -> None:
+    """Move a ticket to `target` if the lifecycle allows it (InvalidTransition otherwise)."""
+    current = Status(ticket.status)
+    check_transition(current, target)
+    now = utcnow()
+    values: dict[str, Any] = {"status": target.value, "updated_at": now}
+    if target is Status.RESOLVED:
+        values["resolved_at"] = now
+    if target is Status.CLOSED:
+        values["closed_at"] = now
+    conn.execute(update(TICKET).where(TICKET.c.id == ticket.id).values(**values))
+    add_event(conn, ticket.id, "status", status=target.value, actor=actor, detail=why, at=now)
+
+
+def update_fields(conn: Connection, ticket: Row[Any], given: dict[str, str], required: Sequence[str]) -> list[str]:
+    """Merge fields a reply supplied; returns what is still missing."""
+    fields = {**json.loads(ticket.fields or "{}"), **given}
+    missing = [name for name in required if not fields.get(name)]
+    conn.execute(update(TICKET).where(TICKET.c.id == ticket.id).values(
+        fields=json.dumps(fields, ensure_ascii=False), missing_fields=",".join(missing)))
+    return missing
