@@ -7,6 +7,7 @@ from __future__ import annotations
 import email
 import email.policy
 import os
+import re
 import signal
 import smtplib
 import socket
@@ -166,6 +167,8 @@ class Daemon:
             "POSTDESK_OUTBOX__BACKOFF_MAX": "2",
             "POSTDESK_SMTP__MAX_MESSAGE_SIZE": "300000",
             "POSTDESK_INSTANCE": f"test-{self.port}",
+            # Daemons sharing a database share a secret; a test of two installations sets two.
+            "POSTDESK_SECRET": "test-secret-shared-by-one-installation",
         })
         env.update(self.env_extra)
         return env
@@ -218,7 +221,7 @@ class Daemon:
 
     def send(self, raw: bytes, *, sender: str, to: list[str] | None = None) -> None:
         with self.smtp() as client:
-            client.sendmail(sender, to or ["support@telenta.example"], raw)
+            client.sendmail(sender, to or ["support@telenta.example"], crlf(raw))
 
 
 def make_mail(
@@ -233,7 +236,12 @@ def make_mail(
     for key, value in (headers or {}).items():
         msg[key] = value
     msg.set_content(body)
-    return msg.as_bytes()
+    return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+
+
+def crlf(raw: bytes) -> bytes:
+    """Lines end in CRLF on the wire: an MTA converts, smtplib does not for bytes."""
+    return re.sub(rb"\r\n|\n|\r", b"\r\n", raw)
 
 
 def unique_address(prefix: str = "customer") -> str:
