@@ -81,10 +81,16 @@ class Daemon:
         writer.start()
         handler = IntakeHandler(Mailboxes(self.config.mailboxes), writer, self.stats, self.routing)
         server = await start_server(self.config, handler)
-        processor = Processor(self.engine, build_pipeline(self.config, self.routing), self.instance)
+        pipeline = build_pipeline(self.config, self.routing)
+        processor = Processor(self.engine, pipeline, self.instance)
         sender = Sender(self.engine, self.config, self.work_pool, self.instance)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
+        web = None
+        if self.config.web.enabled:
+            from gateway.web.server import start_web
+
+            web = await start_web(self.config, self.engine, on_outbox=self._send_wake.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: self.reload("SIGHUP"))
         workers = [
             loop.create_task(self._loop("processor", self._process_wake, self.config.processor.poll_interval,
@@ -102,6 +108,8 @@ class Daemon:
         log.info("stopping: no new connections; finishing work in progress")
         _notify_systemd("STOPPING=1")
         server.close()
+        if web is not None:
+            await web.stop()
         await writer.close()
         # Let each loop finish the batch it holds (a sender cut off mid-send would resend
         # mail the relay already took); cancel only what is still busy after the grace time.

@@ -1,0 +1,171 @@
+"""Who may see which ticket, and who may see a ticket's internal side.
+
+This module owns the web history's authorisation rules (DESIGN.md §5):
+
+- a *customer* sees the tickets they opened (`ticket.customer_id`);
+- an *organisation manager* (listed under `managers` of an organisation in the directory) sees
+  every ticket of that organisation (`ticket.organisation`);
+- an *agent* sees the tickets of their departments and the tickets assigned to them, including
+  internal notes and how each message was handled. Departments come from `agents` in the config
+  and from `members`/`manager` in the directory; a department's manager (and an agent whose role
+  is `manager`) also sees the departments below it, and a support lead (role `lead`, or the
+  directory's `support_manager`) sees every ticket;
+- a browser that came in through a ticket link sees that one ticket only, whatever the rules
+  above would allow its address.
+
+One person may hold several of these at once; what they see is the union. The rules are given
+twice, on purpose: as a SQL condition for lists (`ticket_clause`) and as a check on one loaded
+ticket (`may_see`); the access tests hold the two to the same answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import ColumnElement, false, or_, true
+
+from gateway.config import Config
+from gateway.routing.directory import Directory
+
+
+class TicketFacts(Protocol):
+    """The columns of a ticket that decide who sees it."""
+
+    number: int
+    customer_id: int
+    organisation: str | None
+    department: str | None
+    assignee: str | None
+
+
+@dataclass(frozen=True)
+class Viewer:
+    email: str
+    name: str = ""
+    customer_id: int | None = None
+    language: str | None = None
+    organisations: frozenset[str] = frozenset()
+    departments: frozenset[str] = frozenset()
+    everything: bool = False
+    scope: int | None = None
+
+    @property
+    def is_agent(self) -> bool:
+        return self.everything or bool(self.departments)
+
+    @property
+    def sees_others(self) -> bool:
+        """Whether lists show tickets of more than one customer (and so need a customer column)."""
+        return self.scope is None and (self.is_agent or bool(self.organisations))
+
+
+def _below(directory: Directory, name: str) -> set[str]:
+    found: set[str] = set()
+    todo = [name]
+    while todo:
+        for child in directory.children(todo.pop()):
+            if child.name not in found:
+                found.add(child.name)
+                todo.append(child.name)
+    return found
+
+
+def agent_departments(email: str, config: Config, directory: Directory) -> tuple[frozenset[str], bool]:
+    """The departments whose tickets `email` works, and whether they see every ticket."""
+    email = email.lower()
+    departments: set[str] = set()
+    everything = directory.support_manager is not None and directory.support_manager.lower() == email
+    agent = config.agent(email)
+    if agent is not None:
+        everything = everything or agent.role == "lead"
+        departments.update(agent.departments)
+        if agent.role == "manager":
+            for name in agent.departments:
+                departments |= _below(directory, name)
+    for department in directory.departments.values():
+        if email in (m.lower() for m in department.members):
+            departments.add(department.name)
+        if department.manager is not None and department.manager.lower() == email:
+            departments |= {department.name} | _below(directory, department.name)
+    return frozenset(departments), everything
+
+
+def managed_organisations(email: str, directory: Directory) -> frozenset[str]:
+    email = email.lower()
+    return frozenset(
+        org.name for org in directory.organisations.values() if email in (m.lower() for m in org.managers)
+    )
+
+
+def _agent_side(viewer: Viewer, ticket: TicketFacts) -> bool:
+    if viewer.everything or (ticket.department is not None and ticket.department in viewer.departments):
+        return True
+    return viewer.is_agent and ticket.assignee is not None and ticket.assignee == viewer.email
+
+
+def may_see(viewer: Viewer, ticket: TicketFacts) -> bool:
+    if viewer.scope is not None and ticket.number != viewer.scope:
+        return False
+    if viewer.customer_id is not None and ticket.customer_id == viewer.customer_id:
+        return True
+    if ticket.organisation is not None and ticket.organisation in viewer.organisations:
+        return True
+    return _agent_side(viewer, ticket)
+
+
+def sees_internal(viewer: Viewer, ticket: TicketFacts) -> bool:
+    """Internal notes and message traces: for the agents of the ticket, never for customers."""
+    return may_see(viewer, ticket) and _agent_side(viewer, ticket)
+
+
+def ticket_clause(viewer: Viewer, table: Any) -> ColumnElement[bool]:
+    """The SQL condition on `table` (the ticket table) matching exactly what `may_see` allows."""
+    if viewer.scope is not None:
+        return _and_scope(viewer, table)
+    return _union(viewer, table)
+
+
+def _union(viewer: Viewer, table: Any) -> ColumnElement[bool]:
+    if viewer.everything:
+        return true()
+    parts: list[ColumnElement[bool]] = []
+    if viewer.customer_id is not None:
+        parts.append(table.c.customer_id == viewer.customer_id)
+    if viewer.organisations:
+        parts.append(table.c.organisation.in_(sorted(viewer.organisations)))
+    if viewer.departments:
+        parts.append(table.c.department.in_(sorted(viewer.departments)))
+    if viewer.is_agent:
+        parts.append(table.c.assignee == viewer.email)
+    return or_(*parts) if parts else false()
+
+
+def _and_scope(viewer: Viewer, table: Any) -> ColumnElement[bool]:
+    return (table.c.number == viewer.scope) & _union(viewer, table)
+
+
+def build_viewer(
+    email: str, customer: Any, config: Config, directory: Directory, scope: int | None = None
+) -> Viewer:
+    """Everything `email` may see, from its customer row (or None), the config and the directory."""
+    departments, everything = agent_departments(email, config, directory)
+    agent = config.agent(email)
+    return Viewer(
+        email=email,
+        name=(customer.name if customer is not None else "") or (agent.name if agent is not None else ""),
+        customer_id=customer.id if customer is not None else None,
+        language=(customer.language if customer is not None else None) or (agent.language if agent else None),
+        organisations=managed_organisations(email, directory),
+        departments=departments,
+        everything=everything,
+        scope=scope,
+    )
+
+
+def is_known(email: str, has_customer: bool, config: Config, directory: Directory) -> bool:
+    """Whether a sign-in link for `email` would show anything: a customer, manager or agent."""
+    if has_customer or managed_organisations(email, directory):
+        return True
+    departments, everything = agent_departments(email, config, directory)
+    return everything or bool(departments) or config.agent(email) is not None

@@ -1,0 +1,155 @@
+"""What the web history reads from the database, and the read-only engine it reads through.
+
+This module owns the queries behind the pages: one page of a ticket list, one ticket with its
+messages, attachments and events, one attachment's bytes. They take a `Viewer` only to build the
+list condition; whether a loaded ticket may be shown is `gateway.web.access`'s decision.
+
+On SQLite the daemon's engine takes the process-wide writer lock for every transaction, reads
+included (see `gateway.db.engine`), so page views would queue behind intake. `read_engine` opens
+the same file with plain deferred transactions instead: in WAL mode readers never block the
+writer nor wait for it, and each page sees one consistent snapshot. On PostgreSQL the daemon's
+engine is used as it is.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy.engine import Row, make_url
+
+from gateway.db.models import Attachment, Customer, Message, MessageAttachment, Rating, Ticket, TicketEvent
+from gateway.tickets.lifecycle import DONE
+from gateway.web.access import Viewer, ticket_clause
+
+TICKET: Any = Ticket.__table__
+CUSTOMER: Any = Customer.__table__
+MESSAGE: Any = Message.__table__
+EVENT: Any = TicketEvent.__table__
+LINK: Any = MessageAttachment.__table__
+ATTACHMENT: Any = Attachment.__table__
+RATING: Any = Rating.__table__
+
+PAGE_SIZE = 25
+# The status filter's extra choices beside the single statuses.
+ALL, OPEN = "all", "open"
+
+
+def read_engine(url: str, writer: Engine) -> Engine:
+    """An engine for page views: `writer` itself on PostgreSQL, a lock-free reader on SQLite."""
+    if make_url(url).get_backend_name() != "sqlite":
+        return writer
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # Autocommit at the driver, so that our own BEGIN below decides where transactions start.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        # A deferred BEGIN takes a read snapshot at the first SELECT and never the write lock.
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+@dataclass(frozen=True)
+class ListPage:
+    rows: Sequence[Row[Any]]
+    page: int
+    has_next: bool
+
+
+_LIST_COLUMNS = (
+    TICKET.c.id, TICKET.c.number, TICKET.c.subject, TICKET.c.status, TICKET.c.department,
+    TICKET.c.organisation, TICKET.c.created_at, TICKET.c.updated_at, CUSTOMER.c.email.label("customer_email"),
+    CUSTOMER.c.name.label("customer_name"),
+)
+
+
+def status_condition(status: str) -> Any:
+    if status == OPEN:
+        return TICKET.c.status.not_in(sorted(DONE))
+    return TICKET.c.status == status
+
+
+def ticket_list(conn: Connection, viewer: Viewer, *, status: str, page: int, size: int = PAGE_SIZE) -> ListPage:
+    """One page of the tickets `viewer` may see, most recently active first."""
+    query = (
+        select(*_LIST_COLUMNS)
+        .join(CUSTOMER, CUSTOMER.c.id == TICKET.c.customer_id)
+        .where(ticket_clause(viewer, TICKET))
+        .order_by(TICKET.c.updated_at.desc(), TICKET.c.id.desc())
+        # One row more than shown tells whether there is a next page without counting them all.
+        .limit(size + 1)
+        .offset((page - 1) * size)
+    )
+    if status != ALL:
+        query = query.where(status_condition(status))
+    rows = conn.execute(query).all()
+    return ListPage(rows[:size], page, len(rows) > size)
+
+
+def ticket_by_number(conn: Connection, number: int) -> Row[Any] | None:
+    query = (
+        select(TICKET, CUSTOMER.c.email.label("customer_email"), CUSTOMER.c.name.label("customer_name"))
+        .join(CUSTOMER, CUSTOMER.c.id == TICKET.c.customer_id)
+        .where(TICKET.c.number == number)
+    )
+    return conn.execute(query).first()
+
+
+def messages(conn: Connection, ticket_id: int, *, internal: bool) -> list[Row[Any]]:
+    """The ticket's messages in the order they came; internal notes only when asked for."""
+    query = select(MESSAGE).where(MESSAGE.c.ticket_id == ticket_id).order_by(MESSAGE.c.created_at, MESSAGE.c.id)
+    if not internal:
+        query = query.where(MESSAGE.c.visibility == "public")
+    return list(conn.execute(query).all())
+
+
+def attachments(conn: Connection, message_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
+    """Attachment names, types and sizes per message id (not the bytes)."""
+    if not message_ids:
+        return {}
+    query = (
+        select(LINK.c.id, LINK.c.message_id, LINK.c.filename, LINK.c.content_type, ATTACHMENT.c.size)
+        .join(ATTACHMENT, ATTACHMENT.c.id == LINK.c.attachment_id)
+        .where(LINK.c.message_id.in_(list(message_ids)))
+        .order_by(LINK.c.id)
+    )
+    found: dict[int, list[Row[Any]]] = defaultdict(list)
+    for row in conn.execute(query):
+        found[row.message_id].append(row)
+    return found
+
+
+def events(conn: Connection, ticket_id: int) -> list[Row[Any]]:
+    query = select(EVENT).where(EVENT.c.ticket_id == ticket_id).order_by(EVENT.c.at, EVENT.c.id)
+    return list(conn.execute(query).all())
+
+
+def attachment(conn: Connection, ticket_id: int, link_id: int) -> Row[Any] | None:
+    """One attachment of one ticket with its bytes and the visibility of its message."""
+    query = (
+        select(LINK.c.filename, LINK.c.content_type, MESSAGE.c.visibility, ATTACHMENT.c.data)
+        .join(MESSAGE, MESSAGE.c.id == LINK.c.message_id)
+        .join(ATTACHMENT, ATTACHMENT.c.id == LINK.c.attachment_id)
+        .where(LINK.c.id == link_id, MESSAGE.c.ticket_id == ticket_id)
+    )
+    return conn.execute(query).first()
+
+
+def customer(conn: Connection, email: str) -> Row[Any] | None:
+    return conn.execute(select(CUSTOMER).where(CUSTOMER.c.email == email)).first()
+
+
+def rating(conn: Connection, ticket_id: int) -> Row[Any] | None:
+    return conn.execute(select(RATING).where(RATING.c.ticket_id == ticket_id)).first()
