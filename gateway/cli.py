@@ -330,3 +330,140 @@ def directory_command(config_path: Path | None, what: str) -> None:
         for agent in config.agents:
             click.echo(f"{agent.name} <{agent.address}>: {agent.role}; departments {', '.join(agent.departments) or '-'}")
 
+
+
+@main.group()
+def ticket() -> None:
+    """Look at and work tickets from the command line (agents can also work them by mail)."""
+
+
+def _ticket_action(config_path: Path | None, number: int, work: Callable[..., Any]) -> Any:
+    from gateway.daemon import build_pipeline
+    from gateway.tickets.actions import ActionError, by_number
+
+    config = _config(config_path)
+    notifier = build_pipeline(config).notifier
+    try:
+        with _engine(config).begin() as conn:
+            return work(conn, notifier, by_number(conn, number))
+    except ActionError as exc:
+        click.echo(f"postdesk: {exc}", err=True)
+        sys.exit(1)
+
+
+@ticket.command("show")
+@config_option
+@click.argument("number", type=int)
+def ticket_show(config_path: Path | None, number: int) -> None:
+    """The ticket, its SLA clocks (elapsed, paused, due, breached) and its history."""
+    from gateway.tickets.show import describe
+
+    click.echo(_ticket_action(config_path, number, lambda conn, notifier, t: describe(conn, notifier.config, t)))
+
+
+@ticket.command("assign")
+@config_option
+@click.argument("number", type=int)
+@click.argument("agent")
+@click.option("--by", "actor", default="cli", help="Who did it, for the history.")
+def ticket_assign(config_path: Path | None, number: int, agent: str, actor: str) -> None:
+    """Give ticket NUMBER to AGENT (an address from agents:); a new ticket goes in progress."""
+    from gateway.tickets.actions import assign
+
+    t = _ticket_action(config_path, number, lambda conn, notifier, t: assign(conn, notifier, t, agent, actor=actor))
+    click.echo(f"ticket {number} assigned to {t.assignee} ({t.status})")
+
+
+@ticket.command("status")
+@config_option
+@click.argument("number", type=int)
+@click.argument("status", type=click.Choice(["new", "in_progress", "waiting_customer", "waiting_third_party",
+                                             "resolved", "closed"]))
+@click.option("--message", "-m", default="", help="Text for the customer (the question, when waiting on them).")
+@click.option("--by", "actor", default="cli", help="Who did it, for the history.")
+def ticket_status(config_path: Path | None, number: int, status: str, message: str, actor: str) -> None:
+    """Move ticket NUMBER to STATUS; the customer gets what the notification matrix says."""
+    from gateway.tickets.actions import set_status
+    from gateway.tickets.lifecycle import Status
+
+    t = _ticket_action(config_path, number, lambda conn, notifier, t: set_status(
+        conn, notifier, t, Status(status), actor=actor, text=message))
+    click.echo(f"ticket {number} is now {t.status}")
+
+
+@ticket.command("reply")
+@config_option
+@click.argument("number", type=int)
+@click.option("--message", "-m", required=True, help="The reply; '-' reads it from standard input.")
+@click.option("--by", "actor", default="cli", help="The agent replying (takes a new ticket).")
+def ticket_reply(config_path: Path | None, number: int, message: str, actor: str) -> None:
+    """Send a public reply to the customer of ticket NUMBER."""
+    from gateway.tickets.actions import reply
+
+    text = sys.stdin.read() if message == "-" else message
+    t = _ticket_action(config_path, number, lambda conn, notifier, t: reply(conn, notifier, t, text, actor=actor))
+    click.echo(f"reply queued for ticket {number} ({t.status})")
+
+
+@ticket.command("note")
+@config_option
+@click.argument("number", type=int)
+@click.argument("text")
+@click.option("--by", "actor", default="cli", help="Who wrote it.")
+def ticket_note(config_path: Path | None, number: int, text: str, actor: str) -> None:
+    """Add an internal note (never sent to the customer)."""
+    from gateway.tickets.actions import note
+
+    _ticket_action(config_path, number, lambda conn, notifier, t: note(conn, t, text, actor=actor))
+    click.echo(f"note added to ticket {number}")
+
+
+@main.group()
+def report() -> None:
+    """Summaries for managers."""
+
+
+@report.command("feedback")
+@config_option
+def report_feedback(config_path: Path | None) -> None:
+    """Customer ratings per agent: count, average, distribution and the latest comments."""
+    from gateway.tickets.show import feedback_report
+
+    with _engine(_config(config_path)).connect() as conn:
+        click.echo(feedback_report(conn))
+
+
+@main.group()
+def customer() -> None:
+    """Customers: their language, organisation and whether they get status mail."""
+
+
+@customer.command("set")
+@config_option
+@click.argument("email")
+@click.option("--language", type=click.Choice(["en", "sv", "ro"]), help="Language of their mail.")
+@click.option("--organisation", help="Add them to an organisation by hand.")
+@click.option("--status-mail", type=click.Choice(["on", "off"]),
+              help="off: no status-change mail (questions and the resolution still go out).")
+def customer_set(config_path: Path | None, email: str, language: str | None, organisation: str | None,
+                 status_mail: str | None) -> None:
+    """Change a customer's settings."""
+    from sqlalchemy import update
+
+    from gateway.tickets.store import CUSTOMER
+
+    values: dict[str, Any] = {}
+    if language:
+        values["language"] = language
+    if organisation:
+        values["organisation"] = organisation
+    if status_mail:
+        values["notifications_off"] = status_mail == "off"
+    if not values:
+        raise click.UsageError("nothing to change: give --language, --organisation or --status-mail")
+    with _engine(_config(config_path)).begin() as conn:
+        changed = conn.execute(update(CUSTOMER).where(CUSTOMER.c.email == email.lower()).values(**values)).rowcount
+    if not changed:
+        click.echo(f"postdesk: no customer {email}", err=True)
+        sys.exit(1)
+    click.echo(f"{email}: " + ", ".join(f"{k} {v}" for k, v in values.items()))

@@ -157,6 +157,71 @@ class GuardConfig(_Section):
     suppression_days: int = Field(default=30, ge=1)
 
 
+class SlaPlanConfig(_Section):
+    """Targets in minutes of business time; null means no such target."""
+
+    assign: int | None = Field(default=30, ge=1)
+    first_response: int | None = Field(default=240, ge=1)
+    resolution: int | None = Field(default=2880, ge=1)
+    warn_before: int = Field(default=10, ge=0)
+    calendar: str = "always"
+
+
+class SlaConfig(_Section):
+    default_plan: str = "standard"
+    plans: dict[str, SlaPlanConfig] = {"standard": SlaPlanConfig()}
+    # name -> {timezone, hours: {"mon-fri": "08:00-17:00"}, holidays: [dates]}; "always" is built in.
+    calendars: dict[str, dict[str, Any]] = {}
+    # Minutes after a breach before the support lead hears of it (the manager hears at once).
+    escalate_to_lead_after: int = Field(default=60, ge=0)
+
+    @model_validator(mode="after")
+    def _known(self) -> SlaConfig:
+        if self.default_plan not in self.plans:
+            raise ValueError(f"default_plan {self.default_plan!r} is not among the plans ({', '.join(self.plans)})")
+        for name, plan in self.plans.items():
+            if plan.calendar != "always" and plan.calendar not in self.calendars:
+                raise ValueError(f"plans.{name}.calendar: no calendar named {plan.calendar!r}")
+        return self
+
+
+Audience = Literal["always", "optout", "never"]
+
+
+class NotifyRule(_Section):
+    """Who hears of one event: the customer (always / unless opted out / never), the assignee."""
+
+    customer: Audience = "optout"
+    assignee: bool = False
+
+
+def _default_matrix() -> dict[str, NotifyRule]:
+    # Defaults from the seeds: the confirmation and what needs the customer's action or closes
+    # the request always go out; plain status changes may be opted out of.
+    return {
+        "created": NotifyRule(customer="always"),
+        "status_changed": NotifyRule(customer="optout"),
+        "agent_reply": NotifyRule(customer="always"),
+        "info_requested": NotifyRule(customer="always"),
+        "waiting_third_party": NotifyRule(customer="optout"),
+        "resolved": NotifyRule(customer="always", assignee=False),
+        "closed": NotifyRule(customer="optout"),
+        "reopened": NotifyRule(customer="optout", assignee=True),
+        "customer_replied": NotifyRule(customer="never", assignee=True),
+    }
+
+
+class SchedulerConfig(_Section):
+    enabled: bool = True
+    sweep_seconds: int = Field(default=60, ge=1)
+    # Tickets without activity for this many hours are reported to their department manager.
+    stale_hours: int = Field(default=48, ge=1)
+    digest_time: str = "07:00"
+    backup_time: str = "02:30"
+    backup_keep_days: int = Field(default=14, ge=1)
+    timezone: str = "Europe/Stockholm"
+
+
 class LifecycleConfig(_Section):
     # A customer reply to a resolved ticket within this many days reopens it; later, or to a
     # closed ticket, it opens a new ticket linked to the old one.
@@ -234,6 +299,9 @@ class Config(BaseModel):
     attachments: AttachmentsConfig = AttachmentsConfig()
     guard: GuardConfig = GuardConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()
+    sla: SlaConfig = SlaConfig()
+    notifications: dict[str, NotifyRule] = Field(default_factory=_default_matrix)
+    scheduler: SchedulerConfig = SchedulerConfig()
     agents: tuple[Agent, ...] = ()
     templates_dir: Path = Path("templates")
     store_dir: Path = Path("store")
@@ -282,6 +350,14 @@ class Config(BaseModel):
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_hex(32))
         return path.read_text().strip().encode()
+
+    @field_validator("notifications", mode="after")
+    @classmethod
+    def _complete_matrix(cls, value: dict[str, NotifyRule]) -> dict[str, NotifyRule]:
+        unknown = set(value) - set(_default_matrix())
+        if unknown:
+            raise ValueError(f"unknown event(s) {', '.join(sorted(unknown))}; events are {', '.join(_default_matrix())}")
+        return {**_default_matrix(), **value}
 
     def agent(self, address: str) -> Agent | None:
         address = address.lower()

@@ -29,6 +29,7 @@ from gateway.outbox import Sender
 from gateway.pipeline import Pipeline
 from gateway.process import Processor
 from gateway.routing.runtime import RoutingState
+from gateway.scheduler import Duties, run_scheduler
 from gateway.templating import MailTemplates
 
 log = logging.getLogger("gateway.daemon")
@@ -101,6 +102,9 @@ class Daemon:
         ]
         if self.config.rules.watch_interval > 0:
             workers.append(loop.create_task(self._watch_rules()))
+        if self.config.scheduler.enabled:
+            duties = Duties(self.engine, self.config, pipeline.notifier, lambda: self.routing.current.directory)
+            workers.append(loop.create_task(run_scheduler(duties, self.work_pool, self.config, self._stop)))
         log.info("Postdesk %s ready: mailboxes %s, database %s", self.instance,
                  ", ".join(self.config.mailboxes), self.engine.url.render_as_string(hide_password=True))
         _notify_systemd("READY=1")

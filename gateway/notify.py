@@ -9,18 +9,56 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from sqlalchemy import Connection, insert
+from typing import Any
+
+from itsdangerous import BadData, URLSafeSerializer
+from sqlalchemy import Connection, bindparam, insert, select
 
 from gateway.config import Config
-from gateway.db.models import Message, Outbox, utcnow
+from gateway.db.models import Customer, Message, Outbox, utcnow
 from gateway.followup import TagFormat
-from gateway.guard import allow_automatic
+from gateway.guard import allow_automatic, suppressed
 from gateway.mail.compose import Outgoing
 from gateway.templating import MailTemplates
+from gateway.tickets.lifecycle import Status, display_name
 from gateway.tickets.store import TicketRef
+from gateway.web.tokens import feedback_links, ticket_link
 
 
 INSERT_OUTBOX = insert(Outbox.__table__)  # type: ignore[arg-type]
+_CUSTOMER = select(Customer.__table__).where(Customer.__table__.c.id == bindparam("cid"))  # type: ignore[attr-defined]
+_MESSAGE: Any = Message.__table__
+_THREAD = (select(_MESSAGE.c.message_id).where(_MESSAGE.c.ticket_id == bindparam("tid"), _MESSAGE.c.message_id != "")
+           .order_by(_MESSAGE.c.id.desc()).limit(20))
+_UNSUBSCRIBE_SALT = "postdesk-unsubscribe"
+
+
+def _title(event: str) -> str:
+    """"customer_replied" -> "Customer replied"; "SLA breached" stays as written."""
+    words = event.replace("_", " ")
+    return words[:1].upper() + words[1:]
+
+
+def _thread_ids(conn: Connection, ticket_id: int) -> tuple[str | None, list[str]]:
+    """The ticket's newest Message-ID and the chain before it, for In-Reply-To and References."""
+    ids = [row.message_id for row in conn.execute(_THREAD, {"tid": ticket_id})]
+    return (ids[0] if ids else None), list(reversed(ids))
+
+
+def unsubscribe_token(config: Config, email: str) -> str:
+    return URLSafeSerializer(config.secret_key(), salt=_UNSUBSCRIBE_SALT).dumps({"e": email.lower()})
+
+
+def read_unsubscribe_token(config: Config, token: str) -> str | None:
+    try:
+        data = URLSafeSerializer(config.secret_key(), salt=_UNSUBSCRIBE_SALT).loads(token)
+    except BadData:
+        return None
+    return data.get("e") if isinstance(data, dict) else None
+
+
+def unsubscribe_link(config: Config, email: str) -> str:
+    return f"{config.web.base_url.rstrip('/')}/unsubscribe/{unsubscribe_token(config, email)}"
 INSERT_MESSAGE = insert(Message.__table__)  # type: ignore[arg-type]
 
 
@@ -33,9 +71,6 @@ class Notifier:
     @cached_property
     def loop_token(self) -> str:
         return self.config.loop_token()
-
-    def ticket_link(self, ticket: TicketRef) -> str:
-        return f"{self.config.web.base_url.rstrip('/')}/tickets/{ticket.number}"
 
     def confirmation(
         self,
@@ -70,7 +105,7 @@ class Notifier:
             number=ticket.number,
             subject=ticket.subject,
             customer_name=customer_name,
-            link=self.ticket_link(ticket),
+            link=ticket_link(self.config, ticket.number, to),
             sender_name=self.config.outbox.from_name,
             missing=missing or [],
             linked_number=linked_number,
@@ -88,6 +123,77 @@ class Notifier:
             references=references,
         )
         return self.enqueue(conn, mail, ticket_id=ticket.id, kind="confirmation")
+
+    # -- events of the lifecycle -------------------------------------------------------------
+
+    def ticket_event(self, conn: Connection, ticket: Any, event: str, *, text: str = "", actor: str = "",
+                     human: bool = False) -> list[str]:
+        """Send what the notification matrix says for `event`; returns to whom it went.
+
+        `human` marks mail an agent wrote (a reply, a question): it is not automatic, so it
+        carries no Auto-Submitted header and passes no budget.
+        """
+        rule = self.config.notifications[event]
+        sent: list[str] = []
+        customer = conn.execute(_CUSTOMER, {"cid": ticket.customer_id}).one()
+        wants = rule.customer == "always" or (rule.customer == "optout" and not customer.notifications_off)
+        if wants and customer.email:
+            if self._customer_mail(conn, ticket, customer, event, text=text, human=human, optout=rule.customer == "optout"):
+                sent.append(customer.email)
+        if rule.assignee and ticket.assignee and ticket.assignee != actor:
+            self.staff_notice(conn, ticket, ticket.assignee, event, text)
+            sent.append(ticket.assignee)
+        return sent
+
+    def _customer_mail(self, conn: Connection, ticket: Any, customer: Any, event: str, *, text: str, human: bool,
+                       optout: bool) -> bool:
+        if not human:
+            verdict = allow_automatic(conn, self.config, to=customer.email, ticket_id=ticket.id)
+            if not verdict.allowed:
+                return False
+        elif suppressed(conn, customer.email):
+            return False
+        language = customer.language or ticket.language or self.config.tickets.language
+        extra: dict[str, str] = {}
+        context: dict[str, Any] = {"unsubscribe_link": "", "feedback": []}
+        if optout:
+            link = unsubscribe_link(self.config, customer.email)
+            context["unsubscribe_link"] = link
+            # RFC 8058: a mail client's one-click unsubscribe POSTs to this address.
+            extra["List-Unsubscribe"] = f"<{link}>"
+            extra["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        if event == "resolved":
+            context["feedback"] = sorted(feedback_links(self.config, ticket.number).items())
+        rendered = self.templates.render(
+            event, language, tag=self.tags.tag(ticket.number), number=ticket.number, subject=ticket.subject,
+            customer_name=customer.name, link=ticket_link(self.config, ticket.number, customer.email),
+            status=display_name(Status(ticket.status), language), text=text,
+            sender_name=self.config.outbox.from_name, **context,
+        )
+        last, references = _thread_ids(conn, ticket.id)
+        mail = Outgoing(from_addr=ticket.mailbox or self.config.mailboxes[0], from_name=self.config.outbox.from_name,
+                        to=customer.email, subject=rendered.subject, text=rendered.text,
+                        domain=self.config.message_id_domain, in_reply_to=last, references=references,
+                        automatic=not human, extra_headers=extra, loop_token=self.loop_token)
+        self.enqueue(conn, mail, ticket_id=ticket.id, kind=event)
+        return True
+
+    def staff_notice(self, conn: Connection, ticket: Any | None, to: str, event: str, text: str) -> None:
+        """A short mail to an agent, manager or the support lead (escalations, digests, reminders)."""
+        agent = self.config.agent(to)
+        language = (agent.language if agent else None) or self.config.tickets.language
+        rendered = self.templates.render(
+            "staff_notice", language, title=_title(event), text=text,
+            tag=self.tags.tag(ticket.number) if ticket is not None else "",
+            subject=ticket.subject if ticket is not None else "",
+            number=ticket.number if ticket is not None else None,
+            status=display_name(Status(ticket.status), language) if ticket is not None else "",
+            sender_name=self.config.outbox.from_name,
+        )
+        mail = Outgoing(from_addr=self.config.mailboxes[0], from_name=self.config.outbox.from_name, to=to,
+                        subject=rendered.subject, text=rendered.text, domain=self.config.message_id_domain,
+                        loop_token=self.loop_token)
+        self.enqueue(conn, mail, ticket_id=None, kind=f"staff:{event}"[:32])
 
     def tell_admin(self, conn: Connection, subject: str, text: str) -> None:
         """A notice to `admin_address` (outside the budgets: it is one mail per event)."""
@@ -111,6 +217,8 @@ class Notifier:
             conn.execute(INSERT_MESSAGE, {
                 "ticket_id": ticket_id, "direction": "out", "kind": kind, "author": mail.from_addr,
                 "message_id": mail.message_id, "subject": mail.subject, "text": mail.text, "body_hash": "",
-                "thread_by": "", "created_at": now,
+                # The copy of a mail we sent: the history shows the words (agent's reply, the
+                # question asked) once, from their own message row; this row threads replies.
+                "thread_by": "", "created_at": now, "visibility": "mail",
             })
         return mail.message_id

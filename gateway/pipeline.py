@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -30,7 +31,7 @@ from gateway.notify import Notifier
 from gateway.routing.evaluate import Decision, Facts
 from gateway.routing.rules import route
 from gateway.routing.runtime import Routing
-from gateway.tickets import store
+from gateway.tickets import actions, store
 from gateway.tickets.lifecycle import Status
 from gateway.tickets.store import TicketRef
 
@@ -43,6 +44,12 @@ OUTBOX: Any = Outbox.__table__
 _COPIES = select(MESSAGE.c.mailbox, MESSAGE.c.id).where(
     MESSAGE.c.message_id == bindparam("mid"), MESSAGE.c.body_hash == bindparam("hash"), MESSAGE.c.direction == "in")
 _SENT_AS = select(OUTBOX.c.ticket_id).where(OUTBOX.c.message_id == bindparam("mid"))
+
+
+# A reply to a resolved ticket whose first line is a rating: "4", "5 - great", "3: ok".
+# The number must stand alone on its line or be followed by punctuation: "5 computers are
+# broken again" is news, not a rating.
+RATING_LINE = re.compile(r"\A\s*([1-5])[ \t]*(?:/[ \t]*5)?[ \t]*(?:[-–:.,!]|(?=\n)|\Z)\s*(.*)", re.S)
 
 
 class Reject(Exception):
@@ -255,9 +262,21 @@ class Pipeline:
         ctx.ticket_numbers.append(ticket.number)
         if ctx.kind != "customer":
             return  # auto-replies and bounces are recorded, never change the status
-        if ticket.status in (Status.WAITING_CUSTOMER.value, Status.RESOLVED.value):
+        rating = RATING_LINE.match(ctx.text)
+        if ticket.status == Status.RESOLVED.value and rating:
+            # "5 - thanks, all good": a rating of the resolution, not a reason to reopen.
+            actions.rate(conn, ticket, int(rating.group(1)), rating.group(2).strip(), actor=ctx.sender)
+            ctx.notes.append(f"rating {rating.group(1)} recorded")
+        elif ticket.status in (Status.WAITING_CUSTOMER.value, Status.RESOLVED.value):
             why = "customer replied" if ticket.status == Status.WAITING_CUSTOMER.value else "customer reopened by replying"
-            store.change_status(conn, ticket, Status.IN_PROGRESS, actor=ctx.sender, why=why)
+            # The customer knows they replied: only a reopening is announced (to them and the agent).
+            reopening = ticket.status == Status.RESOLVED.value
+            ticket = actions.set_status(conn, self.notifier, ticket, Status.IN_PROGRESS, actor=ctx.sender, why=why,
+                                        notify=reopening)
+            if not reopening:
+                self.notifier.ticket_event(conn, ticket, "customer_replied", text=ctx.text, actor=ctx.sender)
+        else:
+            self.notifier.ticket_event(conn, ticket, "customer_replied", text=ctx.text, actor=ctx.sender)
         missing = [m for m in ticket.missing_fields.split(",") if m]
         if missing:
             directory = self.routing.current.directory
@@ -291,7 +310,8 @@ class Pipeline:
             "department": decision.department, "topic": decision.topic, "priority": decision.priority or "normal",
             "sla_plan": decision.sla, "assignee": decision.assignee, "organisation": customer.organisation,
             "tags": ",".join(decision.tags), "fields": json.dumps(decision.fields, ensure_ascii=False),
-            "missing_fields": ",".join(decision.missing_fields), "language": customer.language,
+            "missing_fields": ",".join(decision.missing_fields),
+            "language": customer.language or (org.language if org else None),
             "linked_ticket_id": linked.id if linked is not None else None,
         }
         why = f"mail to {mailbox}; rules {', '.join(decision.matched) or 'none'}; department from {decision.department_from or 'nothing'}"
@@ -303,7 +323,8 @@ class Pipeline:
         if decision.confirm:
             labels = {f.name: f.label for f in directory.fields.values()}
             sent = self.notifier.confirmation(
-                conn, ref, to=customer.email, customer_name=customer.name, language=customer.language,
+                conn, ref, to=customer.email, customer_name=customer.name,
+                language=customer.language or (org.language if org else None),
                 mailbox=mailbox, in_reply_to=mail.message_id or None, references=mail.references,
                 missing=[labels.get(m, m) for m in decision.missing_fields],
                 linked_number=linked.number if linked is not None else None,

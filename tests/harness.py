@@ -152,6 +152,7 @@ class Daemon:
     log_path: Path
     env_extra: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
+    web_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
     def env(self) -> dict[str, str]:
@@ -169,6 +170,10 @@ class Daemon:
             "POSTDESK_INSTANCE": f"test-{self.port}",
             # Daemons sharing a database share a secret; a test of two installations sets two.
             "POSTDESK_SECRET": "test-secret-shared-by-one-installation",
+            # Scheduled duties run where a test asks for them (they mail digests on their own).
+            "POSTDESK_SCHEDULER__ENABLED": "false",
+            "POSTDESK_WEB__LISTEN": f"127.0.0.1:{self.web_port}",
+            "POSTDESK_WEB__BASE_URL": f"http://127.0.0.1:{self.web_port}",
         })
         env.update(self.env_extra)
         return env

@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Literal, Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -52,6 +52,8 @@ class Organisation:
     managers: list[str] = field(default_factory=list)
     # Customer addresses added by hand, e.g. a user writing from a private address.
     members: list[str] = field(default_factory=list)
+    # Language of the mail its people get (en, sv, ro), unless a customer has their own.
+    language: str | None = None
 
 
 @dataclass
@@ -297,6 +299,7 @@ class _OrganisationModel(_Strict):
     department: str | None = None
     managers: list[Address] = []
     members: list[Address] = []
+    language: Literal["en", "sv", "ro"] | None = None
 
 
 class _TopicModel(_Strict):
@@ -355,7 +358,7 @@ def _build(model: _DirectoryModel) -> Directory:
             for n, d in model.departments.items()
         ],
         organisations=[
-            Organisation(n, list(o.domains), o.department, list(o.managers), list(o.members))
+            Organisation(n, list(o.domains), o.department, list(o.managers), list(o.members), o.language)
             for n, o in model.organisations.items()
         ],
         topics=[

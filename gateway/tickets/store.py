@@ -59,14 +59,19 @@ class TicketRef:
     subject: str
 
 
-def insert_ignore(conn: Connection, table: Any, values: dict[str, Any]) -> None:
-    """INSERT that does nothing when a unique key exists: two daemons may meet the same customer."""
+def insert_ignore(conn: Connection, table: Any, values: dict[str, Any]) -> int:
+    """INSERT that does nothing when a unique key exists: two daemons may meet the same customer.
+
+    Returns 1 when the row was inserted, 0 when it existed.
+    """
     key = (conn.dialect.name, table.name)
     statement = _IGNORING.get(key)
     if statement is None:
         maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        statement = _IGNORING[key] = maker(table).on_conflict_do_nothing()
-    conn.execute(statement, values)
+        # RETURNING tells whether the row went in; rowcount is -1 for this on psycopg.
+        primary = list(table.primary_key.columns)[0]
+        statement = _IGNORING[key] = maker(table).on_conflict_do_nothing().returning(primary)
+    return len(conn.execute(statement, values).all())
 
 
 def customer(conn: Connection, email: str, name: str, organisation: str | None) -> Row[Any]:

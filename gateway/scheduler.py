@@ -1,0 +1,235 @@
+"""Scheduled duties: SLA warnings and escalations, stale reminders, the daily digest, auto-close, backup.
+
+APScheduler only wakes the daemon every `scheduler.sweep_seconds`; `run_duties(now)` does the
+work, and takes `now` so tests drive it with a controlled clock. Every notice is guarded by a
+key in the `once` table (an escalation per ticket and target, a digest per day), so a restart,
+two daemons on one PostgreSQL database or a missed tick never send anything twice; on
+PostgreSQL an advisory lock also keeps a second daemon from doing the same sweep meanwhile.
+Daily duties run on the first tick after their time of day, so a daemon that was down at 07:00
+still sends the digest when it comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine, select, text
+
+from gateway.config import Config
+from gateway.db.models import Once, utcnow
+from gateway.notify import Notifier
+from gateway.routing.directory import Directory
+from gateway.tickets import actions, store
+from gateway.tickets.clocks import clocks
+from gateway.tickets.lifecycle import Status
+from gateway.tickets.sla import explain, format_duration
+from gateway.tickets.store import EVENT, TICKET
+
+log = logging.getLogger("gateway.sla")
+ONCE: Any = Once.__table__
+# The key of the advisory lock that one daemon holds while it sweeps (an arbitrary constant).
+SWEEP_LOCK = 0x706F7375
+OPEN = (Status.NEW.value, Status.IN_PROGRESS.value, Status.WAITING_CUSTOMER.value, Status.WAITING_THIRD_PARTY.value)
+
+
+@dataclass
+class Report:
+    """What one run did, for logs and tests."""
+
+    warnings: int = 0
+    breaches: int = 0
+    escalations: int = 0
+    stale: int = 0
+    closed: int = 0
+    digests: int = 0
+    backups: list[str] = field(default_factory=list)
+    skipped: bool = False
+
+
+class Duties:
+    def __init__(self, engine: Engine, config: Config, notifier: Notifier, directory: Callable[[], Directory]) -> None:
+        self.engine = engine
+        self.config = config
+        self.notifier = notifier
+        self.directory = directory
+
+    # -- who hears of what -----------------------------------------------------------------
+
+    def leads(self) -> list[str]:
+        found = [a.address for a in self.config.agents if a.role == "lead"]
+        manager = self.directory().support_manager
+        return found or ([manager] if manager else []) or ([self.config.admin_address] if self.config.admin_address else [])
+
+    def manager_of(self, department: str | None) -> list[str]:
+        dept = self.directory().department(department) if department else None
+        if dept is not None and dept.manager:
+            return [dept.manager]
+        managers = [a.address for a in self.config.agents if a.role == "manager" and department in a.departments]
+        return managers or self.leads()
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def run(self, now: datetime | None = None) -> Report:
+        now = now or utcnow()
+        report = Report()
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql" and not conn.execute(
+                    text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SWEEP_LOCK}).scalar():
+                report.skipped = True
+                return report
+            self.sweep_sla(conn, now, report)
+            self.remind_stale(conn, now, report)
+            self.auto_close(conn, now, report)
+            self.digest(conn, now, report)
+        self.backup(now, report)
+        if any((report.warnings, report.breaches, report.escalations, report.stale, report.closed, report.digests)):
+            log.info("sweep: %d warning(s), %d breach(es), %d escalation(s), %d stale reminder(s), %d auto-closed, "
+                     "%d digest(s)", report.warnings, report.breaches, report.escalations, report.stale,
+                     report.closed, report.digests)
+        return report
+
+    def _notice(self, conn: Connection, key: str, ticket: Any, to: list[str], event: str, body: str) -> bool:
+        if not to or not self._claim(conn, key):
+            return False
+        for address in to:
+            self.notifier.staff_notice(conn, ticket, address, event, body)
+        return True
+
+    def _claim(self, conn: Connection, key: str) -> bool:
+        """True exactly the first time `key` is claimed, across restarts and daemons."""
+        return store.insert_ignore(conn, ONCE, {"key": key[:400], "created_at": utcnow()}) == 1
+
+    def sweep_sla(self, conn: Connection, now: datetime, report: Report) -> None:
+        for ticket in conn.execute(select(TICKET).where(TICKET.c.status.in_(OPEN))):
+            for clock in clocks(conn, self.config, ticket, now).targets:
+                base = f"sla:{ticket.id}:{clock.name}"
+                if clock.breached:
+                    if self._notice(conn, f"{base}:breach", ticket, self.manager_of(ticket.department), "SLA breached",
+                                    f"The {clock.name} target of ticket {ticket.number} is breached.\n{explain(clock)}"):
+                        store.add_event(conn, ticket.id, "sla_breach", actor="postdesk", detail=explain(clock), at=now)
+                        report.breaches += 1
+                    late = now - (clock.breached_at or now)
+                    if late >= timedelta(minutes=self.config.sla.escalate_to_lead_after) and self._notice(
+                            conn, f"{base}:lead", ticket, self.leads(), "SLA breach escalated",
+                            f"Ticket {ticket.number} has been over its {clock.name} target for {format_duration(late)} "
+                            f"(department {ticket.department or 'none'}).\n{explain(clock)}"):
+                        store.add_event(conn, ticket.id, "sla_escalated", actor="postdesk", detail=clock.name, at=now)
+                        report.escalations += 1
+                elif clock.warning:
+                    to = [ticket.assignee] if ticket.assignee else self.manager_of(ticket.department)
+                    if self._notice(conn, f"{base}:warn", ticket, to, "SLA warning",
+                                    f"The {clock.name} target of ticket {ticket.number} is close.\n{explain(clock)}"):
+                        store.add_event(conn, ticket.id, "sla_warning", actor="postdesk", detail=explain(clock), at=now)
+                        report.warnings += 1
+
+    def remind_stale(self, conn: Connection, now: datetime, report: Report) -> None:
+        limit = now - timedelta(hours=self.config.scheduler.stale_hours)
+        stale = conn.execute(select(TICKET).where(TICKET.c.status.in_((Status.NEW.value, Status.IN_PROGRESS.value)),
+                                                  TICKET.c.updated_at < limit))
+        day = now.date().isoformat()
+        for ticket in stale:
+            idle = format_duration(now - ticket.updated_at)
+            if self._notice(conn, f"stale:{ticket.id}:{day}", ticket, self.manager_of(ticket.department),
+                            "Stale ticket", f"Ticket {ticket.number} has had no activity for {idle} "
+                            f"(assignee {ticket.assignee or 'none'})."):
+                report.stale += 1
+
+    def auto_close(self, conn: Connection, now: datetime, report: Report) -> None:
+        limit = now - timedelta(days=self.config.lifecycle.auto_close_days)
+        for ticket in conn.execute(select(TICKET).where(TICKET.c.status == Status.RESOLVED.value,
+                                                        TICKET.c.resolved_at < limit)).all():
+            actions.set_status(conn, self.notifier, ticket, Status.CLOSED, actor="postdesk",
+                               why=f"resolved more than {self.config.lifecycle.auto_close_days} days ago")
+            report.closed += 1
+
+    def _due_today(self, at: str, now: datetime) -> tuple[bool, str]:
+        zone = ZoneInfo(self.config.scheduler.timezone)
+        local = now.astimezone(zone)
+        hour, minute = (int(part) for part in at.split(":"))
+        return local.time() >= time(hour, minute), local.date().isoformat()
+
+    def digest(self, conn: Connection, now: datetime, report: Report) -> None:
+        due, day = self._due_today(self.config.scheduler.digest_time, now)
+        leads = self.leads()
+        if not due or not leads:
+            return
+        unanswered, overdue = [], []
+        answered = {row.ticket_id for row in conn.execute(select(EVENT.c.ticket_id).where(EVENT.c.kind == "first_response"))}
+        for ticket in conn.execute(select(TICKET).where(TICKET.c.status.in_(OPEN)).order_by(TICKET.c.number)):
+            line = f"  {self.notifier.tags.tag(ticket.number)} {ticket.subject[:60]} ({ticket.status}, {ticket.department or '-'}, {ticket.assignee or 'unassigned'})"
+            if ticket.id not in answered:
+                unanswered.append(line)
+            if any(clock.breached for clock in clocks(conn, self.config, ticket, now).targets):
+                overdue.append(line)
+        body = (f"Daily digest {day}\n\nUnanswered tickets ({len(unanswered)}):\n" + ("\n".join(unanswered) or "  none")
+                + f"\n\nOverdue tickets ({len(overdue)}):\n" + ("\n".join(overdue) or "  none") + "\n")
+        if self._notice(conn, f"digest:{day}", None, leads, "Daily digest", body):
+            report.digests += 1
+
+    def backup(self, now: datetime, report: Report) -> None:
+        """The day's copy of the SQLite database (online backup API); PostgreSQL is pg_dump's job."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        due, day = self._due_today(self.config.scheduler.backup_time, now)
+        folder = Path(self.config.store_dir) / "backups"
+        target = folder / f"postdesk-{day}.db"
+        if not due or target.exists():
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".partial")
+        raw = self.engine.raw_connection()
+        try:
+            source = raw.driver_connection
+            assert isinstance(source, sqlite3.Connection)
+            with sqlite3.connect(partial) as copy:
+                source.backup(copy)
+            copy.close()
+        finally:
+            raw.close()
+        partial.rename(target)
+        report.backups.append(str(target))
+        log.info("backup written: %s", target)
+        keep = timedelta(days=self.config.scheduler.backup_keep_days)
+        for old in folder.glob("postdesk-*.db"):
+            try:
+                stamp = datetime.strptime(old.stem.removeprefix("postdesk-"), "%Y-%m-%d").date()
+            except ValueError:
+                continue
+            if now.date() - stamp > keep:
+                old.unlink()
+                log.info("old backup removed: %s", old)
+
+
+async def run_scheduler(duties: Duties, executor: Executor, config: Config, stop: asyncio.Event) -> None:
+    """Wake `duties.run` every `sweep_seconds` with APScheduler until `stop` is set."""
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    loop = asyncio.get_running_loop()
+    busy = asyncio.Lock()
+
+    async def tick() -> None:
+        if busy.locked():
+            return  # a long sweep is still running; the next tick will catch up
+        async with busy:
+            try:
+                await loop.run_in_executor(executor, duties.run)
+            except Exception:
+                log.exception("scheduled duties failed; trying again at the next tick")
+
+    scheduler = AsyncIOScheduler(event_loop=loop)
+    scheduler.add_job(tick, "interval", seconds=config.scheduler.sweep_seconds, next_run_time=datetime.now(),
+                      max_instances=1, coalesce=True, id="duties")
+    scheduler.start()
+    try:
+        await stop.wait()
+    finally:
+        scheduler.shutdown(wait=False)

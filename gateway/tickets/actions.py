@@ -1,0 +1,126 @@
+"""What can be done to a ticket: assign, change status, reply, note, rate, in the caller's transaction.
+
+The CLI (`postdesk ticket …`), agents' commands by mail and the scheduler all come through here,
+so each action writes its event and sends the mail the notification matrix asks for, the same
+way whoever does it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from gateway.db.models import Rating, utcnow
+from gateway.notify import Notifier
+from gateway.tickets import store
+from gateway.tickets.lifecycle import Status, check_transition
+from gateway.tickets.store import EVENT, TICKET
+
+RATING: Any = Rating.__table__
+
+# Which notification a move into a status sends (a move back from resolved is a reopening).
+STATUS_EVENTS = {
+    Status.WAITING_CUSTOMER: "info_requested",
+    Status.WAITING_THIRD_PARTY: "waiting_third_party",
+    Status.RESOLVED: "resolved",
+    Status.CLOSED: "closed",
+}
+
+
+class ActionError(ValueError):
+    """An action that cannot be done, with a reason for the person who asked."""
+
+
+def by_number(conn: Connection, number: int) -> Any:
+    row = conn.execute(select(TICKET).where(TICKET.c.number == number)).first()
+    if row is None:
+        raise ActionError(f"no ticket {number}")
+    return row
+
+
+def _fresh(conn: Connection, ticket: Any) -> Any:
+    return store.load(conn, ticket.id)
+
+
+def assign(conn: Connection, notifier: Notifier, ticket: Any, agent: str, *, actor: str) -> Any:
+    """Give the ticket to `agent`; a new ticket moves to in_progress (the assign clock stops)."""
+    agent = agent.lower()
+    if notifier.config.agents and notifier.config.agent(agent) is None:
+        known = ", ".join(a.address for a in notifier.config.agents)
+        raise ActionError(f"{agent} is not an agent (agents: {known})")
+    conn.execute(update(TICKET).where(TICKET.c.id == ticket.id).values(assignee=agent, updated_at=utcnow()))
+    store.add_event(conn, ticket.id, "assigned", actor=actor, detail=agent)
+    ticket = _fresh(conn, ticket)
+    if ticket.status == Status.NEW.value:
+        # The Romanian seed: the customer is told when an agent has taken the request.
+        ticket = set_status(conn, notifier, ticket, Status.IN_PROGRESS, actor=actor, why=f"assigned to {agent}")
+    return ticket
+
+
+def set_status(conn: Connection, notifier: Notifier, ticket: Any, target: Status, *, actor: str, why: str = "",
+               text: str = "", notify: bool = True) -> Any:
+    """Move the ticket, write the event, and send what the matrix says for the move."""
+    current = Status(ticket.status)
+    try:
+        check_transition(current, target)
+    except ValueError as exc:
+        raise ActionError(str(exc)) from None
+    store.change_status(conn, ticket, target, actor=actor, why=why or text[:200])
+    ticket = _fresh(conn, ticket)
+    if target is Status.WAITING_CUSTOMER and text:
+        _public_message(conn, ticket, text, actor, kind="info_request")
+    if notify:
+        event = "reopened" if current is Status.RESOLVED and target is Status.IN_PROGRESS else \
+            STATUS_EVENTS.get(target, "status_changed")
+        notifier.ticket_event(conn, ticket, event, text=text, actor=actor, human=bool(text))
+    return ticket
+
+
+def reply(conn: Connection, notifier: Notifier, ticket: Any, text: str, *, actor: str) -> Any:
+    """A public answer to the customer; the first one stops the first-response clock."""
+    if not text.strip():
+        raise ActionError("empty reply")
+    if ticket.status == Status.CLOSED.value:
+        raise ActionError(f"ticket {ticket.number} is closed")
+    first = conn.execute(select(EVENT.c.id).where(EVENT.c.ticket_id == ticket.id,
+                                                  EVENT.c.kind == "first_response")).first() is None
+    _public_message(conn, ticket, text, actor, kind="agent")
+    if first:
+        store.add_event(conn, ticket.id, "first_response", actor=actor, detail="first reply to the customer")
+    # The first agent to answer a new ticket takes it (and the assign clock stops).
+    is_agent = notifier.config.agent(actor) is not None or not notifier.config.agents
+    if ticket.status == Status.NEW.value and not ticket.assignee and is_agent:
+        assign(conn, notifier, ticket, actor, actor=actor)
+    ticket = _fresh(conn, ticket)
+    notifier.ticket_event(conn, ticket, "agent_reply", text=text, actor=actor, human=True)
+    return ticket
+
+
+def note(conn: Connection, ticket: Any, text: str, *, actor: str) -> None:
+    """An internal note: kept on the ticket, never sent to the customer."""
+    if not text.strip():
+        raise ActionError("empty note")
+    store.add_message(conn, ticket.id, {"direction": "note", "kind": "note", "author": actor, "text": text,
+                                        "body": text, "visibility": "internal"})
+    store.add_event(conn, ticket.id, "note", actor=actor, detail=text[:500])
+
+
+def rate(conn: Connection, ticket: Any, score: int, comment: str, *, actor: str) -> bool:
+    """Record the customer's 1-5 rating for the agent who resolved; False if already rated."""
+    if not 1 <= score <= 5:
+        raise ActionError("a rating is a number from 1 to 5")
+    if conn.execute(select(RATING.c.id).where(RATING.c.ticket_id == ticket.id)).first() is not None:
+        return False
+    resolver = conn.execute(
+        select(EVENT.c.actor).where(EVENT.c.ticket_id == ticket.id, EVENT.c.kind == "status", EVENT.c.status == "resolved")
+        .order_by(EVENT.c.at.desc()).limit(1)).scalar()
+    conn.execute(insert(RATING), {"ticket_id": ticket.id, "agent": ticket.assignee or resolver or "", "score": score,
+                                  "comment": comment[:4000], "created_at": utcnow()})
+    store.add_event(conn, ticket.id, "rating", actor=actor, detail=f"{score}/5 {comment[:200]}".strip())
+    return True
+
+
+def _public_message(conn: Connection, ticket: Any, text: str, actor: str, *, kind: str) -> None:
+    store.add_message(conn, ticket.id, {"direction": "out", "kind": kind, "author": actor, "text": text, "body": text,
+                                        "visibility": "public", "mailbox": ticket.mailbox})

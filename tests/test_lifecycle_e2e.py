@@ -1,0 +1,290 @@
+"""The ticket lifecycle end to end: CLI actions and customer mail over SMTP, the notification
+matrix, languages, opt-out, ratings, reopen versus new linked ticket, and the scheduled duties
+driven with a controlled clock (no sleeping).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from tests.harness import REPO, Daemon, Database, Sink, make_mail, unique_address, wait_until
+
+CONFIG = textwrap.dedent("""\
+    tickets: {language: sv}
+    admin_address: admin@telenta.example
+    agents:
+      - {name: Eva Lind, address: eva@telenta.example, departments: [fire-national], role: agent}
+      - {name: Karin Brand, address: karin.brand@telenta.example, departments: [fire-national], role: manager}
+      - {name: Lena Lead, address: lead@telenta.example, role: lead}
+    scheduler: {enabled: false}
+    """)
+
+
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("config") / "postdesk.yaml"
+    path.write_text(CONFIG, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def desk(backend: Database, sink: Sink, config_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    proc = Daemon(backend, sink, tmp_path_factory.mktemp("log") / "daemon.log",
+                  env_extra={"POSTDESK_CONFIG": str(config_file)}).start()
+    yield proc
+    proc.stop()
+
+
+def _open(desk: Daemon, sink: Sink, sender: str, subject: str = "Brandlarm tjuter") -> int:
+    desk.send(make_mail(sender=sender, subject=subject), sender=sender)
+    found = re.search(r"\[#(\d+)\]", str(sink.wait_for(sender)[0].message["Subject"]))
+    assert found
+    return int(found.group(1))
+
+
+def _cli(desk: Daemon, *args: str) -> str:
+    result = desk.cli(*args)
+    assert result.returncode == 0, result.stderr.decode()
+    return result.stdout.decode()
+
+
+def _status(desk: Daemon, number: int) -> str:
+    return desk.db.scalar("SELECT status FROM ticket WHERE number = :n", n=number)
+
+
+def test_customer_gets_exactly_the_mails_of_the_matrix_in_their_language(desk: Daemon, sink: Sink) -> None:
+    customer = unique_address()
+    number = _open(desk, sink, customer)
+    assert "Tack för ditt meddelande" in sink.to(customer)[0].message.get_content(), "Swedish by config"
+    _cli(desk, "ticket", "assign", str(number), "eva@telenta.example")
+    assigned = sink.wait_for(customer, 2)[1].message
+    assert "Pågår" in str(assigned["Subject"]) and assigned["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert assigned["List-Unsubscribe"].strip().startswith("<http")
+    _cli(desk, "ticket", "status", str(number), "waiting_customer", "-m", "Vilken centralapparat har ni?", "--by", "eva@telenta.example")
+    question = sink.wait_for(customer, 3)[2].message
+    assert "Vilken centralapparat har ni?" in question.get_content()
+    assert question["Auto-Submitted"] is None, "a question an agent wrote is not automatic mail"
+    desk.send(make_mail(sender=customer, subject=f"Re: [#{number}]", body="Det är en Larmia 3000.\n"), sender=customer)
+    wait_until(lambda: _status(desk, number) == "in_progress", what="back in progress on the customer's reply")
+    _cli(desk, "ticket", "reply", str(number), "-m", "Vi skickar en tekniker i morgon.", "--by", "eva@telenta.example")
+    _cli(desk, "ticket", "status", str(number), "resolved", "--by", "eva@telenta.example")
+    mails = sink.wait_for(customer, 5)
+    assert "Vi skickar en tekniker i morgon." in mails[3].message.get_content()
+    resolved = mails[4].message.get_content()
+    assert "/feedback/" in resolved and "Löst" in str(mails[4].message["Subject"])
+    # The agent heard that the customer replied; nobody else was mailed about this ticket.
+    assert any(str(number) in str(m.message["Subject"]) for m in sink.to("eva@telenta.example"))
+    assert len(sink.to(customer)) == 5
+    # Threading: every mail answers the ticket's thread.
+    assert all(m.message["In-Reply-To"] for m in mails)
+
+
+def test_opted_out_customer_still_gets_question_and_resolution(desk: Daemon, sink: Sink) -> None:
+    customer = unique_address("quiet")
+    number = _open(desk, sink, customer)
+    _cli(desk, "customer", "set", customer, "--status-mail", "off")
+    _cli(desk, "ticket", "assign", str(number), "eva@telenta.example")  # a status change: not sent
+    _cli(desk, "ticket", "status", str(number), "waiting_customer", "-m", "Vilken adress?")
+    _cli(desk, "ticket", "status", str(number), "resolved")
+    mails = sink.wait_for(customer, 3)
+    subjects = [str(m.message["Subject"]) for m in mails]
+    assert "Pågår" not in " ".join(subjects)
+    assert "Vilken adress?" in mails[1].message.get_content() and "Löst" in subjects[2]
+
+
+def test_language_per_customer(desk: Daemon, sink: Sink) -> None:
+    customer = unique_address("ro")
+    number = _open(desk, sink, customer)
+    _cli(desk, "customer", "set", customer, "--language", "ro")
+    _cli(desk, "ticket", "status", str(number), "resolved")
+    assert "Rezolvat" in str(sink.wait_for(customer, 2)[1].message["Subject"])
+
+
+def test_rating_by_reply_counts_for_the_resolving_agent(desk: Daemon, sink: Sink) -> None:
+    customer = unique_address()
+    number = _open(desk, sink, customer)
+    _cli(desk, "ticket", "assign", str(number), "eva@telenta.example")
+    _cli(desk, "ticket", "status", str(number), "resolved", "--by", "eva@telenta.example")
+    desk.send(make_mail(sender=customer, subject=f"Re: [#{number}]", body="5 - snabbt och bra!\n"), sender=customer)
+    wait_until(lambda: desk.db.scalar("SELECT score FROM rating r JOIN ticket t ON t.id = r.ticket_id WHERE t.number = :n",
+                                      n=number) == 5, what="rating")
+    assert _status(desk, number) == "resolved", "a rating does not reopen"
+    report = _cli(desk, "report", "feedback")
+    assert "eva@telenta.example" in report and "snabbt och bra!" in report
+
+
+def test_reply_to_resolved_reopens_reply_to_closed_opens_linked_ticket(desk: Daemon, sink: Sink) -> None:
+    customer = unique_address()
+    number = _open(desk, sink, customer)
+    _cli(desk, "ticket", "status", str(number), "resolved")
+    desk.send(make_mail(sender=customer, subject=f"Re: [#{number}]", body="Det tjuter igen.\n"), sender=customer)
+    wait_until(lambda: _status(desk, number) == "in_progress", what="reopened")
+    _cli(desk, "ticket", "status", str(number), "closed")
+    before = len(sink.wait_for(customer, 1))
+    desk.send(make_mail(sender=customer, subject=f"Re: [#{number}]", body="Och nu igen!\n"), sender=customer)
+    new = wait_until(lambda: desk.db.scalar(
+        "SELECT number FROM ticket WHERE linked_ticket_id = (SELECT id FROM ticket WHERE number = :n)", n=number), what="linked")
+    assert _status(desk, number) == "closed", "closed is never reopened"
+    confirmation = [m for m in sink.wait_for(customer, before + 1) if f"[#{new}]" in str(m.message["Subject"])][0]
+    assert f"[#{number}]" in confirmation.message.get_content(), "the confirmation says which ticket it follows"
+
+
+def test_invalid_transition_is_refused_with_a_clear_message(desk: Daemon, sink: Sink) -> None:
+    number = _open(desk, sink, unique_address())
+    _cli(desk, "ticket", "status", str(number), "closed")
+    result = desk.cli("ticket", "status", str(number), "in_progress")
+    assert result.returncode == 1
+    assert b"closed" in result.stderr and b"new ticket" in result.stderr
+
+
+def test_ticket_show_explains_the_clocks(desk: Daemon, sink: Sink) -> None:
+    number = _open(desk, sink, unique_address())
+    shown = _cli(desk, "ticket", "show", str(number))
+    assert "assign" in shown and "due" in shown and "30 min of time" in shown
+    assert "created -> new" in shown
+
+
+# -- scheduled duties with a controlled clock --------------------------------------------
+
+@pytest.fixture
+def duties(desk: Daemon, config_file: Path) -> Any:
+    from gateway.config import load_config
+    from gateway.daemon import build_pipeline
+    from gateway.db.engine import make_engine
+    from gateway.scheduler import Duties
+
+    config = load_config(config_file, environ={"POSTDESK_DATABASE__URL": desk.db.url, "POSTDESK_SECRET": "x",
+                                                "POSTDESK_STORE_DIR": str(config_file.parent / "store"),
+                                                "POSTDESK_SCHEDULER__DIGEST_TIME": "23:59",
+                                                "POSTDESK_SCHEDULER__BACKUP_TIME": "23:59",
+                                                "POSTDESK_SCHEDULER__TIMEZONE": "UTC"})
+    pipeline = build_pipeline(config)
+    engine = make_engine(config.database.url)
+    yield Duties(engine, config, pipeline.notifier, lambda: pipeline.routing.current.directory)
+    engine.dispose()
+
+
+def _when(value: Any) -> datetime:
+    """A timestamp read with plain SQL: SQLite gives text, PostgreSQL an aware datetime."""
+    value = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _created_at(desk: Daemon, number: int) -> datetime:
+    return _when(desk.db.scalar("SELECT created_at FROM ticket WHERE number = :n", n=number))
+
+
+def _staff(desk: Daemon, to: str, number: int | None, event: str) -> int:
+    rows = desk.db.rows("SELECT raw FROM outbox WHERE rcpt_to = :t AND kind = :k", t=to, k=f"staff:{event}")
+    return sum(1 for (raw,) in rows if number is None or str(number).encode() in raw)
+
+
+def test_warning_breach_and_escalation_each_exactly_once(desk: Daemon, sink: Sink, duties: Any) -> None:
+    number = _open(desk, sink, unique_address(), subject="Brandlarm i källaren")
+    start = _created_at(desk, number)
+    duties.run(start + timedelta(minutes=5))
+    assert _staff(desk, "karin.brand@telenta.example", number, "SLA warning") == 0
+    duties.run(start + timedelta(minutes=21))  # assign: 30 min, warned 10 min before
+    duties.run(start + timedelta(minutes=22))
+    assert _staff(desk, "karin.brand@telenta.example", number, "SLA warning") == 1
+    duties.run(start + timedelta(minutes=31))
+    duties.run(start + timedelta(minutes=40))
+    assert _staff(desk, "karin.brand@telenta.example", number, "SLA breached") == 1
+    assert _staff(desk, "lead@telenta.example", number, "SLA breach escalated") == 0
+    duties.run(start + timedelta(minutes=95))  # an hour after the breach: the support lead
+    duties.run(start + timedelta(minutes=120))
+    assert _staff(desk, "lead@telenta.example", number, "SLA breach escalated") == 1
+
+
+def test_waiting_on_the_customer_pauses_the_clock(desk: Daemon, sink: Sink, duties: Any) -> None:
+    number = _open(desk, sink, unique_address(), subject="Brandlarm på vinden")
+    start = _created_at(desk, number)
+    with duties.engine.begin() as conn:
+        ticket_id = conn.execute(text("SELECT id FROM ticket WHERE number = :n"), {"n": number}).scalar()
+        from gateway.tickets.store import add_event
+
+        add_event(conn, ticket_id, "status", status="waiting_customer", actor="test", at=start + timedelta(minutes=5))
+        conn.execute(text("UPDATE ticket SET status = 'waiting_customer' WHERE id = :i"), {"i": ticket_id})
+    duties.run(start + timedelta(hours=5))
+    assert _staff(desk, "karin.brand@telenta.example", number, "SLA breached") == 0, "paused since minute 5"
+    from gateway.tickets.clocks import clocks
+    from gateway.tickets.sla import explain
+
+    with duties.engine.connect() as conn:
+        ticket = conn.execute(text("SELECT * FROM ticket WHERE number = :n"), {"n": number}).one()
+        state = clocks(conn, duties.config, ticket, start + timedelta(hours=5))
+    assert state.assign is not None and state.assign.elapsed == timedelta(minutes=5)
+    assert "waiting for customer" in explain(state.assign)
+
+
+def test_digest_lists_unanswered_and_overdue_once_a_day(desk: Daemon, sink: Sink, duties: Any) -> None:
+    number = _open(desk, sink, unique_address(), subject="Brandlarm i garaget")
+    start = _created_at(desk, number)
+    late_evening = start.replace(hour=23, minute=59, second=30) + timedelta(days=1)
+    duties.run(late_evening)
+    duties.run(late_evening + timedelta(seconds=10))
+    digests = desk.db.rows("SELECT raw FROM outbox WHERE rcpt_to = 'lead@telenta.example' AND kind = 'staff:Daily digest'")
+    today = [raw for (raw,) in digests if late_evening.date().isoformat().encode() in raw]
+    assert len(today) == 1
+    assert str(number).encode() in today[0]
+    assert b"Unanswered tickets" in today[0] and b"Overdue tickets" in today[0]
+
+
+def test_resolved_tickets_close_automatically(desk: Daemon, sink: Sink, duties: Any) -> None:
+    number = _open(desk, sink, unique_address())
+    _cli(desk, "ticket", "status", str(number), "resolved")
+    resolved_at = _when(desk.db.scalar("SELECT resolved_at FROM ticket WHERE number = :n", n=number))
+    duties.run(resolved_at + timedelta(days=6))
+    assert _status(desk, number) == "resolved"
+    duties.run(resolved_at + timedelta(days=7, minutes=1))
+    assert _status(desk, number) == "closed"
+
+
+def test_daily_sqlite_backup_is_a_working_database(desk: Daemon, duties: Any, sink: Sink) -> None:
+    if desk.db.kind != "sqlite":
+        pytest.skip("PostgreSQL is backed up with pg_dump (README)")
+    import sqlite3
+
+    number = _open(desk, sink, unique_address())
+    report = duties.run(_created_at(desk, number).replace(hour=23, minute=59, second=40) + timedelta(days=2))
+    assert len(report.backups) == 1
+    with sqlite3.connect(report.backups[0]) as copy:
+        assert copy.execute("SELECT count(*) FROM ticket WHERE number = ?", (number,)).fetchone()[0] == 1
+
+
+@pytest.mark.parametrize("fresh_db", ["postgresql"], indirect=True)
+def test_two_daemons_on_one_database_escalate_and_digest_once(fresh_db: Database, config_file: Path, tmp_path: Path) -> None:
+    sink = Sink().start()
+    env = {"POSTDESK_CONFIG": str(config_file), "POSTDESK_SCHEDULER__ENABLED": "true",
+           "POSTDESK_SCHEDULER__SWEEP_SECONDS": "1", "POSTDESK_SCHEDULER__DIGEST_TIME": "00:00",
+           "POSTDESK_SCHEDULER__TIMEZONE": "UTC", "POSTDESK_SLA__ESCALATE_TO_LEAD_AFTER": "0"}
+    first = Daemon(fresh_db, sink, tmp_path / "one.log", env_extra={**env, "POSTDESK_INSTANCE": "one"}).start()
+    second = Daemon(fresh_db, sink, tmp_path / "two.log", env_extra={**env, "POSTDESK_INSTANCE": "two"}).start()
+    try:
+        customer = unique_address()
+        first.send(make_mail(sender=customer, subject="Brandlarm i trapphuset"), sender=customer)
+        sink.wait_for(customer)
+        # Two hours ago: the 30-minute assign target is long breached.
+        with fresh_db.engine.begin() as conn:
+            conn.execute(text("UPDATE ticketevent SET at = at - interval '2 hours'"))
+        sink.wait_for("karin.brand@telenta.example", 1, timeout=30)
+        sink.wait_for("lead@telenta.example", 2, timeout=30)  # the escalation and the digest
+        # Several more sweeps of both daemons: nothing more may arrive.
+        time.sleep(3)
+        breach = [m for m in sink.to("karin.brand@telenta.example") if "SLA breached" in str(m.message["Subject"])]
+        lead = [str(m.message["Subject"]) for m in sink.to("lead@telenta.example")]
+        assert len(breach) == 1, "the assign target (30 min) is breached; first response (4 h) is not yet"
+        assert sum("escalated" in s for s in lead) == 1 and sum("digest" in s for s in lead) == 1
+    finally:
+        first.stop()
+        second.stop()
+        sink.stop()
