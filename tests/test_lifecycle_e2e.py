@@ -288,3 +288,30 @@ def test_two_daemons_on_one_database_escalate_and_digest_once(fresh_db: Database
         first.stop()
         second.stop()
         sink.stop()
+
+
+def test_one_click_unsubscribe_stops_status_mail_only(desk: Daemon, sink: Sink) -> None:
+    import urllib.request
+
+    customer = unique_address("click")
+    number = _open(desk, sink, customer)
+    _cli(desk, "ticket", "assign", str(number), "eva@telenta.example")
+    header = str(sink.wait_for(customer, 2)[1].message["List-Unsubscribe"]).strip()
+    url = header.strip("<>")
+    # RFC 8058: the mail client POSTs this body, with no cookies and no CSRF token.
+    request = urllib.request.Request(url, data=b"List-Unsubscribe=One-Click", method="POST",
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 200
+    assert desk.db.scalar("SELECT notifications_off FROM customer WHERE email = :e", e=customer) in (True, 1)
+    forged = url[:-3] + ("AAA" if not url.endswith("AAA") else "BBB")
+    try:
+        urllib.request.urlopen(urllib.request.Request(forged, data=b"List-Unsubscribe=One-Click", method="POST"), timeout=10)
+        raise AssertionError("a tampered token must be refused")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 400
+    _cli(desk, "ticket", "status", str(number), "waiting_third_party")  # opt-out: not sent
+    _cli(desk, "ticket", "status", str(number), "resolved")  # always sent
+    mails = sink.wait_for(customer, 3)
+    assert "Löst" in str(mails[2].message["Subject"])
+    assert len(sink.to(customer)) == 3
