@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from functools import cache
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -103,6 +104,22 @@ class WebConfig(_Section):
     def _check_listen(cls, value: str) -> str:
         parse_hostport(value)
         return value
+
+
+class MetricsConfig(_Section):
+    # host:port of /metrics and /healthz; empty: no listener.
+    listen: str = "127.0.0.1:9125"
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        if value.strip():
+            parse_hostport(value)
+        return value.strip()
+
+    @property
+    def host_port(self) -> tuple[str, int] | None:
+        return parse_hostport(self.listen) if self.listen else None
 
 
 class TicketsConfig(_Section):
@@ -290,6 +307,7 @@ class Config(BaseModel):
     relay: RelayConfig = RelayConfig()
     database: DatabaseConfig = DatabaseConfig()
     web: WebConfig = WebConfig()
+    metrics: MetricsConfig = MetricsConfig()
     tickets: TicketsConfig = TicketsConfig()
     processor: ProcessorConfig = ProcessorConfig()
     outbox: OutboxConfig = OutboxConfig()
@@ -342,14 +360,7 @@ class Config(BaseModel):
         """The key for signed tokens and links: `secret`, or one generated once under `store_dir`."""
         if self.secret:
             return self.secret.encode()
-        path = Path(self.store_dir) / "secret.key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Written once, readable by the daemon's user only; every instance must share it.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_hex(32))
-        return path.read_text().strip().encode()
+        return _stored_secret(Path(self.store_dir).resolve())
 
     @field_validator("notifications", mode="after")
     @classmethod
@@ -362,6 +373,23 @@ class Config(BaseModel):
     def agent(self, address: str) -> Agent | None:
         address = address.lower()
         return next((a for a in self.agents if a.address.lower() == address), None)
+
+
+@cache
+def _stored_secret(store: Path) -> bytes:
+    """The generated secret under `store`, made on first use; read once per process."""
+    path = store / "secret.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written once, readable by the daemon's user only; every instance must share it.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process made it a moment ago
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, tuple[list[str], str, str]]:

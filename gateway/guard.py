@@ -23,6 +23,9 @@ log = logging.getLogger("gateway.outbox")
 BUDGET: Any = Budget.__table__
 SUPPRESSION: Any = Suppression.__table__
 _READ_BUCKET = select(BUDGET).where(BUDGET.c.key == bindparam("key"))
+_LOCK_BUCKET = _READ_BUCKET.with_for_update()
+_SET_BUCKET = update(BUDGET).where(BUDGET.c.key == bindparam("k")).values(
+    tokens=bindparam("tokens"), updated_at=bindparam("now"), tripped_at=bindparam("tripped"))
 _SUPPRESSED = select(SUPPRESSION.c.reason).where(
     SUPPRESSION.c.email == bindparam("email"), SUPPRESSION.c.until > bindparam("now"))
 
@@ -50,17 +53,20 @@ def suppress(conn: Connection, config: Config, address: str, reason: str) -> Non
 
 def _take(conn: Connection, key: str, bucket: Bucket) -> Verdict:
     now = utcnow()
-    insert_ignore(conn, BUDGET, {"key": key, "tokens": bucket.capacity, "updated_at": now, "tripped_at": None})
-    query = _READ_BUCKET.with_for_update() if conn.dialect.name == "postgresql" else _READ_BUCKET
-    row = conn.execute(query, {"key": key}).one()
+    query = _LOCK_BUCKET if conn.dialect.name == "postgresql" else _READ_BUCKET
+    row = conn.execute(query, {"key": key}).first()
+    if row is None:
+        # A first mail to this recipient or ticket: a full bucket, less this mail.
+        if insert_ignore(conn, BUDGET, {"key": key, "tokens": bucket.capacity - 1, "updated_at": now, "tripped_at": None}):
+            return Verdict(True)
+        row = conn.execute(query, {"key": key}).one()  # another daemon made it meanwhile
     hours = max((now - row.updated_at).total_seconds(), 0) / 3600
     tokens = min(bucket.capacity, row.tokens + hours * bucket.per_hour)
-    tripped_at = row.tripped_at if tokens < 1 else None
     if tokens >= 1:
-        conn.execute(update(BUDGET).where(BUDGET.c.key == key).values(tokens=tokens - 1, updated_at=now, tripped_at=None))
+        conn.execute(_SET_BUCKET, {"k": key, "tokens": tokens - 1, "now": now, "tripped": None})
         return Verdict(True)
-    report = tripped_at is None
-    conn.execute(update(BUDGET).where(BUDGET.c.key == key).values(tokens=tokens, updated_at=now, tripped_at=tripped_at or now))
+    report = row.tripped_at is None
+    conn.execute(_SET_BUCKET, {"k": key, "tokens": tokens, "now": now, "tripped": row.tripped_at or now})
     return Verdict(False, f"budget {key} used up ({bucket.capacity:g} at once, {bucket.per_hour:g} per hour)", report)
 
 
