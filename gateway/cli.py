@@ -6,6 +6,7 @@ mailbox, 75 temporary failure (the MTA retries), 78 configuration error.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from collections.abc import Callable
@@ -467,3 +468,28 @@ def customer_set(config_path: Path | None, email: str, language: str | None, org
         click.echo(f"postdesk: no customer {email}", err=True)
         sys.exit(1)
     click.echo(f"{email}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
+
+@main.group()
+def imap() -> None:
+    """IMAP mailboxes Postdesk imports from (the imap: section of the settings)."""
+
+
+@imap.command("test")
+@config_option
+@click.argument("account")
+def imap_test(config_path: Path | None, account: str) -> None:
+    """Connect to ACCOUNT, examine its folder read-only and say what an import would do.
+
+    Exits 0 when the account works, 1 when it cannot connect or log in, 78 for an unknown name.
+    """
+    import asyncio
+
+    from gateway.intake.imap import find_account, test_account
+
+    config = _config(config_path)
+    if find_account(config, account) is None:
+        names = ", ".join(a.name for a in config.imap.accounts) or "none configured"
+        click.echo(f"postdesk: no IMAP account {account!r} (accounts: {names})", err=True)
+        sys.exit(EX_CONFIG)
+    if not asyncio.run(test_account(config, account, click.echo)):
+        sys.exit(1)

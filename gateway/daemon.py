@@ -22,6 +22,7 @@ from gateway.config import Config
 from gateway.db.engine import make_engine, upgrade
 from gateway.db.queues import release_instance
 from gateway.followup import TagFormat
+from gateway.intake.imap import ImapIntake
 from gateway.intake.smtp import IntakeHandler, Mailboxes, start_server
 from gateway.intake.writer import GroupWriter
 from gateway.notify import Notifier
@@ -82,6 +83,8 @@ class Daemon:
         writer.start()
         handler = IntakeHandler(Mailboxes(self.config.mailboxes), writer, self.stats, self.routing)
         server = await start_server(self.config, handler)
+        imap = ImapIntake(self.config, self.engine, self.intake_pool, on_commit=self._process_wake.set)
+        imap.start()
         pipeline = build_pipeline(self.config, self.routing)
         processor = Processor(self.engine, pipeline, self.instance)
         sender = Sender(self.engine, self.config, self.work_pool, self.instance)
@@ -112,6 +115,7 @@ class Daemon:
         log.info("stopping: no new connections; finishing work in progress")
         _notify_systemd("STOPPING=1")
         server.close()
+        await imap.close()
         if web is not None:
             await web.stop()
         await writer.close()

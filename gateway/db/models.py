@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -33,7 +33,11 @@ class Customer(SQLModel, table=True):
 class Ticket(SQLModel, table=True):
     """One request of one customer; `number` is what customers and agents quote."""
 
-    __table_args__ = (Index("ix_ticket_customer_updated", "customer_id", "updated_at"),)
+    __table_args__ = (
+        Index("ix_ticket_customer_updated", "customer_id", "updated_at"),
+        Index("ix_ticket_organisation_updated", "organisation", "updated_at"),
+        Index("ix_ticket_department_updated", "department", "updated_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     number: int | None = Field(default=None, unique=True, index=True)
@@ -232,4 +236,33 @@ class Once(SQLModel, table=True):
     """Keys of things that must happen once (an escalation per breach, a used sign-in link)."""
 
     key: str = Field(primary_key=True, max_length=400)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ImapState(SQLModel, table=True):
+    """How far the import of one IMAP folder got: the folder's UIDVALIDITY and the last UID taken."""
+
+    account: str = Field(primary_key=True, max_length=200)
+    folder: str = Field(primary_key=True, max_length=500)
+    # UIDVALIDITY and UIDs are unsigned 32-bit numbers: beyond a signed INTEGER.
+    uidvalidity: int = Field(sa_type=BigInteger)
+    last_uid: int = Field(default=0, sa_type=BigInteger)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ImapSeen(SQLModel, table=True):
+    """One imported IMAP message, committed with its inbound row; `done` once flagged or moved."""
+
+    __table_args__ = (
+        UniqueConstraint("account", "folder", "uidvalidity", "uid", name="uq_imapseen_uid"),
+        Index("ix_imapseen_pending", "account", "folder", "done"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account: str = Field(max_length=200)
+    folder: str = Field(max_length=500)
+    uidvalidity: int = Field(sa_type=BigInteger)
+    uid: int = Field(sa_type=BigInteger)
+    inbound_id: int = Field(foreign_key="inbound.id")
+    done: bool = False
     created_at: datetime = Field(default_factory=utcnow)
