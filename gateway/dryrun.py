@@ -16,7 +16,7 @@ from gateway.config import Config
 from gateway.db.engine import current_revision, head_revision, make_engine, upgrade
 from gateway.db.models import utcnow
 from gateway.db.queues import INBOUND
-from gateway.tickets.store import TICKET
+from gateway.db.tables import TICKET
 from gateway.pipeline import Context, Reject, base_mailbox
 from gateway.process import Processor
 

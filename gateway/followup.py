@@ -11,20 +11,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from typing import Any
-
 from sqlalchemy import Connection, bindparam, select
 
-from gateway.db.models import Message, Participant, Ticket
+from gateway.db.tables import MESSAGE, PARTICIPANT, TICKET
 
-_TICKET: Any = Ticket.__table__
-_PARTICIPANT: Any = Participant.__table__
-_MESSAGE: Any = Message.__table__
-FIND_BY_NUMBER = select(_TICKET.c.id).where(_TICKET.c.number == bindparam("number"))
-IS_PARTICIPANT = select(_PARTICIPANT.c.id).where(
-    _PARTICIPANT.c.ticket_id == bindparam("tid"), _PARTICIPANT.c.email == bindparam("email"))
-FIND_BY_MESSAGE_IDS = select(_MESSAGE.c.message_id, _MESSAGE.c.ticket_id).where(
-    _MESSAGE.c.message_id.in_(bindparam("ids", expanding=True)))
+FIND_BY_NUMBER = select(TICKET.c.id).where(TICKET.c.number == bindparam("number"))
+IS_PARTICIPANT = select(PARTICIPANT.c.id).where(
+    PARTICIPANT.c.ticket_id == bindparam("tid"), PARTICIPANT.c.email == bindparam("email"))
+FIND_BY_MESSAGE_IDS = select(MESSAGE.c.message_id, MESSAGE.c.ticket_id).where(
+    MESSAGE.c.message_id.in_(bindparam("ids", expanding=True)))
 
 
 @dataclass(frozen=True)

@@ -11,17 +11,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
 from gateway.config import Bucket, Config
-from gateway.db.models import Budget, Suppression, utcnow
+from gateway.db.models import utcnow
+from gateway.db.tables import BUDGET, SUPPRESSION
 from gateway.tickets.store import insert_ignore
 
 log = logging.getLogger("gateway.outbox")
-BUDGET: Any = Budget.__table__
-SUPPRESSION: Any = Suppression.__table__
 _READ_BUCKET = select(BUDGET).where(BUDGET.c.key == bindparam("key"))
 _LOCK_BUCKET = _READ_BUCKET.with_for_update()
 _SET_BUCKET = update(BUDGET).where(BUDGET.c.key == bindparam("k")).values(

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-
 from typing import Any
 
 from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import Connection, bindparam, insert, select
 
 from gateway.config import Config
-from gateway.db.models import Customer, Message, Outbox, utcnow
+from gateway.db.models import utcnow
+from gateway.db.tables import CUSTOMER, MESSAGE, OUTBOX
 from gateway.followup import TagFormat
 from gateway.guard import allow_automatic, suppressed
 from gateway.mail.compose import Outgoing
@@ -24,12 +24,10 @@ from gateway.tickets.lifecycle import Status, display_name
 from gateway.tickets.store import TicketRef
 from gateway.web.tokens import feedback_links, ticket_link
 
-
-INSERT_OUTBOX = insert(Outbox.__table__)  # type: ignore[arg-type]
-_CUSTOMER = select(Customer.__table__).where(Customer.__table__.c.id == bindparam("cid"))  # type: ignore[attr-defined]
-_MESSAGE: Any = Message.__table__
-_THREAD = (select(_MESSAGE.c.message_id).where(_MESSAGE.c.ticket_id == bindparam("tid"), _MESSAGE.c.message_id != "")
-           .order_by(_MESSAGE.c.id.desc()).limit(20))
+INSERT_OUTBOX = insert(OUTBOX)
+_CUSTOMER = select(CUSTOMER).where(CUSTOMER.c.id == bindparam("cid"))
+_THREAD = (select(MESSAGE.c.message_id).where(MESSAGE.c.ticket_id == bindparam("tid"), MESSAGE.c.message_id != "")
+           .order_by(MESSAGE.c.id.desc()).limit(20))
 _UNSUBSCRIBE_SALT = "postdesk-unsubscribe"
 
 
@@ -59,7 +57,7 @@ def read_unsubscribe_token(config: Config, token: str) -> str | None:
 
 def unsubscribe_link(config: Config, email: str) -> str:
     return f"{config.web.base_url.rstrip('/')}/unsubscribe/{unsubscribe_token(config, email)}"
-INSERT_MESSAGE = insert(Message.__table__)  # type: ignore[arg-type]
+INSERT_MESSAGE = insert(MESSAGE)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from sqlalchemy import Connection, bindparam, select
 
 from gateway.config import Config
 from gateway.db.models import Bounce as BounceRow
-from gateway.db.models import Message, Outbox, utcnow
+from gateway.db.models import utcnow
+from gateway.db.tables import MESSAGE, OUTBOX
 from gateway.followup import TagFormat, ThreadResult, find_thread
 from gateway.guard import suppress
 from gateway.mail.classify import classify
@@ -39,8 +40,6 @@ log = logging.getLogger("gateway.process")
 # The null reverse path as stored in `inbound.mail_from`; an empty string there means "unknown"
 # (a pipe or IMAP import without an envelope), which must not be mistaken for a bounce.
 NULL_SENDER = "<>"
-MESSAGE: Any = Message.__table__
-OUTBOX: Any = Outbox.__table__
 _COPIES = select(MESSAGE.c.mailbox, MESSAGE.c.id).where(
     MESSAGE.c.message_id == bindparam("mid"), MESSAGE.c.body_hash == bindparam("hash"), MESSAGE.c.direction == "in")
 _SENT_AS = select(OUTBOX.c.ticket_id).where(OUTBOX.c.message_id == bindparam("mid"))

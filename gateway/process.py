@@ -17,12 +17,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, bindparam, insert, update
 
-from gateway.db.models import Quarantine, utcnow
+from gateway.db.models import utcnow
 from gateway.db.queues import INBOUND, claim_inbound, new_claim
+from gateway.db.tables import QUARANTINE
 from gateway.pipeline import Context, Pipeline, Reject
 
 log = logging.getLogger("gateway.process")
-QUARANTINE: Any = Quarantine.__table__
 FINISH_INBOUND = (update(INBOUND).where(INBOUND.c.id == bindparam("iid"), INBOUND.c.claim == bindparam("token"))
                   .values(state=bindparam("state"), processed_at=bindparam("now"), lease_until=None,
                           note=bindparam("note")))

@@ -25,17 +25,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, select, text
 
 from gateway.config import Config
-from gateway.db.models import Once, utcnow
+from gateway.db.models import utcnow
+from gateway.db.tables import EVENT, ONCE, TICKET
 from gateway.notify import Notifier
 from gateway.routing.directory import Directory
 from gateway.tickets import actions, store
 from gateway.tickets.clocks import clocks
 from gateway.tickets.lifecycle import Status
 from gateway.tickets.sla import explain, format_duration
-from gateway.tickets.store import EVENT, TICKET
 
 log = logging.getLogger("gateway.sla")
-ONCE: Any = Once.__table__
 # The key of the advisory lock that one daemon holds while it sweeps (an arbitrary constant).
 SWEEP_LOCK = 0x706F7375
 OPEN = (Status.NEW.value, Status.IN_PROGRESS.value, Status.WAITING_CUSTOMER.value, Status.WAITING_THIRD_PARTY.value)

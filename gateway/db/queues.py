@@ -16,10 +16,8 @@ from typing import Any
 
 from sqlalchemy import Engine, Row, Table, and_, insert, or_, select, update
 
-from gateway.db.models import Inbound, Outbox, utcnow
-
-INBOUND: Table = Inbound.__table__  # type: ignore[assignment]
-OUTBOX: Table = Outbox.__table__  # type: ignore[assignment]
+from gateway.db.models import utcnow
+from gateway.db.tables import INBOUND, OUTBOX
 
 
 def new_claim(instance: str) -> str:

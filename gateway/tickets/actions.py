@@ -11,13 +11,11 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from gateway.db.models import Rating, utcnow
+from gateway.db.models import utcnow
+from gateway.db.tables import EVENT, RATING, TICKET
 from gateway.notify import Notifier
 from gateway.tickets import store
 from gateway.tickets.lifecycle import Status, check_transition
-from gateway.tickets.store import EVENT, TICKET
-
-RATING: Any = Rating.__table__
 
 # Which notification a move into a status sends (a move back from resolved is a reopening).
 STATUS_EVENTS = {

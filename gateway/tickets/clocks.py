@@ -12,12 +12,11 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select
 
 from gateway.config import Config
-from gateway.db.models import TicketEvent
+from gateway.db.tables import EVENT
 from gateway.tickets.calendar import BusinessCalendar
 from gateway.tickets.lifecycle import Event, Status
 from gateway.tickets.sla import Clocks, SlaPlan, compute_clocks
 
-EVENT: Any = TicketEvent.__table__
 _EVENTS = select(EVENT).where(EVENT.c.ticket_id == bindparam("tid")).order_by(EVENT.c.at, EVENT.c.id)
 
 

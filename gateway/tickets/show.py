@@ -8,14 +8,11 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from gateway.config import Config
-from gateway.db.models import Customer, Rating, utcnow
+from gateway.db.models import utcnow
+from gateway.db.tables import CUSTOMER, EVENT, RATING
 from gateway.tickets.clocks import clocks
 from gateway.tickets.lifecycle import Status, display_name
 from gateway.tickets.sla import explain, format_duration
-from gateway.tickets.store import EVENT
-
-CUSTOMER: Any = Customer.__table__
-RATING: Any = Rating.__table__
 
 
 def describe(conn: Connection, config: Config, ticket: Any) -> str:

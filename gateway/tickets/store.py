@@ -18,25 +18,19 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.db.models import (
-    Attachment,
-    Customer,
-    Message,
-    MessageAttachment,
-    Participant,
-    Ticket,
-    TicketEvent,
     utcnow,
+)
+from gateway.db.tables import (
+    ATTACHMENT,
+    CUSTOMER,
+    EVENT,
+    MESSAGE,
+    MESSAGE_ATTACHMENT,
+    PARTICIPANT,
+    TICKET,
 )
 from gateway.mail.parse import Attachment as MailAttachment
 from gateway.tickets.lifecycle import Status, check_transition
-
-TICKET: Any = Ticket.__table__
-MESSAGE: Any = Message.__table__
-CUSTOMER: Any = Customer.__table__
-PARTICIPANT: Any = Participant.__table__
-EVENT: Any = TicketEvent.__table__
-ATTACHMENT: Any = Attachment.__table__
-MESSAGE_ATTACHMENT: Any = MessageAttachment.__table__
 
 # Statements built once: building them per message (values as literals) cost more than the
 # database round trips themselves.

@@ -21,17 +21,17 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.engine import Row, make_url
 
-from gateway.db.models import Attachment, Customer, Message, MessageAttachment, Rating, Ticket, TicketEvent
+from gateway.db.tables import (
+    ATTACHMENT,
+    CUSTOMER,
+    EVENT,
+    MESSAGE,
+    MESSAGE_ATTACHMENT,
+    RATING,
+    TICKET,
+)
 from gateway.tickets.lifecycle import DONE
 from gateway.web.access import Viewer, ticket_clause
-
-TICKET: Any = Ticket.__table__
-CUSTOMER: Any = Customer.__table__
-MESSAGE: Any = Message.__table__
-EVENT: Any = TicketEvent.__table__
-LINK: Any = MessageAttachment.__table__
-ATTACHMENT: Any = Attachment.__table__
-RATING: Any = Rating.__table__
 
 PAGE_SIZE = 25
 # The status filter's extra choices beside the single statuses.
@@ -120,10 +120,10 @@ def attachments(conn: Connection, message_ids: Sequence[int]) -> dict[int, list[
     if not message_ids:
         return {}
     query = (
-        select(LINK.c.id, LINK.c.message_id, LINK.c.filename, LINK.c.content_type, ATTACHMENT.c.size)
-        .join(ATTACHMENT, ATTACHMENT.c.id == LINK.c.attachment_id)
-        .where(LINK.c.message_id.in_(list(message_ids)))
-        .order_by(LINK.c.id)
+        select(MESSAGE_ATTACHMENT.c.id, MESSAGE_ATTACHMENT.c.message_id, MESSAGE_ATTACHMENT.c.filename, MESSAGE_ATTACHMENT.c.content_type, ATTACHMENT.c.size)
+        .join(ATTACHMENT, ATTACHMENT.c.id == MESSAGE_ATTACHMENT.c.attachment_id)
+        .where(MESSAGE_ATTACHMENT.c.message_id.in_(list(message_ids)))
+        .order_by(MESSAGE_ATTACHMENT.c.id)
     )
     found: dict[int, list[Row[Any]]] = defaultdict(list)
     for row in conn.execute(query):
@@ -139,10 +139,10 @@ def events(conn: Connection, ticket_id: int) -> list[Row[Any]]:
 def attachment(conn: Connection, ticket_id: int, link_id: int) -> Row[Any] | None:
     """One attachment of one ticket with its bytes and the visibility of its message."""
     query = (
-        select(LINK.c.filename, LINK.c.content_type, MESSAGE.c.visibility, ATTACHMENT.c.data)
-        .join(MESSAGE, MESSAGE.c.id == LINK.c.message_id)
-        .join(ATTACHMENT, ATTACHMENT.c.id == LINK.c.attachment_id)
-        .where(LINK.c.id == link_id, MESSAGE.c.ticket_id == ticket_id)
+        select(MESSAGE_ATTACHMENT.c.filename, MESSAGE_ATTACHMENT.c.content_type, MESSAGE.c.visibility, ATTACHMENT.c.data)
+        .join(MESSAGE, MESSAGE.c.id == MESSAGE_ATTACHMENT.c.message_id)
+        .join(ATTACHMENT, ATTACHMENT.c.id == MESSAGE_ATTACHMENT.c.attachment_id)
+        .where(MESSAGE_ATTACHMENT.c.id == link_id, MESSAGE.c.ticket_id == ticket_id)
     )
     return conn.execute(query).first()
 

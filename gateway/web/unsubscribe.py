@@ -15,8 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.db.tables import CUSTOMER
 from gateway.notify import read_unsubscribe_token
-from gateway.tickets.store import CUSTOMER
 from gateway.web.context import Visit, Web
 
 log = logging.getLogger("gateway.web")
