@@ -15,7 +15,6 @@ import argparse
 import multiprocessing as mp
 import os
 import smtplib
-import statistics
 import subprocess
 import sys
 import tempfile

@@ -11,8 +11,6 @@ import re
 import quopri
 import smtplib
 import struct
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -24,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import REPO, Daemon, Database, Sink, free_port, make_mail, unique_address, wait_until
+from tests.harness import Daemon, Database, Sink, free_port, make_mail, unique_address, wait_until
 
 
 def corpus_messages(corpus: Path) -> list[tuple[str, bytes, str]]:

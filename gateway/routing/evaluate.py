@@ -371,7 +371,7 @@ def placeholders(text: str) -> list[str]:
         if name is None:
             continue
         if not name.isidentifier() or spec or conversion:
-            raise ValueError(f"a placeholder is a capture's name in braces, like {{city}}")
+            raise ValueError("a placeholder is a capture's name in braces, like {city}")
         names.append(name)
     return names
 
