@@ -17,6 +17,7 @@ from typing import Any
 import aiosmtplib
 from sqlalchemy import Engine, Row, update
 
+from gateway import metrics
 from gateway.config import Config
 from gateway.db.models import utcnow
 from gateway.db.queues import OUTBOX, claim_outbox, new_claim
@@ -57,9 +58,11 @@ def record_results(engine: Engine, config: Config, token: str, rows: dict[int, R
                     "next_attempt_at": now + backoff(config, attempts),
                 }
                 if dead:
-                    log.error("outbox %d to %s is dead after %d attempt(s): %s", row.id, row.rcpt_to, attempts, result.error)
+                    log.error("outbox %d %s to %s message %s is dead after %d attempt(s): %s", row.id, row.kind,
+                              row.rcpt_to, row.message_id, attempts, result.error)
                 else:
-                    log.warning("outbox %d to %s failed (attempt %d), retrying: %s", row.id, row.rcpt_to, attempts, result.error)
+                    log.warning("outbox %d %s to %s message %s failed (attempt %d), retrying: %s", row.id, row.kind,
+                                row.rcpt_to, row.message_id, attempts, result.error)
             conn.execute(update(OUTBOX).where(mine).values(lease_until=None, **values))
 
 
@@ -137,6 +140,10 @@ class Sender:
         await loop.run_in_executor(self.executor, record_results, self.engine, self.config, token, by_id, results)
         sent = sum(1 for r in results if r.ok)
         self.sent += sent
+        metrics.delivered(sent)
+        for result in results:
+            if not result.ok:
+                metrics.delivery_failed(result.permanent)
         if sent:
             log.info("delivered %d mail(s) to the relay %s:%d", sent, self.config.relay.host, self.config.relay.port)
         return len(rows)

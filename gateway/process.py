@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, bindparam, insert, update
 
+from gateway import metrics
 from gateway.db.models import utcnow
 from gateway.db.queues import INBOUND, claim_inbound, new_claim
 from gateway.db.tables import QUARANTINE
@@ -69,8 +70,11 @@ class Processor:
             for ctx in contexts:
                 self._apply_one(conn, ctx)
         log.debug("batch of %d committed in %.1f ms", len(rows), (time.perf_counter() - started) * 1000)
-        for ctx in contexts:
+        done_at = utcnow()
+        for row, ctx in zip(rows, contexts, strict=True):
             _log_outcome(ctx)
+            if not ctx.outcome.startswith("skipped"):
+                metrics.processed(row.received_at, done_at)
         return len(rows)
 
     def run_prepare(self, ctx: Context) -> Context:

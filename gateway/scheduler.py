@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select, text
 
+from gateway import metrics
 from gateway.config import Config
 from gateway.db.models import utcnow
 from gateway.db.tables import EVENT, ONCE, TICKET
@@ -89,6 +90,9 @@ class Duties:
             self.remind_stale(conn, now, report)
             self.auto_close(conn, now, report)
             self.digest(conn, now, report)
+        # Counted after the commit: a sweep that rolled back warned nobody.
+        metrics.sla_warning(report.warnings)
+        metrics.sla_breach(report.breaches)
         self.backup(now, report)
         if any((report.warnings, report.breaches, report.escalations, report.stale, report.closed, report.digests)):
             log.info("sweep: %d warning(s), %d breach(es), %d escalation(s), %d stale reminder(s), %d auto-closed, "

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.harness import REPO, Daemon, Database, Sink, make_mail, unique_address, wait_until
+from tests.harness import Daemon, Database, Sink, make_mail, unique_address, wait_until
 
 CONFIG = textwrap.dedent("""\
     tickets: {language: sv}
@@ -189,6 +189,12 @@ def _staff(desk: Daemon, to: str, number: int | None, event: str) -> int:
 
 
 def test_warning_breach_and_escalation_each_exactly_once(desk: Daemon, sink: Sink, duties: Any) -> None:
+    from gateway.metrics import REGISTRY
+
+    def counted(name: str) -> float:
+        return REGISTRY.get_sample_value(name) or 0.0
+
+    warned, breached = counted("postdesk_sla_warnings_total"), counted("postdesk_sla_breaches_total")
     number = _open(desk, sink, unique_address(), subject="Brandlarm i källaren")
     start = _created_at(desk, number)
     duties.run(start + timedelta(minutes=5))
@@ -203,6 +209,9 @@ def test_warning_breach_and_escalation_each_exactly_once(desk: Daemon, sink: Sin
     duties.run(start + timedelta(minutes=95))  # an hour after the breach: the support lead
     duties.run(start + timedelta(minutes=120))
     assert _staff(desk, "lead@telenta.example", number, "SLA breach escalated") == 1
+    # /metrics counts what the sweeps sent, once each, however often they ran.
+    assert counted("postdesk_sla_warnings_total") == warned + 1
+    assert counted("postdesk_sla_breaches_total") == breached + 1
 
 
 def test_waiting_on_the_customer_pauses_the_clock(desk: Daemon, sink: Sink, duties: Any) -> None:

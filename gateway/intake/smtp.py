@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from typing import Any
+from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from gateway import metrics
 from gateway.config import Config
 from gateway.intake.writer import GroupWriter
 from gateway.pipeline import has_reject_rules, smtp_rejection
@@ -34,6 +35,13 @@ class PostdeskSMTP(SMTP):
     """
 
     line_length_limit = 64 * 1024
+
+    async def push(self, status: AnyStr) -> None:
+        # aiosmtpd refuses oversize mail itself (SIZE= on MAIL FROM, or too much DATA) without
+        # asking the handler; its 552 replies pass through here, where they can be counted.
+        if status[:3] in ("552", b"552"):
+            metrics.refused("size")
+        await super().push(status)
 
 
 class Mailboxes:
@@ -65,6 +73,7 @@ class IntakeHandler:
     ) -> str:
         if not self.mailboxes.accepts(address):
             self.stats["refused_relay"] = self.stats.get("refused_relay", 0) + 1
+            metrics.refused("relay")
             log.info("refused RCPT %s from %s: not our mailbox", address, session.peer)
             return REFUSED_RELAY
         envelope.rcpt_tos.append(address)
@@ -72,12 +81,14 @@ class IntakeHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if not envelope.rcpt_tos:
+            metrics.refused("no_recipients")
             return NO_RECIPIENTS
         raw = envelope.original_content or envelope.content
         assert isinstance(raw, bytes)
         refusal = self._rejected(raw, envelope)
         if refusal is not None:
             self.stats["rejected_by_rule"] = self.stats.get("rejected_by_rule", 0) + 1
+            metrics.refused("rule")
             log.info("refused DATA from %s to %s by rule: %s", envelope.mail_from, envelope.rcpt_tos, refusal)
             return f"550 5.7.1 {refusal}"
         item = {
@@ -90,8 +101,10 @@ class IntakeHandler:
             inbound_id = await self.writer.submit(item)
         except Exception:
             self.stats["temp_failure"] = self.stats.get("temp_failure", 0) + 1
+            metrics.refused("temp_failure")
             return TEMP_FAILURE
         self.stats["accepted"] = self.stats.get("accepted", 0) + 1
+        metrics.accepted()
         return f"250 2.0.0 Queued as {inbound_id}"
 
 

@@ -1,0 +1,288 @@
+"""What a running daemon tells Prometheus, and the small HTTP listener that serves it with /healthz.
+
+Counters (mail accepted and refused by reason, deliveries and failures, SLA warnings and
+breaches) and the processing-latency histogram are incremented where things happen, through
+the functions below. Queue depths and ages are facts of the database, not of one process: they
+are read at scrape time, so every daemon sharing a PostgreSQL database reports the same queues.
+
+The metrics live in a `CollectorRegistry` of their own rather than prometheus-client's global
+one, so that nothing a library registers there leaks into our /metrics. The registry is
+module-level on purpose: counters are facts about this process, like its loggers, and the
+places that count (SMTP handler, sender, SLA sweeps) should not need a metrics object threaded
+through every constructor.
+
+The listener (`metrics.listen`, default 127.0.0.1:9125) is a few lines on `asyncio.start_server`
+in the daemon's own loop; it answers GET only:
+
+- `/metrics`: Prometheus text (or OpenMetrics when the scraper asks for it),
+- `/healthz/live`: 200 while the event loop answers at all (a blocked loop answers nothing),
+- `/healthz/ready` and `/healthz`: 200 when the database answers and its schema is the one this
+  code expects; otherwise 503 with a JSON reason. A stopping daemon is not ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import choose_encoder
+from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from gateway.config import parse_hostport
+from gateway.db.models import Quarantine
+from gateway.db.queues import INBOUND, OUTBOX
+
+log = logging.getLogger("gateway.metrics")
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+REFUSAL_REASONS = ("relay", "rule", "size", "temp_failure", "no_recipients")
+QUEUES = ("inbound", "outbox", "quarantine")
+
+ACCEPTED = Counter("postdesk_messages_accepted", "Messages answered with 250 (committed to the inbound queue).",
+                   registry=REGISTRY)
+REFUSED = Counter("postdesk_messages_refused", "Messages or recipients refused at SMTP time, by reason.",
+                  ["reason"], registry=REGISTRY)
+QUEUE_DEPTH = Gauge("postdesk_queue_depth", "Items waiting: inbound queued, outbox pending, quarantine unreleased.",
+                    ["queue"], registry=REGISTRY)
+QUEUE_AGE = Gauge("postdesk_queue_oldest_age_seconds", "Age of the oldest waiting item (0 when the queue is empty).",
+                  ["queue"], registry=REGISTRY)
+DATABASE_UP = Gauge("postdesk_database_up", "1 when the last scrape could read the queues from the database.",
+                    registry=REGISTRY)
+# From receipt (the SMTP 250) to the processor's commit of ticket and confirmation: seconds
+# under normal load, minutes when a backlog builds up.
+LATENCY = Histogram("postdesk_processing_latency_seconds", "From receipt to processed (ticket and outbox committed).",
+                    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600), registry=REGISTRY)
+DELIVERIES = Counter("postdesk_deliveries", "Mails the relay accepted.", registry=REGISTRY)
+DELIVERY_FAILURES = Counter("postdesk_delivery_failures", "Delivery attempts that failed, temporary or permanent.",
+                            ["kind"], registry=REGISTRY)
+SLA_WARNINGS = Counter("postdesk_sla_warnings", "SLA warnings raised (a clock close to its target).",
+                       registry=REGISTRY)
+SLA_BREACHES = Counter("postdesk_sla_breaches", "SLA breaches (a clock past its target).", registry=REGISTRY)
+
+# Every label value exists from the start: a rate() over a series that appears only with the
+# first refusal misses that refusal.
+for _reason in REFUSAL_REASONS:
+    REFUSED.labels(_reason)
+for _kind in ("temporary", "permanent"):
+    DELIVERY_FAILURES.labels(_kind)
+
+
+def accepted() -> None:
+    ACCEPTED.inc()
+
+
+def refused(reason: str) -> None:
+    """Count one refusal; `reason` is one of REFUSAL_REASONS."""
+    REFUSED.labels(reason).inc()
+
+
+def processed(received_at: datetime, done_at: datetime | None = None) -> None:
+    """Observe one inbound item's time from receipt to the processor's commit."""
+    done_at = done_at or datetime.now(UTC)
+    LATENCY.observe(max(0.0, (done_at - _aware(received_at)).total_seconds()))
+
+
+def delivered(count: int = 1) -> None:
+    DELIVERIES.inc(count)
+
+
+def delivery_failed(permanent: bool) -> None:
+    DELIVERY_FAILURES.labels("permanent" if permanent else "temporary").inc()
+
+
+def sla_warning(count: int = 1) -> None:
+    SLA_WARNINGS.inc(count)
+
+
+def sla_breach(count: int = 1) -> None:
+    SLA_BREACHES.inc(count)
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands datetimes back without a zone; we store UTC only.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# -- read at scrape time ------------------------------------------------------------------------
+
+QUARANTINE: Any = Quarantine.__table__
+_WAITING = {
+    "inbound": (INBOUND, INBOUND.c.state == "queued", INBOUND.c.received_at),
+    "outbox": (OUTBOX, OUTBOX.c.state == "pending", OUTBOX.c.created_at),
+    "quarantine": (QUARANTINE, QUARANTINE.c.released_at.is_(None), QUARANTINE.c.created_at),
+}
+
+
+def queue_snapshot(engine: Engine) -> dict[str, tuple[int, float]]:
+    """Depth and oldest age in seconds of each queue; the filters use the queues' state indexes."""
+    now = datetime.now(UTC)
+    found: dict[str, tuple[int, float]] = {}
+    with engine.connect() as conn:
+        for name, (table, waiting, since) in _WAITING.items():
+            count, oldest = conn.execute(select(func.count(), func.min(since)).select_from(table).where(waiting)).one()
+            age = (now - _aware(oldest)).total_seconds() if oldest is not None else 0.0
+            found[name] = (int(count), max(age, 0.0))
+    return found
+
+
+def read_engine(url: str) -> Engine:
+    """A small engine of the listener's own, for reads that must not queue behind the writers.
+
+    The daemon's SQLite engine opens every transaction with BEGIN IMMEDIATE and a process-wide
+    write lock; a scrape taking that lock would stall intake. A plain pysqlite connection reads
+    beside the writer under WAL. On PostgreSQL, time limits keep a sick server from holding a
+    scrape (and the listener's one thread) for ever.
+    """
+    if make_url(url).get_backend_name() == "sqlite":
+        return create_engine(url, connect_args={"check_same_thread": False, "timeout": 5}, pool_size=1)
+    return create_engine(url, pool_size=1, max_overflow=0, pool_pre_ping=True,
+                         connect_args={"connect_timeout": 5, "options": "-c statement_timeout=5000"})
+
+
+def readiness(engine: Engine, expected_revision: str | None) -> tuple[bool, str]:
+    """Whether the database answers and carries the schema this code was written for."""
+    from gateway.db.engine import current_revision
+
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        revision = current_revision(engine)
+    except Exception as exc:
+        return False, f"database unreachable: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    if revision != expected_revision:
+        return False, f"schema at revision {revision or 'none'}, this code expects {expected_revision}"
+    return True, f"schema at revision {revision}"
+
+
+# -- the listener -------------------------------------------------------------------------------
+
+Response = tuple[int, str, bytes]
+REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
+# A scrape or probe that takes longer than this is answered 503: Prometheus times out at 10 s.
+DB_TIMEOUT = 5.0
+
+
+class MetricsServer:
+    """/metrics and /healthz on `listen`, as part of the daemon's event loop."""
+
+    def __init__(self, listen: str, database_url: str, *, stopping: Callable[[], bool] = lambda: False) -> None:
+        from gateway.db.engine import head_revision
+
+        self.host, self.port = parse_hostport(listen)
+        self.stopping = stopping
+        self.engine = read_engine(database_url)
+        self.expected_revision = head_revision()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="metrics")
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> bool:
+        """Listen; a port that cannot be had is logged and the daemon goes on without metrics.
+
+        Mail intake matters more than its gauges: like the web history, a listener that cannot
+        start leaves the mail side running (`postdesk doctor` does not check this port).
+        """
+        try:
+            self._server = await asyncio.start_server(self._serve, self.host, self.port, limit=16 * 1024)
+        except OSError as exc:
+            log.error("metrics listener not started on %s:%d: %s", self.host, self.port, exc)
+            return False
+        log.info("metrics and health on http://%s:%d/metrics and /healthz", self.host, self.port)
+        return True
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.engine.dispose()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            method, path, headers = await asyncio.wait_for(_read_request(reader), 10)
+            status, content_type, body = await self.respond(method, path, headers)
+        except (TimeoutError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            status, content_type, body = 400, "text/plain", b"bad request\n"
+            method = "GET"
+        except ConnectionError:
+            writer.close()
+            return
+        head = (f"HTTP/1.1 {status} {REASONS.get(status, '')}\r\nContent-Type: {content_type}\r\n"
+                f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n")
+        try:
+            writer.write(head.encode() + (body if method != "HEAD" else b""))
+            await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    async def respond(self, method: str, path: str, headers: dict[str, str]) -> Response:
+        if method not in ("GET", "HEAD"):
+            return 405, "text/plain", b"only GET\n"
+        route = path.split("?", 1)[0].rstrip("/") or "/"
+        if route == "/metrics":
+            return await self._metrics(headers.get("accept", ""))
+        if route == "/healthz/live":
+            return _json(200, {"status": "alive"})
+        if route in ("/healthz", "/healthz/ready"):
+            return await self._ready()
+        return 404, "text/plain", b"not found: try /metrics or /healthz\n"
+
+    async def _in_pool(self, work: Callable[[], Any]) -> Any:
+        return await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(self._pool, work), DB_TIMEOUT)
+
+    async def _metrics(self, accept: str) -> Response:
+        try:
+            snapshot: dict[str, tuple[int, float]] = await self._in_pool(lambda: queue_snapshot(self.engine))
+        except Exception as exc:
+            # The counters are still worth serving; the queue gauges keep their last values
+            # and postdesk_database_up says they are stale.
+            log.warning("metrics: could not read the queues: %s: %s", type(exc).__name__, exc)
+            DATABASE_UP.set(0)
+        else:
+            DATABASE_UP.set(1)
+            for name, (depth, age) in snapshot.items():
+                QUEUE_DEPTH.labels(name).set(depth)
+                QUEUE_AGE.labels(name).set(age)
+        encoder, content_type = choose_encoder(accept)
+        return 200, content_type, encoder(REGISTRY)
+
+    async def _ready(self) -> Response:
+        if self.stopping():
+            return _json(503, {"status": "unavailable", "live": True, "ready": False, "reason": "stopping"})
+        try:
+            ok, detail = await self._in_pool(lambda: readiness(self.engine, self.expected_revision))
+        except TimeoutError:
+            ok, detail = False, f"database did not answer within {DB_TIMEOUT:.0f} s"
+        if ok:
+            return _json(200, {"status": "ok", "live": True, "ready": True, "detail": detail})
+        return _json(503, {"status": "unavailable", "live": True, "ready": False, "reason": detail})
+
+
+def _json(status: int, payload: dict[str, Any]) -> Response:
+    return status, "application/json", (json.dumps(payload) + "\n").encode()
+
+
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str]]:
+    """The request line and headers; a body, if any, is ignored (GET has none)."""
+    line = (await reader.readuntil(b"\r\n")).decode("latin-1").strip()
+    parts = line.split()
+    if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+        raise ValueError(f"bad request line {line[:100]!r}")
+    headers: dict[str, str] = {}
+    while True:
+        header = (await reader.readuntil(b"\r\n")).decode("latin-1")
+        if header in ("\r\n", "\n"):
+            break
+        name, _, value = header.partition(":")
+        headers[name.strip().lower()] = value.strip()
+        if len(headers) > 100:
+            raise ValueError("too many headers")
+    return parts[0].upper(), parts[1], headers
