@@ -3,14 +3,14 @@
 Database work runs on small thread pools so that the loop keeps answering SMTP while a batch
 commits: one thread for intake commits (group commit) and one for the processor and sender. On
 SIGTERM the daemon stops accepting connections, lets the intake writer commit what it holds,
-finishes the batches in progress and exits.
+finishes the batches in progress and exits. The metrics listener (`gateway.metrics`) and the
+systemd watchdog (`gateway.sdnotify`) are tasks of the same loop: a loop that hangs stops both.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import socket
 import sys
@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from gateway import sdnotify
 from gateway.config import Config
 from gateway.db.engine import make_engine, upgrade
 from gateway.db.queues import release_instance
@@ -25,6 +26,7 @@ from gateway.followup import TagFormat
 from gateway.intake.imap import ImapIntake
 from gateway.intake.smtp import IntakeHandler, Mailboxes, start_server
 from gateway.intake.writer import GroupWriter
+from gateway.metrics import MetricsServer
 from gateway.notify import Notifier
 from gateway.outbox import Sender
 from gateway.pipeline import Pipeline
@@ -45,17 +47,6 @@ def build_pipeline(config: Config, routing: RoutingState | None = None) -> Pipel
     tags = TagFormat(config.tickets.tag_format)
     notifier = Notifier(config, MailTemplates(Path(config.templates_dir)), tags)
     return Pipeline(config=config, notifier=notifier, tags=tags, routing=routing or RoutingState(config))
-
-
-def _notify_systemd(state: str) -> None:
-    """Tell systemd (Type=notify) about readiness; a no-op outside systemd."""
-    address = os.environ.get("NOTIFY_SOCKET")
-    if not address:
-        return
-    if address.startswith("@"):
-        address = "\0" + address[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.sendto(state.encode(), address)
 
 
 class Daemon:
@@ -95,6 +86,7 @@ class Daemon:
             from gateway.web.server import start_web
 
             web = await start_web(self.config, self.engine, on_outbox=self._send_wake.set)
+        metrics = await self._start_metrics()
         loop.add_signal_handler(signal.SIGHUP, lambda: self.reload("SIGHUP"))
         workers = [
             loop.create_task(self._loop("processor", self._process_wake, self.config.processor.poll_interval,
@@ -110,10 +102,13 @@ class Daemon:
             workers.append(loop.create_task(run_scheduler(duties, self.work_pool, self.config, self._stop)))
         log.info("Postdesk %s ready: mailboxes %s, database %s", self.instance,
                  ", ".join(self.config.mailboxes), self.engine.url.render_as_string(hide_password=True))
-        _notify_systemd("READY=1")
+        sdnotify.notify("READY=1")
+        interval = sdnotify.watchdog_interval()
+        if interval:
+            workers.append(loop.create_task(sdnotify.watchdog(self._stop, interval)))
         await self._stop.wait()
         log.info("stopping: no new connections; finishing work in progress")
-        _notify_systemd("STOPPING=1")
+        sdnotify.notify("STOPPING=1")
         server.close()
         await imap.close()
         if web is not None:
@@ -128,10 +123,19 @@ class Daemon:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
         await sender.close()
+        if metrics is not None:
+            # Last to go: scrapes during the drain show the queues emptying (readiness: stopping).
+            await metrics.stop()
         self.intake_pool.shutdown(wait=True)
         self.work_pool.shutdown(wait=True)
         self.engine.dispose()
         log.info("stopped")
+
+    async def _start_metrics(self) -> MetricsServer | None:
+        if not self.config.metrics.listen:
+            return None
+        server = MetricsServer(self.config.metrics.listen, self.config.database.url, stopping=self._stop.is_set)
+        return server if await server.start() else None
 
     def reload(self, why: str) -> None:
         """Reload rules and templates; the ones in force stay when the new ones do not load."""
