@@ -6,7 +6,6 @@ mailbox, 75 temporary failure (the MTA retries), 78 configuration error.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from collections.abc import Callable
@@ -24,11 +23,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _setup_logging(config: Config) -> None:
-    logging.basicConfig(
-        level=config.logging.level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from gateway import logs
+
+    # Under systemd the journal stamps each line; gateway.logs leaves the timestamp out there.
+    logs.setup(config.logging.level, sys.stderr)
     # aiosmtpd logs every SMTP command and alembic every plugin at INFO: too much for an admin.
     for noisy in ("mail.log", "alembic", "mailparser"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
@@ -88,6 +86,20 @@ def serve(config_path: Path | None) -> None:
     except OSError as exc:
         click.echo(f"postdesk: cannot start: {exc}", err=True)
         sys.exit(EX_TEMPFAIL)
+
+
+@main.command()
+@config_option
+@click.option("--relay-timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for the relay.")
+def doctor(config_path: Path | None, relay_timeout: float) -> None:
+    """Check settings, database and schema, relay (EHLO), TLS files, rules and templates.
+
+    Prints one line per check, OK or FAIL with a fix; changes nothing. Exits 1 when a check failed.
+    """
+    from gateway.doctor import run
+
+    logging.basicConfig(level=logging.ERROR)
+    sys.exit(run(config_path, click.echo, relay_timeout))
 
 
 @main.command()
@@ -332,6 +344,31 @@ def directory_command(config_path: Path | None, what: str) -> None:
             click.echo(f"{agent.name} <{agent.address}>: {agent.role}; departments {', '.join(agent.departments) or '-'}")
 
 
+@main.group()
+def imap() -> None:
+    """IMAP mailboxes Postdesk imports from (the imap: section of the settings)."""
+
+
+@imap.command("test")
+@config_option
+@click.argument("account")
+def imap_test(config_path: Path | None, account: str) -> None:
+    """Connect to ACCOUNT, examine its folder read-only and say what an import would do.
+
+    Exits 0 when the account works, 1 when it cannot connect or log in, 78 for an unknown name.
+    """
+    import asyncio
+
+    from gateway.intake.imap import find_account, test_account
+
+    config = _config(config_path)
+    if find_account(config, account) is None:
+        names = ", ".join(a.name for a in config.imap.accounts) or "none configured"
+        click.echo(f"postdesk: no IMAP account {account!r} (accounts: {names})", err=True)
+        sys.exit(EX_CONFIG)
+    if not asyncio.run(test_account(config, account, click.echo)):
+        sys.exit(1)
+
 
 @main.group()
 def ticket() -> None:
@@ -468,28 +505,3 @@ def customer_set(config_path: Path | None, email: str, language: str | None, org
         click.echo(f"postdesk: no customer {email}", err=True)
         sys.exit(1)
     click.echo(f"{email}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
-
-@main.group()
-def imap() -> None:
-    """IMAP mailboxes Postdesk imports from (the imap: section of the settings)."""
-
-
-@imap.command("test")
-@config_option
-@click.argument("account")
-def imap_test(config_path: Path | None, account: str) -> None:
-    """Connect to ACCOUNT, examine its folder read-only and say what an import would do.
-
-    Exits 0 when the account works, 1 when it cannot connect or log in, 78 for an unknown name.
-    """
-    import asyncio
-
-    from gateway.intake.imap import find_account, test_account
-
-    config = _config(config_path)
-    if find_account(config, account) is None:
-        names = ", ".join(a.name for a in config.imap.accounts) or "none configured"
-        click.echo(f"postdesk: no IMAP account {account!r} (accounts: {names})", err=True)
-        sys.exit(EX_CONFIG)
-    if not asyncio.run(test_account(config, account, click.echo)):
-        sys.exit(1)
