@@ -37,6 +37,7 @@ class Ticket(SQLModel, table=True):
         Index("ix_ticket_customer_updated", "customer_id", "updated_at"),
         Index("ix_ticket_organisation_updated", "organisation", "updated_at"),
         Index("ix_ticket_department_updated", "department", "updated_at"),
+        Index("ix_ticket_assignee_updated", "assignee", "updated_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -49,7 +50,7 @@ class Ticket(SQLModel, table=True):
     topic: str | None = Field(default=None, max_length=100)
     priority: str = Field(default="normal", max_length=16)
     sla_plan: str | None = Field(default=None, max_length=64)
-    assignee: str | None = Field(default=None, max_length=320, index=True)
+    assignee: str | None = Field(default=None, max_length=320)
     organisation: str | None = Field(default=None, max_length=100, index=True)
     language: str | None = Field(default=None, max_length=8)
     tags: str = Field(default="", max_length=1000)  # comma-separated

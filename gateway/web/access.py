@@ -126,18 +126,28 @@ def ticket_clause(viewer: Viewer, table: Any) -> ColumnElement[bool]:
     return _union(viewer, table)
 
 
-def _union(viewer: Viewer, table: Any) -> ColumnElement[bool]:
-    if viewer.everything:
-        return true()
+def ticket_parts(viewer: Viewer, table: Any) -> list[ColumnElement[bool]]:
+    """What `viewer` may see as separate equalities, each one index's worth (empty: nothing).
+
+    Their OR is the list condition. They are kept apart because a database sorts an OR of
+    several indexed columns as a whole before it can take the newest page, while each equality
+    alone comes out of its (column, updated_at) index already in order: `gateway.web.store`
+    takes the newest page of each and merges them.
+    """
     parts: list[ColumnElement[bool]] = []
     if viewer.customer_id is not None:
         parts.append(table.c.customer_id == viewer.customer_id)
-    if viewer.organisations:
-        parts.append(table.c.organisation.in_(sorted(viewer.organisations)))
-    if viewer.departments:
-        parts.append(table.c.department.in_(sorted(viewer.departments)))
+    parts.extend(table.c.organisation == name for name in sorted(viewer.organisations))
+    parts.extend(table.c.department == name for name in sorted(viewer.departments))
     if viewer.is_agent:
         parts.append(table.c.assignee == viewer.email)
+    return parts
+
+
+def _union(viewer: Viewer, table: Any) -> ColumnElement[bool]:
+    if viewer.everything:
+        return true()
+    parts = ticket_parts(viewer, table)
     return or_(*parts) if parts else false()
 
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy import Connection, Engine, create_engine, event, select, union
 from sqlalchemy.engine import Row, make_url
 
 from gateway.db.tables import (
@@ -31,7 +31,7 @@ from gateway.db.tables import (
     TICKET,
 )
 from gateway.tickets.lifecycle import DONE
-from gateway.web.access import Viewer, ticket_clause
+from gateway.web.access import Viewer, ticket_clause, ticket_parts
 
 PAGE_SIZE = 25
 # The status filter's extra choices beside the single statuses.
@@ -75,6 +75,14 @@ _LIST_COLUMNS = (
 )
 
 
+def _newest(part: Any, status: str, limit: int, order: tuple[Any, ...]) -> Any:
+    query = select(TICKET.c.id).where(part).order_by(*order).limit(limit)
+    if status != ALL:
+        query = query.where(status_condition(status))
+    # SQLite takes ORDER BY and LIMIT inside a UNION only in a subquery of its own.
+    return select(query.subquery().c.id)
+
+
 def status_condition(status: str) -> Any:
     if status == OPEN:
         return TICKET.c.status.not_in(sorted(DONE))
@@ -83,14 +91,25 @@ def status_condition(status: str) -> Any:
 
 def ticket_list(conn: Connection, viewer: Viewer, *, status: str, page: int, size: int = PAGE_SIZE) -> ListPage:
     """One page of the tickets `viewer` may see, most recently active first."""
+    newest_first = (TICKET.c.updated_at.desc(), TICKET.c.id.desc())
+    # One row more than shown tells whether there is a next page without counting them all.
+    wanted = size + 1
+    offset = (page - 1) * size
+    condition = ticket_clause(viewer, TICKET)
+    parts = [] if viewer.everything or viewer.scope is not None else ticket_parts(viewer, TICKET)
+    if len(parts) > 1:
+        # An agent sees their departments OR their assigned tickets: as one OR the database
+        # sorts every match (60 ms at 100,000 tickets, bench/web.py). The newest `offset +
+        # wanted` of each part, read in index order, hold the page; their union is small.
+        picks = [_newest(part, status, offset + wanted, newest_first) for part in parts]
+        condition = TICKET.c.id.in_(select(union(*picks).subquery().c.id))
     query = (
         select(*_LIST_COLUMNS)
         .join(CUSTOMER, CUSTOMER.c.id == TICKET.c.customer_id)
-        .where(ticket_clause(viewer, TICKET))
-        .order_by(TICKET.c.updated_at.desc(), TICKET.c.id.desc())
-        # One row more than shown tells whether there is a next page without counting them all.
-        .limit(size + 1)
-        .offset((page - 1) * size)
+        .where(condition)
+        .order_by(*newest_first)
+        .limit(wanted)
+        .offset(offset)
     )
     if status != ALL:
         query = query.where(status_condition(status))
