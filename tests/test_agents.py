@@ -49,13 +49,22 @@ def keys() -> dict[str, Key]:
 
 
 @pytest.fixture(scope="module")
-def desk(keys: dict[str, Key], sink: Sink, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+def config_file(keys: dict[str, Key], tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("agents")
     dns = publish(folder / "dkim.yaml", {"mail._domainkey.telenta.example": keys["good"]})
     config = folder / "postdesk.yaml"
     config.write_text(textwrap.dedent(CONFIG.format(admin=ADMIN, eva=EVA, karin=KARIN, dns=dns, mta=MTA)))
-    db = Database("sqlite", folder)
-    proc = Daemon(db, sink, folder / "daemon.log", env_extra={"POSTDESK_CONFIG": str(config)}).start()
+    return config
+
+
+def _daemon(db: Database, sink: Sink, config_file: Path, log: Path) -> Daemon:
+    return Daemon(db, sink, log, env_extra={"POSTDESK_CONFIG": str(config_file)}).start()
+
+
+@pytest.fixture(scope="module")
+def desk(config_file: Path, sink: Sink) -> Iterator[Daemon]:
+    db = Database("sqlite", config_file.parent)
+    proc = _daemon(db, sink, config_file, config_file.parent / "daemon.log")
     yield proc
     proc.stop()
     db.drop()
@@ -379,3 +388,57 @@ def test_forged_agent_mail_runs_nothing_and_relays_nothing(desk: Daemon, sink: S
     assert "without proof" in desk.log()
     admin = sink.wait_for(ADMIN)
     assert any(EVA in m.message.get_content() and "no command in it was run" in m.message.get_content() for m in admin)
+
+
+# -- the SLA warning, the agent list, PostgreSQL -----------------------------------------------
+
+def test_sla_warning_to_the_manager_carries_a_working_token(desk: Daemon, sink: Sink, config_file: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from gateway.config import load_config
+    from gateway.daemon import build_pipeline
+    from gateway.db.engine import make_engine
+    from gateway.scheduler import Duties
+
+    number, _ = _open(desk, sink, unique_address("sla"))
+    config = load_config(config_file, environ={"POSTDESK_DATABASE__URL": desk.db.url, "POSTDESK_SECRET": SECRET,
+                                                "POSTDESK_STORE_DIR": str(config_file.parent / "store")})
+    pipeline = build_pipeline(config)
+    engine = make_engine(config.database.url)
+    try:
+        duties = Duties(engine, config, pipeline.notifier, lambda: pipeline.routing.current.directory)
+        created = desk.db.scalar("SELECT created_at FROM ticket WHERE number = :n", n=number)
+        created = datetime.fromisoformat(created) if isinstance(created, str) else created
+        duties.run((created if created.tzinfo else created.replace(tzinfo=UTC)) + timedelta(minutes=21))
+    finally:
+        engine.dispose()
+    warning = _about(sink, KARIN, number, word="SLA warning")[0].message
+    assert "brandlarmet tjuter hela tiden" in warning.get_content(), "the history excerpt"
+    _agent_mail(desk, str(warning["Reply-To"]), "#take\n", sender=KARIN)
+    wait_until(lambda: _ticket(desk, number).assignee == KARIN, what="the manager took it from the warning")
+
+
+def test_agents_list(desk: Daemon) -> None:
+    listed = desk.cli("agents", "list")
+    assert listed.returncode == 0, listed.stderr
+    out = listed.stdout.decode()
+    assert "Eva Lind <eva@telenta.example>: agent; departments fire-national" in out
+    assert "Karin Brand <karin.brand@telenta.example>: department manager" in out and "support lead" in out
+
+
+@pytest.mark.parametrize("fresh_db", ["postgresql"], indirect=True)
+def test_reply_and_forgery_on_postgresql(fresh_db: Database, config_file: Path, tmp_path: Path) -> None:
+    sink = Sink().start()
+    pg = _daemon(fresh_db, sink, config_file, tmp_path / "pg.log")
+    try:
+        customer = unique_address("pg")
+        number, _ = _open(pg, sink, customer)
+        _agent_mail(pg, "support@telenta.example", "#close\n", subject=f"Re: [#{number}]")  # no proof
+        _agent_mail(pg, _reply_to(sink, number), "#priority urgent\nVi ringer er inom en timme.\n")
+        reply = next(m for m in sink.wait_for(customer, 3) if "inom en timme" in m.message.get_content())
+        assert b"eva@telenta.example" not in reply.raw.lower()
+        row = _ticket(pg, number)
+        assert (row.status, row.assignee, row.priority) == ("in_progress", EVA, "urgent"), "the forged #close did nothing"
+    finally:
+        pg.stop()
+        sink.stop()
