@@ -30,7 +30,7 @@ from gateway.tickets.lifecycle import Status
 _COMMAND = re.compile(r"#([A-Za-z][\w-]*)(?:[ \t]+(.*))?")
 VERBS = ("note", "status", "waiting", "assign", "take", "priority", "department", "resolve", "close", "cc")
 # What a step does to the ticket: returns the ticket as it is now, and a line for the agent.
-Step = Callable[[Connection, Notifier, Any], tuple[Any, str]]
+Action = Callable[[Connection, Notifier, Any], tuple[Any, str]]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,12 @@ class Command:
     text: str
     verb: str
     arg: str
+
+
+@dataclass(frozen=True)
+class Step:
+    command: Command | None  # None: the reply to the customer
+    run: Action
 
 
 class CommandFailed(Exception):
@@ -101,10 +107,10 @@ def apply(conn: Connection, notifier: Notifier, ticket: Any, steps: list[Step]) 
     done = []
     for step in steps:
         try:
-            ticket, line = step(conn, notifier, ticket)
+            ticket, line = step.run(conn, notifier, ticket)
         except ActionError as exc:
-            command = getattr(step, "command", None)
-            raise CommandFailed(command, str(exc) if command else f"the reply to the customer: {exc}") from None
+            reason = str(exc) if step.command else f"the reply to the customer: {exc}"
+            raise CommandFailed(step.command, reason) from None
         done.append(line)
     return ticket, done
 
@@ -114,15 +120,10 @@ def _takes_text(command: Command, body: str) -> bool:
                                               and bool(body))
 
 
-def _named(command: Command, step: Step) -> Step:
-    step.command = command  # type: ignore[attr-defined]
-    return step
-
-
 def _reply(body: str, actor: str) -> Step:
     def step(conn: Connection, notifier: Notifier, ticket: Any) -> tuple[Any, str]:
         return actions.reply(conn, notifier, ticket, body, actor=actor), "reply sent to the customer"
-    return step
+    return Step(None, step)
 
 
 def _move(command: Command, target: Status, actor: str, text: str = "") -> Step:
@@ -131,7 +132,7 @@ def _move(command: Command, target: Status, actor: str, text: str = "") -> Step:
             return ticket, f"{command.text}: the ticket is already {target.value}"
         ticket = actions.set_status(conn, notifier, ticket, target, actor=actor, text=text, why=f"by mail: {command.text}")
         return ticket, f"{command.text}: status is now {target.value}"
-    return _named(command, step)
+    return Step(command, step)
 
 
 def _status(command: Command, body: str, scope: Scope) -> Step:
@@ -186,7 +187,7 @@ def _assign(command: Command, body: str, scope: Scope) -> Step:
     def step(conn: Connection, notifier: Notifier, ticket: Any) -> tuple[Any, str]:
         ticket = actions.assign(conn, notifier, ticket, agent.address, actor=scope.agent.address)
         return ticket, f"{command.text}: assigned to {agent.name} ({ticket.status})"
-    return _named(command, step)
+    return Step(command, step)
 
 
 def _priority(command: Command, body: str, scope: Scope) -> Step:
@@ -196,7 +197,7 @@ def _priority(command: Command, body: str, scope: Scope) -> Step:
 
     def step(conn: Connection, notifier: Notifier, ticket: Any) -> tuple[Any, str]:
         return actions.set_priority(conn, ticket, priority, actor=scope.agent.address), f"{command.text}: priority {priority}"
-    return _named(command, step)
+    return Step(command, step)
 
 
 def _department(command: Command, body: str, scope: Scope) -> Step:
@@ -208,7 +209,7 @@ def _department(command: Command, body: str, scope: Scope) -> Step:
     def step(conn: Connection, notifier: Notifier, ticket: Any) -> tuple[Any, str]:
         ticket = actions.set_department(conn, notifier, ticket, department.name, actor=scope.agent.address)
         return ticket, f"{command.text}: department {department.name}"
-    return _named(command, step)
+    return Step(command, step)
 
 
 def _note(command: Command, body: str, scope: Scope) -> Step:
@@ -219,7 +220,7 @@ def _note(command: Command, body: str, scope: Scope) -> Step:
     def step(conn: Connection, notifier: Notifier, ticket: Any) -> tuple[Any, str]:
         actions.note(conn, ticket, text, actor=scope.agent.address)
         return ticket, "internal note added (not sent to the customer)"
-    return _named(command, step)
+    return Step(command, step)
 
 
 def _cc(command: Command, body: str, scope: Scope) -> Step:
@@ -236,7 +237,7 @@ def _cc(command: Command, body: str, scope: Scope) -> Step:
     def step(conn: Connection, notifier: Notifier, ticket: Any) -> tuple[Any, str]:
         ticket = actions.ask_third_party(conn, notifier, ticket, address, body, actor=scope.agent.address)
         return ticket, f"{command.text}: question sent to {address}; the ticket waits on them"
-    return _named(command, step)
+    return Step(command, step)
 
 
 def _customer(command: Command, body: str, scope: Scope) -> Step:
