@@ -442,3 +442,19 @@ def test_reply_and_forgery_on_postgresql(fresh_db: Database, config_file: Path, 
     finally:
         pg.stop()
         sink.stop()
+
+
+def test_unproven_agent_mail_joins_only_tickets_the_address_takes_part_in(desk: Daemon, sink: Sink) -> None:
+    # Without proof, eva@ is a customer like any other: her first such mail opens her own ticket...
+    _agent_mail(desk, "support@telenta.example", "Brandlarmet hemma hos mig tjuter.\n", subject="Brandlarm hemma")
+    own = wait_until(lambda: desk.db.scalar(
+        "SELECT t.number FROM ticket t JOIN customer c ON c.id = t.customer_id WHERE c.email = :e "
+        "AND t.subject = 'Brandlarm hemma'", e=EVA), what="a ticket of eva's own")
+    # ...and a later one naming it joins it as a customer message; its commands stay text.
+    _agent_mail(desk, "support@telenta.example", "#close\nFortfarande.\n", subject=f"Re: [#{own}] Brandlarm hemma")
+    wait_until(lambda: desk.db.scalar("SELECT count(*) FROM message m JOIN ticket t ON t.id = m.ticket_id "
+                                      "WHERE t.number = :n AND m.direction = 'in'", n=own) == 2, what="appended")
+    kinds = desk.db.rows("SELECT m.kind, m.visibility FROM message m JOIN ticket t ON t.id = m.ticket_id "
+                         "WHERE t.number = :n AND m.direction = 'in'", n=own)
+    assert {tuple(r) for r in kinds} == {("customer", "public")}
+    assert _ticket(desk, own).status == "new"
