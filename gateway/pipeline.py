@@ -111,6 +111,7 @@ class Context:
         return {
             "kind": self.kind,
             "reasons": self.reasons,
+            "proof": self.proof.summary(),
             "thread": self.thread.by if self.thread else None,
             "thread_note": self.thread.note if self.thread else "",
             "rules": {box: d.matched for box, d in self.decisions.items()},

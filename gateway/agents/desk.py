@@ -71,7 +71,7 @@ class Desk:
 
     def report_forgery(self, conn: Connection, proof: Proof, sender: str, subject: str, inbound_id: int) -> None:
         """Mail from an agent's address without proof: logged always, the admin told once an hour."""
-        why = "; ".join(p for p in proof.problems if p)
+        why = proof.why_not
         log.warning("inbound %d: mail from agent address %s without proof (%s); handled as a customer's, "
                     "no commands run", inbound_id, sender, why)
         config = self.notifier.config

@@ -50,6 +50,14 @@ class Proof:
     def third_party(self) -> bool:
         return self.token is not None and self.token.purpose == "third_party"
 
+    @property
+    def why_not(self) -> str:
+        return "; ".join(problem for problem in self.problems if problem)
+
+    def summary(self) -> str:
+        """For the message's trace: how it was proven, or why an agent's address was not."""
+        return self.by or (f"none: {self.why_not}" if self.forged else "")
+
 
 def aligned(signing_domain: str, address: str) -> bool:
     """`d=telenta.example` vouches for `eva@telenta.example` and `eva@se.telenta.example`."""
@@ -137,7 +145,8 @@ class Prover:
         claimed = self.config.agent(sender) if sender else None
         if token.token is not None:
             if token.token.purpose == "third_party":
-                return Proof(claimed=claimed, by="token", token=token.token)
+                # Proof of the person asked, whoever they are (an agent of another team too).
+                return Proof(by="token", token=token.token)
             if claimed is not None:
                 return Proof(agent=claimed, claimed=claimed, by="token", token=token.token)
         if claimed is None:
