@@ -340,8 +340,28 @@ def directory_command(config_path: Path | None, what: str) -> None:
         for topic in directory.topics.values():
             click.echo(f"{topic.name}: -> {topic.department or '-'}; required {', '.join(topic.required_fields) or '-'}")
     else:
-        for agent in config.agents:
-            click.echo(f"{agent.name} <{agent.address}>: {agent.role}; departments {', '.join(agent.departments) or '-'}")
+        _list_agents(config)
+
+
+def _list_agents(config: Config) -> None:
+    roles = {"agent": "agent", "manager": "department manager", "lead": "support lead"}
+    if not config.agents:
+        click.echo("no agents configured (agents: in the settings file)")
+    for agent in config.agents:
+        click.echo(f"{agent.name} <{agent.address}>: {roles[agent.role]}; departments "
+                   f"{', '.join(agent.departments) or '-'}; mail in {agent.language or config.tickets.language}")
+
+
+@main.group()
+def agents() -> None:
+    """The people who work tickets, on the web and from their own mail client."""
+
+
+@agents.command("list")
+@config_option
+def agents_list(config_path: Path | None) -> None:
+    """Each agent: name, address, role and departments (the agents: section of the settings)."""
+    _list_agents(_config(config_path))
 
 
 @main.group()

@@ -288,6 +288,25 @@ class Agent(_Section):
     language: Literal["en", "sv", "ro"] | None = None
 
 
+class AgentMailConfig(_Section):
+    """How agents work tickets by mail: reply tokens and the proof that a mail is an agent's."""
+
+    # Days a signed reply address stays valid after the mail that carried it was sent.
+    token_days: int = Field(default=90, ge=1, le=3650)
+    # Accept a passing DKIM signature aligned with the agent's domain as proof.
+    dkim: bool = True
+    # A YAML file of TXT records ("sel._domainkey.example.org": "v=DKIM1; p=...") consulted
+    # before DNS; for tests and for split-horizon setups. Null: DNS only.
+    dkim_dns_override: Path | None = None
+    # authserv-id of our own MTA, whose topmost Authentication-Results header we trust
+    # (dkim=pass or dmarc=pass aligned with the agent's domain). Empty: trust none.
+    trusted_authserv_id: str = ""
+    # Tell admin_address when mail from an agent's address arrives without proof.
+    report_forgeries: bool = True
+    # Messages of the ticket's history quoted in mail to agents (newest first).
+    history_messages: int = Field(default=3, ge=0, le=20)
+
+
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -321,6 +340,7 @@ class Config(BaseModel):
     notifications: dict[str, NotifyRule] = Field(default_factory=_default_matrix)
     scheduler: SchedulerConfig = SchedulerConfig()
     agents: tuple[Agent, ...] = ()
+    agent_mail: AgentMailConfig = AgentMailConfig()
     templates_dir: Path = Path("templates")
     store_dir: Path = Path("store")
 
@@ -373,6 +393,13 @@ class Config(BaseModel):
     def agent(self, address: str) -> Agent | None:
         address = address.lower()
         return next((a for a in self.agents if a.address.lower() == address), None)
+
+    def agents_of(self, department: str | None) -> list[Agent]:
+        """The agents (and managers) who work `department`'s tickets."""
+        if not department:
+            return []
+        wanted = department.casefold()
+        return [a for a in self.agents if any(d.casefold() == wanted for d in a.departments)]
 
 
 @cache

@@ -1,9 +1,10 @@
-"""Which ticket a mail belongs to: subject tag from a participant, then In-Reply-To/References.
+"""Which ticket a mail belongs to: reply token, subject tag from a participant, In-Reply-To/References.
 
-The order is the design's: a signed reply token (agents, a later stage) > the ticket tag in the
-subject > Message-IDs we stored > a new ticket. A tag is a number anyone can type, so it threads
-only when the sender is already a participant of that ticket; a Message-ID we generated is
-unguessable, so a reference to one threads whoever sends it.
+The order is the design's: a signed reply token > the ticket tag in the subject > Message-IDs
+we stored > a new ticket. The token was checked against the sender before this (in
+`gateway.agents.proof`); here it only names the ticket. A tag is a number anyone can type, so
+it threads only when the sender is already a participant of that ticket (or a proven agent); a
+Message-ID we generated is unguessable, so a reference to one threads whoever sends it.
 """
 
 from __future__ import annotations
@@ -46,15 +47,27 @@ class TagFormat:
         return [int(found) for found in self._regex.findall(subject)]
 
 
+def is_participant(conn: Connection, ticket_id: int, email: str) -> bool:
+    return conn.execute(IS_PARTICIPANT, {"tid": ticket_id, "email": email}).first() is not None
+
+
+def by_token(conn: Connection, number: int) -> ThreadResult:
+    ticket_id = conn.execute(FIND_BY_NUMBER, {"number": number}).scalar()
+    if ticket_id is None:
+        return ThreadResult([], "none", f"reply token for ticket {number}: no such ticket")
+    return ThreadResult([ticket_id], "token")
+
+
 def find_thread(conn: Connection, *, tags: TagFormat, subject: str, sender: str,
-                in_reply_to: list[str], references: list[str]) -> ThreadResult:
+                in_reply_to: list[str], references: list[str], agent: bool = False) -> ThreadResult:
+    """`agent`: the sender is a proven agent, whose tag threads whether or not they take part."""
     notes: list[str] = []
     for number in tags.find(subject):
         ticket_id = conn.execute(FIND_BY_NUMBER, {"number": number}).scalar()
         if ticket_id is None:
             notes.append(f"tag {number}: no such ticket")
             continue
-        if conn.execute(IS_PARTICIPANT, {"tid": ticket_id, "email": sender}).first() is not None:
+        if agent or is_participant(conn, ticket_id, sender):
             return ThreadResult([ticket_id], "subject")
         notes.append(f"tag {number}: {sender} is not a participant")
     # In-Reply-To names the message answered; References is the whole chain. A mail that went

@@ -13,7 +13,8 @@ from typing import Any
 from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import Connection, bindparam, insert, select
 
-from gateway.config import Config
+from gateway.agents.tokens import Purpose, reply_address
+from gateway.config import Agent, Config
 from gateway.db.models import utcnow
 from gateway.db.tables import CUSTOMER, MESSAGE, OUTBOX
 from gateway.followup import TagFormat
@@ -26,8 +27,17 @@ from gateway.web.tokens import feedback_links, ticket_link
 
 INSERT_OUTBOX = insert(OUTBOX)
 _CUSTOMER = select(CUSTOMER).where(CUSTOMER.c.id == bindparam("cid"))
-_THREAD = (select(MESSAGE.c.message_id).where(MESSAGE.c.ticket_id == bindparam("tid"), MESSAGE.c.message_id != "")
+# The customer's thread: what they sent and what we sent them. An agent's own mail and a third
+# party's exchange are on the ticket too, but the customer never saw them (and an agent's
+# Message-ID may name their machine), so they stay out of In-Reply-To and References.
+_THREAD = (select(MESSAGE.c.message_id).where(MESSAGE.c.ticket_id == bindparam("tid"), MESSAGE.c.message_id != "",
+                                              MESSAGE.c.visibility != "internal",
+                                              MESSAGE.c.kind != "third_party_question")
            .order_by(MESSAGE.c.id.desc()).limit(20))
+_HISTORY = (select(MESSAGE.c.created_at, MESSAGE.c.direction, MESSAGE.c.kind, MESSAGE.c.author, MESSAGE.c.text)
+            .where(MESSAGE.c.ticket_id == bindparam("tid"), MESSAGE.c.text != "", MESSAGE.c.visibility != "mail")
+            .order_by(MESSAGE.c.id.desc()).limit(bindparam("n")))
+_HISTORY_CHARS = 600
 _UNSUBSCRIBE_SALT = "postdesk-unsubscribe"
 
 
@@ -58,6 +68,24 @@ def read_unsubscribe_token(config: Config, token: str) -> str | None:
 def unsubscribe_link(config: Config, email: str) -> str:
     return f"{config.web.base_url.rstrip('/')}/unsubscribe/{unsubscribe_token(config, email)}"
 INSERT_MESSAGE = insert(MESSAGE)
+
+
+def _history(conn: Connection, ticket_id: int, count: int) -> list[dict[str, str]]:
+    """The ticket's latest messages, newest first, each trimmed: what an agent reads first."""
+    found = []
+    for row in conn.execute(_HISTORY, {"tid": ticket_id, "n": count}) if count else []:
+        text = row.text.strip()
+        if len(text) > _HISTORY_CHARS:
+            text = text[:_HISTORY_CHARS].rstrip() + " […]"
+        when = row.created_at.strftime("%Y-%m-%d %H:%M") if row.created_at else ""
+        found.append({"when": when, "who": row.author or "postdesk", "kind": row.kind.replace("_", " "),
+                      "text": text})
+    return found
+
+
+def _thread_root(ticket: Any, domain: str) -> str:
+    """One made-up parent per ticket, so an agent's client groups all mail about it."""
+    return f"<ticket-{ticket.number}@{domain}>"
 
 
 @dataclass(frozen=True)
@@ -136,15 +164,23 @@ class Notifier:
         customer = conn.execute(_CUSTOMER, {"cid": ticket.customer_id}).one()
         wants = rule.customer == "always" or (rule.customer == "optout" and not customer.notifications_off)
         if wants and customer.email:
-            if self._customer_mail(conn, ticket, customer, event, text=text, human=human, optout=rule.customer == "optout"):
+            if self._customer_mail(conn, ticket, customer, event, text=text, human=human, actor=actor,
+                                   optout=rule.customer == "optout"):
                 sent.append(customer.email)
-        if rule.assignee and ticket.assignee and ticket.assignee != actor:
-            self.staff_notice(conn, ticket, ticket.assignee, event, text)
-            sent.append(ticket.assignee)
+        if rule.assignee:
+            sent.extend(self.tell_staff(conn, ticket, event, text, actor=actor))
         return sent
 
+    def tell_staff(self, conn: Connection, ticket: Any, event: str, text: str, *, actor: str = "") -> list[str]:
+        """A notice to the ticket's agent, or to its department's agents while nobody has it."""
+        to = [ticket.assignee] if ticket.assignee else [a.address for a in self.config.agents_of(ticket.department)]
+        to = [address for address in to if address != actor]
+        for address in to:
+            self.staff_notice(conn, ticket, address, event, text)
+        return to
+
     def _customer_mail(self, conn: Connection, ticket: Any, customer: Any, event: str, *, text: str, human: bool,
-                       optout: bool) -> bool:
+                       actor: str, optout: bool) -> bool:
         if not human:
             verdict = allow_automatic(conn, self.config, to=customer.email, ticket_id=ticket.id)
             if not verdict.allowed:
@@ -162,36 +198,86 @@ class Notifier:
             extra["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         if event == "resolved":
             context["feedback"] = sorted(feedback_links(self.config, ticket.number).items())
+        # Mail an agent wrote is signed with their name, from our mailbox: never their address.
+        agent = self.config.agent(actor) if human and actor else None
         rendered = self.templates.render(
             event, language, tag=self.tags.tag(ticket.number), number=ticket.number, subject=ticket.subject,
             customer_name=customer.name, link=ticket_link(self.config, ticket.number, customer.email),
             status=display_name(Status(ticket.status), language), text=text,
-            sender_name=self.config.outbox.from_name, **context,
+            sender_name=agent.name if agent else self.config.outbox.from_name, **context,
         )
         last, references = _thread_ids(conn, ticket.id)
-        mail = Outgoing(from_addr=ticket.mailbox or self.config.mailboxes[0], from_name=self.config.outbox.from_name,
+        mail = Outgoing(from_addr=ticket.mailbox or self.config.mailboxes[0], from_name=self.signed_by(agent),
                         to=customer.email, subject=rendered.subject, text=rendered.text,
                         domain=self.config.message_id_domain, in_reply_to=last, references=references,
                         automatic=not human, extra_headers=extra, loop_token=self.loop_token)
         self.enqueue(conn, mail, ticket_id=ticket.id, kind=event)
         return True
 
+    def signed_by(self, agent: Agent | None) -> str:
+        """The display name of mail an agent wrote: "Eva Lind via Postdesk"."""
+        return f"{agent.name} via {self.config.outbox.from_name}" if agent else self.config.outbox.from_name
+
+    def reply_to(self, ticket: Any, address: str, purpose: Purpose) -> str:
+        """The signed address a reply from `address` about `ticket` must go to."""
+        mailbox = ticket.mailbox or self.config.mailboxes[0]
+        return reply_address(self.config.secret_key(), mailbox, ticket.number, address, purpose)
+
     def staff_notice(self, conn: Connection, ticket: Any | None, to: str, event: str, text: str) -> None:
-        """A short mail to an agent, manager or the support lead (escalations, digests, reminders)."""
+        """A short mail to an agent, manager or the support lead (escalations, digests, reminders).
+
+        About a ticket, it quotes the ticket's latest messages, threads with the other mail
+        about that ticket in the agent's client, and (to a configured agent) carries a signed
+        Reply-To, so that answering it works the ticket (`gateway.agents`).
+        """
+        if ticket is None:
+            self._staff_mail(conn, None, to, "staff_notice", f"staff:{event}", title=_title(event), text=text)
+            return
+        self._staff_mail(conn, ticket, to, "agent_notice", f"staff:{event}", title=_title(event), text=text,
+                         history=_history(conn, ticket.id, self.config.agent_mail.history_messages))
+
+    def agent_result(self, conn: Connection, ticket: Any, agent: Agent, *, ok: bool, lines: list[str],
+                     in_reply_to: str | None) -> None:
+        """What an agent's mail did to the ticket, or why none of it was done."""
+        self._staff_mail(conn, ticket, agent.address, "agent_command_result", "agent:result" if ok else "agent:error",
+                         ok=ok, lines=lines, in_reply_to=in_reply_to)
+
+    def _staff_mail(self, conn: Connection, ticket: Any | None, to: str, template: str, kind: str, *,
+                    in_reply_to: str | None = None, **context: Any) -> None:
         agent = self.config.agent(to)
         language = (agent.language if agent else None) or self.config.tickets.language
         rendered = self.templates.render(
-            "staff_notice", language, title=_title(event), text=text,
+            template, language, **context,
             tag=self.tags.tag(ticket.number) if ticket is not None else "",
             subject=ticket.subject if ticket is not None else "",
             number=ticket.number if ticket is not None else None,
             status=display_name(Status(ticket.status), language) if ticket is not None else "",
+            reply_by_mail=agent is not None and ticket is not None,
             sender_name=self.config.outbox.from_name,
         )
-        mail = Outgoing(from_addr=self.config.mailboxes[0], from_name=self.config.outbox.from_name, to=to,
+        threading: dict[str, Any] = {}
+        if ticket is not None:
+            root = _thread_root(ticket, self.config.message_id_domain)
+            threading = {"in_reply_to": in_reply_to or root, "references": [root],
+                         "reply_to": self.reply_to(ticket, to, "agent") if agent else None}
+        mail = Outgoing(from_addr=(ticket.mailbox if ticket is not None else "") or self.config.mailboxes[0],
+                        from_name=self.config.outbox.from_name, to=to, subject=rendered.subject, text=rendered.text,
+                        domain=self.config.message_id_domain, loop_token=self.loop_token, **threading)
+        self.enqueue(conn, mail, ticket_id=None, kind=kind[:32])
+
+    def third_party_question(self, conn: Connection, ticket: Any, to: str, text: str, *, actor: str) -> str:
+        """Ask `to` (a supplier, another department) about the ticket; their answer threads back."""
+        agent = self.config.agent(actor)
+        rendered = self.templates.render(
+            "third_party_question", ticket.language or self.config.tickets.language, tag=self.tags.tag(ticket.number),
+            number=ticket.number, subject=ticket.subject, text=text,
+            sender_name=agent.name if agent else self.config.outbox.from_name)
+        root = _thread_root(ticket, self.config.message_id_domain)
+        mail = Outgoing(from_addr=ticket.mailbox or self.config.mailboxes[0], from_name=self.signed_by(agent), to=to,
                         subject=rendered.subject, text=rendered.text, domain=self.config.message_id_domain,
-                        loop_token=self.loop_token)
-        self.enqueue(conn, mail, ticket_id=None, kind=f"staff:{event}"[:32])
+                        in_reply_to=root, references=[root], reply_to=self.reply_to(ticket, to, "third_party"),
+                        automatic=False, loop_token=self.loop_token)
+        return self.enqueue(conn, mail, ticket_id=ticket.id, kind="third_party_question")
 
     def tell_admin(self, conn: Connection, subject: str, text: str) -> None:
         """A notice to `admin_address` (outside the budgets: it is one mail per event)."""

@@ -16,11 +16,14 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
+from gateway.agents.behalf import OnBehalf, forwarded, on_behalf
+from gateway.agents.desk import Desk
+from gateway.agents.proof import Proof, Prover
 from gateway.config import Config
 from gateway.db.models import Bounce as BounceRow
 from gateway.db.models import utcnow
 from gateway.db.tables import MESSAGE, OUTBOX
-from gateway.followup import TagFormat, ThreadResult, find_thread
+from gateway.followup import TagFormat, ThreadResult, by_token, find_thread, is_participant
 from gateway.guard import suppress
 from gateway.mail.classify import classify
 from gateway.mail.compose import LOOP_HEADER
@@ -80,6 +83,9 @@ class Context:
     notes: list[str] = field(default_factory=list)
     outcome: str = ""
     stage: str = ""
+    proof: Proof = field(default_factory=Proof)
+    # A ticket an agent opens for a customer: whose it is and their words.
+    on_behalf: OnBehalf | None = None
 
     @property
     def mail(self) -> ParsedMail:
@@ -88,12 +94,24 @@ class Context:
 
     @property
     def sender(self) -> str:
+        """Whose mail this is: the From address, or the customer an agent writes for."""
+        if self.on_behalf is not None:
+            return self.on_behalf.address
         return self.mail.from_addr or ("" if self.mail_from == NULL_SENDER else self.mail_from.lower())
+
+    @property
+    def sender_name(self) -> str:
+        return self.on_behalf.name if self.on_behalf is not None else self.mail.from_name
+
+    @property
+    def subject(self) -> str:
+        return self.on_behalf.subject if self.on_behalf is not None else self.mail.subject
 
     def trace(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "reasons": self.reasons,
+            "proof": self.proof.summary(),
             "thread": self.thread.by if self.thread else None,
             "thread_note": self.thread.note if self.thread else "",
             "rules": {box: d.matched for box, d in self.decisions.items()},
@@ -146,6 +164,8 @@ class Pipeline:
     def __post_init__(self) -> None:
         # Derived from the secret once: reading store/secret.key per message would be waste.
         self.loop_token = self.config.loop_token()
+        self.prover = Prover(self.config)
+        self.desk = Desk(self.notifier, lambda: self.routing.current.directory)
 
     # -- PREPARE: no database --------------------------------------------------------------
 
@@ -169,12 +189,44 @@ class Pipeline:
         ctx.text = new_text(mail.text_plain or None, mail.text_html or None).strip() or ctx.body
         ctx.html = sanitize_html(mail.text_html) if mail.text_html else ""
 
+    def prove(self, ctx: Context) -> None:
+        """Whether the mail is an agent's or an invited third party's, and what it proves."""
+        if ctx.kind == "loop" or not ctx.mail.from_addr:
+            return
+        mail = ctx.mail
+        ctx.proof = self.prover.prove(ctx.raw, mail.message, mail.from_addr, ctx.rcpt_to + mail.to + mail.cc)
+        if ctx.kind != "customer" or ctx.proof.agent is None or ctx.proof.token is not None:
+            return
+        # A proven agent's fresh mail to support@ may open a ticket for a customer.
+        ctx.on_behalf = on_behalf(ctx.text, mail.subject) or forwarded(mail, ctx.body)
+        if ctx.on_behalf is not None:
+            # The stored message is the customer's words only: not the agent's mail around them.
+            ctx.text = ctx.body = ctx.on_behalf.text or "(no text)"
+            ctx.html = ""
+
     # -- APPLY: inside the batch transaction -----------------------------------------------
 
     def thread(self, ctx: Context, conn: Connection) -> None:
-        mail = ctx.mail
-        ctx.thread = find_thread(conn, tags=self.tags, subject=mail.subject, sender=ctx.sender,
-                                 in_reply_to=mail.in_reply_to, references=mail.references)
+        mail, proof = ctx.mail, ctx.proof
+        if ctx.on_behalf is not None:
+            ctx.thread = ThreadResult([], "none", f"opened by {mail.from_addr} for {ctx.sender} ({ctx.on_behalf.how})")
+            return
+        if proof.token is not None:
+            ctx.thread = by_token(conn, proof.token.number)
+        else:
+            ctx.thread = find_thread(conn, tags=self.tags, subject=mail.subject, sender=ctx.sender,
+                                     in_reply_to=mail.in_reply_to, references=mail.references,
+                                     agent=proof.agent is not None)
+        if proof.forged:
+            # An agent's address without proof is a stranger's: it joins only tickets it takes part in.
+            kept = [t for t in ctx.thread.ticket_ids if is_participant(conn, t, ctx.sender)]
+            ctx.thread = ThreadResult(kept, ctx.thread.by if kept else "none",
+                                      f"{ctx.sender} is an agent's address without proof")
+        if ctx.kind == "customer" and ctx.thread.ticket_ids:
+            if proof.third_party:
+                ctx.kind = "third_party"
+            elif proof.agent is not None:
+                ctx.kind = "agent"
 
     def route(self, ctx: Context, conn: Connection) -> None:
         ours = [base_mailbox(r) for r in ctx.rcpt_to]
@@ -198,6 +250,11 @@ class Pipeline:
             return
         if ctx.kind == "bounce":
             self._record_bounce(ctx, conn)
+        if ctx.proof.forged and ctx.kind == "customer":
+            self.desk.report_forgery(conn, ctx.proof, ctx.sender, ctx.mail.subject, ctx.inbound_id)
+        if ctx.kind in ("agent", "third_party"):
+            self._staff_reply(ctx, conn, store.load(conn, ctx.thread.ticket_ids[0]))
+            return
         if ctx.thread.ticket_ids and ctx.kind != "loop":
             for ticket_id in ctx.thread.ticket_ids:
                 self._follow_up(ctx, conn, store.load(conn, ticket_id))
@@ -235,7 +292,11 @@ class Pipeline:
 
     def _message_values(self, ctx: Context, mailbox: str) -> dict[str, Any]:
         mail = ctx.mail
+        # An agent's own mail and a third party's answer are for staff; the customer sees the
+        # reply the agent's mail produced, sent from our mailbox.
+        visibility = "internal" if ctx.kind in ("agent", "third_party") else "public"
         return {"direction": "in", "kind": ctx.kind, "author": ctx.sender, "message_id": mail.message_id,
+                "visibility": visibility,
                 "subject": mail.subject, "text": ctx.text, "body": ctx.body, "html": ctx.html,
                 "body_hash": mail.body_hash, "thread_by": ctx.thread.by if ctx.thread else "",
                 "inbound_id": ctx.inbound_id, "mailbox": mailbox,
@@ -247,6 +308,17 @@ class Pipeline:
         for note in notes:
             store.add_event(conn, ticket_id, "note", actor="postdesk", detail=note)
         ctx.notes.extend(notes)
+
+    def _staff_reply(self, ctx: Context, conn: Connection, ticket: Any) -> None:
+        """An agent working the ticket by mail, or the third party they asked, answering."""
+        self._store(ctx, conn, ticket.id, ticket.mailbox)
+        ctx.ticket_numbers.append(ticket.number)
+        if ctx.kind == "third_party":
+            ctx.outcome = self.desk.third_party_mail(conn, ticket, ctx.sender, ctx.text)
+            return
+        assert ctx.proof.agent is not None
+        ctx.outcome = self.desk.agent_mail(conn, ticket, ctx.proof.agent, text=ctx.text,
+                                           message_id=ctx.mail.message_id or None)
 
     def _follow_up(self, ctx: Context, conn: Connection, ticket: Any) -> None:
         if ctx.kind == "customer" and ticket.status == Status.CLOSED.value:
@@ -303,8 +375,8 @@ class Pipeline:
         mail = ctx.mail
         directory = self.routing.current.directory
         org = directory.organisation_for(ctx.sender)
-        customer = store.customer(conn, ctx.sender, mail.from_name, org.name if org else None)
-        subject = " ".join(mail.subject.split()) or "(no subject)"
+        customer = store.customer(conn, ctx.sender, ctx.sender_name, org.name if org else None)
+        subject = " ".join(ctx.subject.split()) or "(no subject)"
         values = {
             "department": decision.department, "topic": decision.topic, "priority": decision.priority or "normal",
             "sla_plan": decision.sla, "assignee": decision.assignee, "organisation": customer.organisation,
@@ -319,18 +391,34 @@ class Pipeline:
         store.add_participant(conn, ref.id, customer.email, "customer")
         self._store(ctx, conn, ref.id, mailbox)
         ctx.ticket_numbers.append(ref.number)
+        if ctx.on_behalf is not None:
+            self._opened_by_agent(ctx, conn, ref)
+        # The customer's confirmation answers their own mail: never an agent's that passed it on.
+        answers = (ctx.on_behalf.message_id if ctx.on_behalf is not None else mail.message_id) or None
         if decision.confirm:
             labels = {f.name: f.label for f in directory.fields.values()}
             sent = self.notifier.confirmation(
                 conn, ref, to=customer.email, customer_name=customer.name,
                 language=customer.language or (org.language if org else None),
-                mailbox=mailbox, in_reply_to=mail.message_id or None, references=mail.references,
+                mailbox=mailbox, in_reply_to=answers, references=[] if ctx.on_behalf is not None else mail.references,
                 missing=[labels.get(m, m) for m in decision.missing_fields],
                 linked_number=linked.number if linked is not None else None,
             )
             if sent:
                 ctx.notifications.append({"kind": "confirmation", "to": customer.email, "ticket": str(ref.number)})
+        ticket = store.load(conn, ref.id)
+        for agent in self.config.agents_of(ticket.department):
+            self.notifier.staff_notice(conn, ticket, agent.address, "new_ticket",
+                                       f"New ticket from {customer.name or customer.email} <{customer.email}>.")
         return ref
+
+    def _opened_by_agent(self, ctx: Context, conn: Connection, ref: TicketRef) -> None:
+        assert ctx.on_behalf is not None
+        agent = ctx.mail.from_addr
+        store.add_event(conn, ref.id, "on_behalf", actor=agent, detail=f"opened for {ctx.sender} ({ctx.on_behalf.how})")
+        if ctx.on_behalf.intro:
+            actions.note(conn, ref, ctx.on_behalf.intro, actor=agent)
+        ctx.notes.append(f"opened by agent {agent} for {ctx.sender} ({ctx.on_behalf.how})")
 
     def _record_bounce(self, ctx: Context, conn: Connection) -> None:
         bounce = ctx.bounce

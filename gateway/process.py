@@ -48,6 +48,7 @@ class Processor:
             ("parse", pipeline.parse),
             ("classify", pipeline.classify),
             ("strip", pipeline.strip),
+            ("prove", pipeline.prove),
         )
         self.apply: tuple[tuple[str, DbStage], ...] = (
             ("thread", pipeline.thread),

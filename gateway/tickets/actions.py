@@ -7,13 +7,14 @@ way whoever does it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import Connection, insert, select, update
 
 from gateway.db.models import utcnow
 from gateway.db.tables import EVENT, RATING, TICKET
 from gateway.notify import Notifier
+from gateway.routing.schema import Priority
 from gateway.tickets import store
 from gateway.tickets.lifecycle import Status, check_transition
 
@@ -24,6 +25,10 @@ STATUS_EVENTS = {
     Status.RESOLVED: "resolved",
     Status.CLOSED: "closed",
 }
+
+
+# The same words routing rules may set.
+PRIORITIES: tuple[str, ...] = get_args(Priority)
 
 
 class ActionError(ValueError):
@@ -53,6 +58,43 @@ def assign(conn: Connection, notifier: Notifier, ticket: Any, agent: str, *, act
     if ticket.status == Status.NEW.value:
         # The Romanian seed: the customer is told when an agent has taken the request.
         ticket = set_status(conn, notifier, ticket, Status.IN_PROGRESS, actor=actor, why=f"assigned to {agent}")
+    if agent != actor.lower() and notifier.config.agent(agent) is not None:
+        notifier.staff_notice(conn, ticket, agent, "assigned_to_you", f"Ticket {ticket.number} was given to you by {actor}.")
+    return ticket
+
+
+def set_priority(conn: Connection, ticket: Any, priority: str, *, actor: str) -> Any:
+    if priority not in PRIORITIES:
+        raise ActionError(f"unknown priority {priority!r} (priorities: {', '.join(PRIORITIES)})")
+    conn.execute(update(TICKET).where(TICKET.c.id == ticket.id).values(priority=priority, updated_at=utcnow()))
+    store.add_event(conn, ticket.id, "priority", actor=actor, detail=f"{ticket.priority} -> {priority}")
+    return _fresh(conn, ticket)
+
+
+def set_department(conn: Connection, notifier: Notifier, ticket: Any, department: str, *, actor: str) -> Any:
+    """Move the ticket to another team; its agents hear of it as of a new ticket."""
+    conn.execute(update(TICKET).where(TICKET.c.id == ticket.id).values(department=department, updated_at=utcnow()))
+    store.add_event(conn, ticket.id, "department", actor=actor, detail=f"{ticket.department or '-'} -> {department}")
+    ticket = _fresh(conn, ticket)
+    for agent in notifier.config.agents_of(department):
+        if agent.address != actor.lower():
+            notifier.staff_notice(conn, ticket, agent.address, "new_in_your_department",
+                                  f"Ticket {ticket.number} was moved to {department} by {actor}.")
+    return ticket
+
+
+def ask_third_party(conn: Connection, notifier: Notifier, ticket: Any, address: str, question: str, *,
+                    actor: str) -> Any:
+    """Mail `question` to a third party; the ticket waits on them until they answer."""
+    if not question.strip():
+        raise ActionError("no question: write it below the command")
+    if ticket.status == Status.CLOSED.value:
+        raise ActionError(f"ticket {ticket.number} is closed")
+    store.add_participant(conn, ticket.id, address.lower(), "third_party")
+    notifier.third_party_question(conn, ticket, address.lower(), question, actor=actor)
+    store.add_event(conn, ticket.id, "third_party_asked", actor=actor, detail=f"{address}: {question[:300]}")
+    if ticket.status != Status.WAITING_THIRD_PARTY.value:
+        ticket = set_status(conn, notifier, ticket, Status.WAITING_THIRD_PARTY, actor=actor, why=f"asked {address}")
     return ticket
 
 

@@ -1,0 +1,89 @@
+"""What an agent's or a third party's mail does to its ticket, in the pipeline's transaction.
+
+The pipeline has already stored the mail itself on the ticket (internal: the customer never
+sees an agent's own mail). Here the agent's reply goes to the customer and their commands are
+applied, all or nothing, with a short answer to the agent; a third party's answer wakes the
+ticket; and mail that names an agent without proof is logged and reported to the admin.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from gateway.agents.commands import CommandFailed, Scope, apply, build, split
+from gateway.agents.proof import Proof
+from gateway.config import Agent
+from gateway.db.models import utcnow
+from gateway.db.tables import ONCE
+from gateway.notify import Notifier
+from gateway.routing.directory import Directory
+from gateway.tickets import actions, store
+from gateway.tickets.lifecycle import Status
+
+log = logging.getLogger("gateway.agents")
+REDACTED = "[address removed]"
+
+
+def redact(text: str, address: str) -> str:
+    """The agent's own address out of text bound for a customer (a signature the strip missed)."""
+    return re.sub(re.escape(address), REDACTED, text, flags=re.I) if address else text
+
+
+@dataclass
+class Desk:
+    notifier: Notifier
+    directory: Callable[[], Directory]
+
+    def agent_mail(self, conn: Connection, ticket: Any, agent: Agent, *, text: str, message_id: str | None) -> str:
+        """Reply to the customer and run the commands; every part or none. Returns the outcome."""
+        commands, body = split(text)
+        scope = Scope(agent, self.notifier.config, self.directory())
+        steps, errors = build(commands, redact(body, agent.address), scope)
+        done: list[str] = []
+        if not errors:
+            try:
+                with conn.begin_nested():
+                    ticket, done = apply(conn, self.notifier, ticket, steps)
+            except CommandFailed as exc:
+                errors = [str(exc)]
+        ticket = store.load(conn, ticket.id)
+        if errors:
+            log.info("agent %s on ticket %d: nothing applied: %s", agent.address, ticket.number, "; ".join(errors))
+            self.notifier.agent_result(conn, ticket, agent, ok=False, lines=errors, in_reply_to=message_id)
+            return f"agent mail from {agent.address} refused: {'; '.join(errors)}"
+        if commands:
+            self.notifier.agent_result(conn, ticket, agent, ok=True, lines=done, in_reply_to=message_id)
+        return f"agent mail from {agent.address}: {'; '.join(done) or 'stored, nothing to do'}"
+
+    def third_party_mail(self, conn: Connection, ticket: Any, sender: str, text: str) -> str:
+        """A third party answered the question an agent sent them (`#cc`)."""
+        if ticket.status == Status.WAITING_THIRD_PARTY.value:
+            ticket = actions.set_status(conn, self.notifier, ticket, Status.IN_PROGRESS, actor=sender,
+                                        why="the third party answered", notify=False)
+        self.notifier.tell_staff(conn, ticket, "third_party_replied", f"{sender} answered:\n\n{text}")
+        return f"third-party answer from {sender}"
+
+    def report_forgery(self, conn: Connection, proof: Proof, sender: str, subject: str, inbound_id: int) -> None:
+        """Mail from an agent's address without proof: logged always, the admin told once an hour."""
+        why = proof.why_not
+        log.warning("inbound %d: mail from agent address %s without proof (%s); handled as a customer's, "
+                    "no commands run", inbound_id, sender, why)
+        config = self.notifier.config
+        if not config.agent_mail.report_forgeries:
+            return
+        key = f"forged:{sender}:{utcnow():%Y-%m-%dT%H}"
+        if store.insert_ignore(conn, ONCE, {"key": key, "created_at": utcnow()}) != 1:
+            return
+        self.notifier.tell_admin(
+            conn, f"Mail from agent address {sender} without proof",
+            f"A mail with From: {sender} (subject {subject!r}, inbound {inbound_id}) had neither a valid reply "
+            f"token nor a DKIM signature or trusted Authentication-Results for its domain:\n  {why}\n\n"
+            f"It was handled as a customer's mail: no command in it was run and nothing was relayed to a "
+            f"customer. If {sender} did send it, their mail client or server lost the proof; otherwise "
+            f"someone is posing as them. Further such mail from this address this hour is only logged.\n")

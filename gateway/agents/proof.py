@@ -1,0 +1,164 @@
+"""Whether a mail is an agent's (or an invited third party's): the From address *and* proof.
+
+Proof is one of: a reply token issued to that address (`gateway.agents.tokens`); a DKIM
+signature that verifies and whose `d=` is the address's domain or a parent of it (relaxed
+alignment, as DMARC has it); or the topmost `Authentication-Results` header of our own MTA
+(`agent_mail.trusted_authserv_id`) saying dkim or dmarc passed for that domain. The From header
+alone is what anyone can write, so a mail that names an agent without proof is `claimed` and
+nothing more: the pipeline handles it as a customer's.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import Message
+from functools import cache
+from pathlib import Path
+
+import dkim
+import yaml
+
+from gateway.agents.tokens import ReplyToken, check
+from gateway.config import Agent, Config
+from gateway.mail.parse import raw_headers
+
+log = logging.getLogger("gateway.agents")
+DnsLookup = Callable[..., bytes | None]
+_RESULT = re.compile(r"^\s*(dkim|dmarc)\s*=\s*(\w+)(.*)$", re.I | re.S)
+_PROPERTY = re.compile(r"header\.(d|i|from)\s*=\s*\"?([^\s;\"]+)", re.I)
+
+
+@dataclass(frozen=True)
+class Proof:
+    """Who a mail is from, as far as it proves it."""
+
+    agent: Agent | None = None  # the proven agent
+    claimed: Agent | None = None  # the agent the From header names, proven or not
+    by: str = ""  # "token", "dkim", "authentication-results"
+    token: ReplyToken | None = None  # a valid token (for an agent or a third party)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def forged(self) -> bool:
+        """An agent's address without proof."""
+        return self.claimed is not None and self.agent is None
+
+    @property
+    def third_party(self) -> bool:
+        return self.token is not None and self.token.purpose == "third_party"
+
+    @property
+    def why_not(self) -> str:
+        return "; ".join(problem for problem in self.problems if problem)
+
+    def summary(self) -> str:
+        """For the message's trace: how it was proven, or why an agent's address was not."""
+        return self.by or (f"none: {self.why_not}" if self.forged else "")
+
+
+def aligned(signing_domain: str, address: str) -> bool:
+    """`d=telenta.example` vouches for `eva@telenta.example` and `eva@se.telenta.example`."""
+    domain = address.rpartition("@")[2].lower().rstrip(".")
+    signer = signing_domain.lower().strip().rstrip(".")
+    return bool(signer) and (domain == signer or domain.endswith("." + signer))
+
+
+@cache
+def _override(path: Path) -> dict[bytes, bytes]:
+    records = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {str(name).lower().rstrip(".").encode(): str(txt).encode() for name, txt in records.items()}
+
+
+def dns_lookup(config: Config) -> DnsLookup:
+    """dkimpy's TXT lookup, with the records of `agent_mail.dkim_dns_override` first."""
+    path = config.agent_mail.dkim_dns_override
+
+    def lookup(name: bytes, timeout: int = 5) -> bytes | None:
+        if path is not None:
+            found = _override(Path(path)).get(name.lower().rstrip(b"."))
+            if found is not None:
+                return found
+        return dkim.dnsplug.get_txt(name, timeout=timeout)  # type: ignore[no-any-return]
+
+    return lookup
+
+
+def dkim_pass(raw: bytes, address: str, lookup: DnsLookup) -> tuple[bool, str]:
+    """A DKIM signature on `raw` that verifies and is aligned with `address`'s domain."""
+    checker = dkim.DKIM(raw)
+    count = sum(1 for name, _ in checker.headers if name.lower() == b"dkim-signature")
+    if not count:
+        return False, "no DKIM signature"
+    problems = []
+    for index in range(count):
+        try:
+            verified = checker.verify(index, dnsfunc=lookup)
+        except dkim.DKIMException as exc:
+            problems.append(f"DKIM signature {index + 1}: {exc}")
+            continue
+        signer = (checker.domain or b"").decode("ascii", "replace")
+        if not verified:
+            problems.append(f"DKIM signature of {signer} does not verify")
+        elif not aligned(signer, address):
+            problems.append(f"DKIM signature of {signer} is not aligned with {address}")
+        else:
+            return True, f"DKIM signature of {signer}"
+    return False, "; ".join(problems)
+
+
+def trusted_results(message: Message, address: str, authserv_id: str) -> tuple[bool, str]:
+    """Our own MTA's verdict: only the topmost Authentication-Results header, only its id."""
+    if not authserv_id:
+        return False, "no trusted Authentication-Results configured"
+    headers = raw_headers(message, "Authentication-Results")
+    if not headers:
+        return False, "no Authentication-Results header"
+    # The topmost header is the one our MTA added last; a sender can add any below it.
+    server, _, results = headers[0].partition(";")
+    words = server.split()
+    if not words or words[0].lower() != authserv_id.lower():
+        return False, f"Authentication-Results from {server.strip() or 'nobody'}, not {authserv_id}"
+    for part in results.split(";"):
+        match = _RESULT.match(part)
+        if match is None or match.group(2).lower() != "pass":
+            continue
+        for _, value in _PROPERTY.findall(match.group(3)):
+            if aligned(value.rpartition("@")[2], address):
+                return True, f"{authserv_id}: {match.group(1).lower()}=pass for {value}"
+    return False, f"{authserv_id} reports no aligned dkim or dmarc pass"
+
+
+class Prover:
+    """Decides `Proof` for one mail; built once per pipeline (the secret and DNS lookup)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.key = config.secret_key()
+        self.lookup = dns_lookup(config)
+
+    def prove(self, raw: bytes, message: Message, sender: str, addresses: list[str]) -> Proof:
+        settings = self.config.agent_mail
+        token = check(self.key, addresses, sender, max_days=settings.token_days)
+        claimed = self.config.agent(sender) if sender else None
+        if token.token is not None:
+            if token.token.purpose == "third_party":
+                # Proof of the person asked, whoever they are (an agent of another team too).
+                return Proof(by="token", token=token.token)
+            if claimed is not None:
+                return Proof(agent=claimed, claimed=claimed, by="token", token=token.token)
+        if claimed is None:
+            return Proof()
+        problems = [token.problem]
+        if settings.dkim:
+            ok, why = dkim_pass(raw, sender, self.lookup)
+            if ok:
+                return Proof(agent=claimed, claimed=claimed, by="dkim")
+            problems.append(why)
+        ok, why = trusted_results(message, sender, settings.trusted_authserv_id)
+        if ok:
+            return Proof(agent=claimed, claimed=claimed, by="authentication-results")
+        problems.append(why)
+        return Proof(claimed=claimed, problems=problems)
