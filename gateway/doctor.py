@@ -30,9 +30,16 @@ SAMPLE_CONTEXT: dict[str, Any] = {
     "feedback": [(score, f"https://support.example/rate/{score}") for score in range(1, 6)],
     "title": "Sample notice", "minutes": 15,
 }
-# Mail the daemon renders without a per-event switch: the confirmation of a new ticket and the
-# notices to staff. The other events are required when the notification matrix mails them.
-ALWAYS_RENDERED = ("confirmation", "staff_notice")
+# Variables only some mails get, on top of the sample above: the staff mail about a ticket
+# quotes its history; the answer to an agent's mail lists what was done.
+EVENT_CONTEXT: dict[str, dict[str, Any]] = {
+    "agent_notice": {"history": [{"when": "2026-11-23 09:14", "who": "Anna Berg", "kind": "customer",
+                                  "text": "The alarm rang again at nine."}], "reply_by_mail": True},
+    "agent_command_result": {"ok": True, "lines": ["#take: assigned to you, in progress"]},
+}
+# Mail the daemon renders without a per-event switch: the confirmation of a new ticket, the
+# notices to staff and agents, the answer to an agent's mail and the question to a third party. The other events are required when the notification matrix mails them.
+ALWAYS_RENDERED = ("confirmation", "staff_notice", "agent_notice", "agent_command_result", "third_party_question")
 
 
 @dataclass(frozen=True)
@@ -225,14 +232,15 @@ def check_templates(config: Config) -> list[Finding]:
         lang, event = path.parent.name, path.name.removesuffix(".txt.j2")
         counts[lang] = counts.get(lang, 0) + 1
         try:
-            rendered = templates.render(event, lang, **SAMPLE_CONTEXT)
+            rendered = templates.render(event, lang, **SAMPLE_CONTEXT, **EVENT_CONTEXT.get(event, {}))
         except TemplateSyntaxError as exc:
             findings.append(Finding("templates", False, f"{path}:{exc.lineno}: {exc.message}",
                                     "correct the Jinja2 syntax on that line"))
             continue
         except TemplateError as exc:
             findings.append(Finding("templates", False, f"{path}: {type(exc).__name__}: {exc}",
-                                    "use only the variables mail templates get: " + ", ".join(sorted(SAMPLE_CONTEXT))))
+                                    "use only the variables mail templates get: "
+                                    + ", ".join(sorted({*SAMPLE_CONTEXT, *EVENT_CONTEXT.get(event, {})}))))
             continue
         if not rendered.subject:
             findings.append(Finding("templates", False, f"{path}: renders without a subject",
