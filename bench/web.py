@@ -146,7 +146,8 @@ def serving(config: Config, engine: Engine) -> Iterator[int]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    server = WebServer(create_app(config, engine, directory=_directory()), "127.0.0.1", port)
+    app = create_app(config, engine, directory=_directory())
+    server = WebServer(app, "127.0.0.1", port, on_stop=app.state.web.close)
     asyncio.run_coroutine_threadsafe(server.start(), loop).result(15)
     try:
         yield port

@@ -11,8 +11,9 @@ module-level on purpose: counters are facts about this process, like its loggers
 places that count (SMTP handler, sender, SLA sweeps) should not need a metrics object threaded
 through every constructor.
 
-The listener (`metrics.listen`, default 127.0.0.1:9125) is a few lines on `asyncio.start_server`
-in the daemon's own loop; it answers GET only:
+The listener (`metrics.listen`, default 127.0.0.1:9125) is a small Starlette app served by
+uvicorn in the daemon's own loop, as the web history is (`gateway.web.server.WebServer`); it
+answers GET (and HEAD) only:
 
 - `/metrics`: Prometheus text (or OpenMetrics when the scraper asks for it),
 - `/healthz/live`: 200 while the event loop answers at all (a blocked loop answers nothing),
@@ -23,21 +24,28 @@ in the daemon's own loop; it answers GET only:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from gateway.config import parse_hostport
+from gateway.db.engine import sqlite_reader
 from gateway.db.models import Quarantine
 from gateway.db.queues import INBOUND, OUTBOX
+
+if TYPE_CHECKING:
+    from gateway.web.server import WebServer
 
 log = logging.getLogger("gateway.metrics")
 
@@ -132,18 +140,21 @@ def queue_snapshot(engine: Engine) -> dict[str, tuple[int, float]]:
     return found
 
 
+# A scrape or probe that takes longer than this is answered 503: Prometheus times out at 10 s.
+DB_TIMEOUT = 5.0
+
+
 def read_engine(url: str) -> Engine:
     """A small engine of the listener's own, for reads that must not queue behind the writers.
 
-    The daemon's SQLite engine opens every transaction with BEGIN IMMEDIATE and a process-wide
-    write lock; a scrape taking that lock would stall intake. A plain pysqlite connection reads
-    beside the writer under WAL. On PostgreSQL, time limits keep a sick server from holding a
-    scrape (and the listener's one thread) for ever.
+    On SQLite the lock-free reader the web history uses; on PostgreSQL time limits keep a sick
+    server from holding a scrape (and the listener's one thread) for ever.
     """
     if make_url(url).get_backend_name() == "sqlite":
-        return create_engine(url, connect_args={"check_same_thread": False, "timeout": 5}, pool_size=1)
+        return sqlite_reader(url, timeout=DB_TIMEOUT)
     return create_engine(url, pool_size=1, max_overflow=0, pool_pre_ping=True,
-                         connect_args={"connect_timeout": 5, "options": "-c statement_timeout=5000"})
+                         connect_args={"connect_timeout": int(DB_TIMEOUT),
+                                       "options": f"-c statement_timeout={int(DB_TIMEOUT * 1000)}"})
 
 
 def readiness(engine: Engine, expected_revision: str | None) -> tuple[bool, str]:
@@ -163,14 +174,8 @@ def readiness(engine: Engine, expected_revision: str | None) -> tuple[bool, str]
 
 # -- the listener -------------------------------------------------------------------------------
 
-Response = tuple[int, str, bytes]
-REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
-# A scrape or probe that takes longer than this is answered 503: Prometheus times out at 10 s.
-DB_TIMEOUT = 5.0
-
-
 class MetricsServer:
-    """/metrics and /healthz on `listen`, as part of the daemon's event loop."""
+    """/metrics and /healthz on `listen`: a small Starlette app on the daemon's event loop."""
 
     def __init__(self, listen: str, database_url: str, *, stopping: Callable[[], bool] = lambda: False) -> None:
         from gateway.db.engine import head_revision
@@ -179,8 +184,15 @@ class MetricsServer:
         self.stopping = stopping
         self.engine = read_engine(database_url)
         self.expected_revision = head_revision()
+        # One thread: scrapes never pile up database work, however often they come.
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="metrics")
-        self._server: asyncio.Server | None = None
+        self.app = Starlette(routes=[
+            Route("/metrics", self._metrics, methods=["GET"]),
+            Route("/healthz/live", self._live, methods=["GET"]),
+            Route("/healthz", self._ready, methods=["GET"]),
+            Route("/healthz/ready", self._ready, methods=["GET"]),
+        ])
+        self._server: WebServer | None = None
 
     async def start(self) -> bool:
         """Listen; a port that cannot be had is logged and the daemon goes on without metrics.
@@ -188,57 +200,31 @@ class MetricsServer:
         Mail intake matters more than its gauges: like the web history, a listener that cannot
         start leaves the mail side running (`postdesk doctor` does not check this port).
         """
+        from gateway.web.server import WebServer
+
+        server = WebServer(self.app, self.host, self.port, on_stop=self._close)
         try:
-            self._server = await asyncio.start_server(self._serve, self.host, self.port, limit=16 * 1024)
+            await server.start()
         except OSError as exc:
             log.error("metrics listener not started on %s:%d: %s", self.host, self.port, exc)
+            self._close()
             return False
+        self._server = server
         log.info("metrics and health on http://%s:%d/metrics and /healthz", self.host, self.port)
         return True
 
     async def stop(self) -> None:
         if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+            await self._server.stop()
+
+    def _close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.engine.dispose()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            method, path, headers = await asyncio.wait_for(_read_request(reader), 10)
-            status, content_type, body = await self.respond(method, path, headers)
-        except (TimeoutError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            status, content_type, body = 400, "text/plain", b"bad request\n"
-            method = "GET"
-        except ConnectionError:
-            writer.close()
-            return
-        head = (f"HTTP/1.1 {status} {REASONS.get(status, '')}\r\nContent-Type: {content_type}\r\n"
-                f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n")
-        try:
-            writer.write(head.encode() + (body if method != "HEAD" else b""))
-            await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-    async def respond(self, method: str, path: str, headers: dict[str, str]) -> Response:
-        if method not in ("GET", "HEAD"):
-            return 405, "text/plain", b"only GET\n"
-        route = path.split("?", 1)[0].rstrip("/") or "/"
-        if route == "/metrics":
-            return await self._metrics(headers.get("accept", ""))
-        if route == "/healthz/live":
-            return _json(200, {"status": "alive"})
-        if route in ("/healthz", "/healthz/ready"):
-            return await self._ready()
-        return 404, "text/plain", b"not found: try /metrics or /healthz\n"
 
     async def _in_pool(self, work: Callable[[], Any]) -> Any:
         return await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(self._pool, work), DB_TIMEOUT)
 
-    async def _metrics(self, accept: str) -> Response:
+    async def _metrics(self, request: Request) -> Response:
         try:
             snapshot: dict[str, tuple[int, float]] = await self._in_pool(lambda: queue_snapshot(self.engine))
         except Exception as exc:
@@ -251,10 +237,13 @@ class MetricsServer:
             for name, (depth, age) in snapshot.items():
                 QUEUE_DEPTH.labels(name).set(depth)
                 QUEUE_AGE.labels(name).set(age)
-        encoder, content_type = choose_encoder(accept)
-        return 200, content_type, encoder(REGISTRY)
+        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encoder(REGISTRY), headers={"Content-Type": content_type, "Cache-Control": "no-store"})
 
-    async def _ready(self) -> Response:
+    async def _live(self, request: Request) -> Response:
+        return _json(200, {"status": "alive"})
+
+    async def _ready(self, request: Request) -> Response:
         if self.stopping():
             return _json(503, {"status": "unavailable", "live": True, "ready": False, "reason": "stopping"})
         try:
@@ -267,22 +256,4 @@ class MetricsServer:
 
 
 def _json(status: int, payload: dict[str, Any]) -> Response:
-    return status, "application/json", (json.dumps(payload) + "\n").encode()
-
-
-async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str]]:
-    """The request line and headers; a body, if any, is ignored (GET has none)."""
-    line = (await reader.readuntil(b"\r\n")).decode("latin-1").strip()
-    parts = line.split()
-    if len(parts) != 3 or not parts[2].startswith("HTTP/"):
-        raise ValueError(f"bad request line {line[:100]!r}")
-    headers: dict[str, str] = {}
-    while True:
-        header = (await reader.readuntil(b"\r\n")).decode("latin-1")
-        if header in ("\r\n", "\n"):
-            break
-        name, _, value = header.partition(":")
-        headers[name.strip().lower()] = value.strip()
-        if len(headers) > 100:
-            raise ValueError("too many headers")
-    return parts[0].upper(), parts[1], headers
+    return JSONResponse(payload, status_code=status, headers={"Cache-Control": "no-store"})

@@ -60,6 +60,33 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
+
+def sqlite_reader(url: str, *, timeout: float = 30) -> Engine:
+    """A read-only engine on the same SQLite file that never takes the writers' lock.
+
+    The daemon's engine opens every transaction with BEGIN IMMEDIATE under a process-wide lock
+    (below), reads included, so page views and scrapes through it would queue behind intake.
+    This one opens plain deferred transactions: in WAL mode readers neither block the writer nor
+    wait for it, and each transaction reads one consistent snapshot.
+    """
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": timeout})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # Autocommit at the driver, so that our own BEGIN below decides where transactions start.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        # A deferred BEGIN takes a read snapshot at the first SELECT and never the write lock.
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
 def _serialise_writers(engine: Engine) -> None:
     """One write transaction at a time within this process, handed over without sleeping.
 

@@ -47,6 +47,11 @@ class Web:
     # Wakes the outbox sender after a sign-in mail was queued; called on the event loop.
     on_outbox: Callable[[], None]
 
+    def close(self) -> None:
+        """Dispose of the reader engine when it is one of our own (SQLite), not the daemon's."""
+        if self.reader is not self.writer:
+            self.reader.dispose()
+
     def language(self, request: Request, viewer: Viewer | None = None) -> str:
         customer_lang = viewer.language if viewer is not None else None
         return negotiate(request.headers.get("accept-language"), customer_lang, self.config.tickets.language)

@@ -1,7 +1,7 @@
 """Serving the web history from inside the daemon: uvicorn on the daemon's own event loop.
 
-This module owns `WebServer`, which starts uvicorn's server as a task of the running loop and
-stops it on shutdown. The daemon keeps SIGTERM and SIGINT to itself: uvicorn would otherwise
+This module owns `WebServer`, which starts uvicorn's server for one ASGI app (the web history,
+the metrics listener) as a task of the running loop and stops it on shutdown. The daemon keeps SIGTERM and SIGINT to itself: uvicorn would otherwise
 install its own handlers and re-raise the signal after its shutdown, cutting short the
 daemon's orderly stop.
 
@@ -22,7 +22,6 @@ from starlette.applications import Starlette
 
 from gateway.config import Config, parse_hostport
 from gateway.web.app import create_app
-from gateway.web.context import Web
 
 log = logging.getLogger("gateway.web")
 
@@ -37,8 +36,9 @@ class _EmbeddedServer(uvicorn.Server):
 class WebServer:
     """uvicorn serving one app on `host:port`, as a task of the current event loop."""
 
-    def __init__(self, app: Starlette, host: str, port: int) -> None:
+    def __init__(self, app: Starlette, host: str, port: int, *, on_stop: Callable[[], None] = lambda: None) -> None:
         self.app = app
+        self.on_stop = on_stop
         self.server = _EmbeddedServer(uvicorn.Config(
             app,
             host=host,
@@ -80,16 +80,15 @@ class WebServer:
             self.server.force_exit = True
             await self._task
         finally:
-            web: Web = self.app.state.web
-            if web.reader is not web.writer:
-                web.reader.dispose()
+            self.on_stop()
 
 
 async def start_web(config: Config, engine: Engine, *, on_outbox: Callable[[], None]) -> WebServer | None:
     """Start the web history on `web.listen`; None (and an error in the log) when it cannot."""
     host, port = parse_hostport(config.web.listen)
     try:
-        server = WebServer(create_app(config, engine, on_outbox=on_outbox), host, port)
+        app = create_app(config, engine, on_outbox=on_outbox)
+        server = WebServer(app, host, port, on_stop=app.state.web.close)
         await server.start()
     except Exception as exc:
         log.error("web history not started on %s: %s; mail goes on without it", config.web.listen, exc)

@@ -4,11 +4,8 @@ This module owns the queries behind the pages: one page of a ticket list, one ti
 messages, attachments and events, one attachment's bytes. They take a `Viewer` only to build the
 list condition; whether a loaded ticket may be shown is `gateway.web.access`'s decision.
 
-On SQLite the daemon's engine takes the process-wide writer lock for every transaction, reads
-included (see `gateway.db.engine`), so page views would queue behind intake. `read_engine` opens
-the same file with plain deferred transactions instead: in WAL mode readers never block the
-writer nor wait for it, and each page sees one consistent snapshot. On PostgreSQL the daemon's
-engine is used as it is.
+On SQLite, page views read through `gateway.db.engine.sqlite_reader`, so that they never queue
+behind intake for the writers' lock; on PostgreSQL the daemon's engine is used as it is.
 """
 
 from __future__ import annotations
@@ -18,9 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, select, union
-from sqlalchemy.engine import Row, make_url
+from sqlalchemy import Connection, Engine, select, union
+from sqlalchemy.engine import Row
 
+from gateway.db.engine import is_sqlite, sqlite_reader
 from gateway.db.tables import (
     ATTACHMENT,
     CUSTOMER,
@@ -40,25 +38,7 @@ ALL, OPEN = "all", "open"
 
 def read_engine(url: str, writer: Engine) -> Engine:
     """An engine for page views: `writer` itself on PostgreSQL, a lock-free reader on SQLite."""
-    if make_url(url).get_backend_name() != "sqlite":
-        return writer
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection: Any, _record: Any) -> None:
-        # Autocommit at the driver, so that our own BEGIN below decides where transactions start.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA query_only=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Any) -> None:
-        # A deferred BEGIN takes a read snapshot at the first SELECT and never the write lock.
-        conn.exec_driver_sql("BEGIN")
-
-    return engine
+    return sqlite_reader(url) if is_sqlite(writer) else writer
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ class WebSite:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="web-site", daemon=True)
         self.thread.start()
-        self.server = WebServer(self.app, "127.0.0.1", self.port)
+        self.server = WebServer(self.app, "127.0.0.1", self.port, on_stop=self.app.state.web.close)
         asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(15)
 
     @property
