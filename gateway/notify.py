@@ -263,7 +263,9 @@ class Notifier:
         mail = Outgoing(from_addr=(ticket.mailbox if ticket is not None else "") or self.config.mailboxes[0],
                         from_name=self.config.outbox.from_name, to=to, subject=rendered.subject, text=rendered.text,
                         domain=self.config.message_id_domain, loop_token=self.loop_token, **threading)
-        self.enqueue(conn, mail, ticket_id=None, kind=kind[:32])
+        # The row names the ticket it is about (known-source removal finds it by that), but the
+        # mail is not one of the customer's thread: no message row.
+        self.enqueue(conn, mail, ticket_id=ticket.id if ticket is not None else None, kind=kind[:32], on_ticket=False)
 
     def third_party_question(self, conn: Connection, ticket: Any, to: str, text: str, *, actor: str) -> str:
         """Ask `to` (a supplier, another department) about the ticket; their answer threads back."""
@@ -288,7 +290,8 @@ class Notifier:
                         domain=self.config.message_id_domain, loop_token=self.loop_token)
         self.enqueue(conn, mail, ticket_id=None, kind="admin")
 
-    def enqueue(self, conn: Connection, mail: Outgoing, *, ticket_id: int | None, kind: str) -> str:
+    def enqueue(self, conn: Connection, mail: Outgoing, *, ticket_id: int | None, kind: str,
+                on_ticket: bool = True) -> str:
         """Write the mail to the outbox (and onto its ticket); returns its Message-ID."""
         raw = mail.build().as_bytes()
         now = utcnow()
@@ -297,7 +300,7 @@ class Notifier:
             "mail_from": mail.from_addr, "rcpt_to": mail.to, "message_id": mail.message_id, "raw": raw,
             "state": "pending", "attempts": 0, "last_error": "",
         })
-        if ticket_id is not None:
+        if ticket_id is not None and on_ticket:
             conn.execute(INSERT_MESSAGE, {
                 "ticket_id": ticket_id, "direction": "out", "kind": kind, "author": mail.from_addr,
                 "message_id": mail.message_id, "subject": mail.subject, "text": mail.text, "body_hash": "",

@@ -28,6 +28,7 @@ from gateway.guard import suppress
 from gateway.mail.classify import classify
 from gateway.mail.compose import LOOP_HEADER
 from gateway.mail.dsn import Bounce
+from gateway.mail import known
 from gateway.mail.htmltext import html_to_text, sanitize_html
 from gateway.mail.parse import ParsedMail, parse
 from gateway.mail.quotes import new_text
@@ -227,6 +228,23 @@ class Pipeline:
                 ctx.kind = "third_party"
             elif proof.agent is not None:
                 ctx.kind = "agent"
+
+    def known(self, ctx: Context, conn: Connection) -> None:
+        """Text we sent, quoted anywhere in a reply, is not the writer's (`gateway.mail.known`)."""
+        if ctx.on_behalf is not None or ctx.thread is None or not ctx.thread.ticket_ids \
+                or ctx.kind not in ("customer", "agent", "third_party"):
+            return
+        mail = ctx.mail
+        sent = known.sent_texts(conn, message_ids=mail.in_reply_to + mail.references,
+                                ticket_ids=ctx.thread.ticket_ids, to=ctx.sender)
+        if not sent and ctx.kind == "customer":
+            return  # nothing of ours to find: the strip stage's reading stands
+        own = known.new_words(mail.text_plain or None, mail.text_html or None, known.Known.of(sent)).strip()
+        # A customer's reply that is all quote keeps its body; staff text goes out, so never that.
+        if own or ctx.kind != "customer":
+            ctx.text = own
+        if sent:
+            ctx.notes.append(f"known text: compared with {len(sent)} mail(s) we sent")
 
     def route(self, ctx: Context, conn: Connection) -> None:
         ours = [base_mailbox(r) for r in ctx.rcpt_to]

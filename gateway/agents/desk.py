@@ -16,11 +16,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from gateway.agents.commands import CommandFailed, Scope, apply, build, split
+from gateway.agents.commands import Command, CommandFailed, Scope, apply, build, split
 from gateway.agents.proof import Proof
 from gateway.config import Agent
 from gateway.db.models import utcnow
 from gateway.db.tables import ONCE
+from gateway.mail.known import internal_words
 from gateway.notify import Notifier
 from gateway.routing.directory import Directory
 from gateway.tickets import actions, store
@@ -45,6 +46,7 @@ class Desk:
         commands, body = split(text)
         scope = Scope(agent, self.notifier.config, self.directory())
         steps, errors = build(commands, redact(body, agent.address), scope)
+        errors += self._unsendable(conn, ticket.id, commands, body)
         done: list[str] = []
         if not errors:
             try:
@@ -60,6 +62,19 @@ class Desk:
         if commands:
             self.notifier.agent_result(conn, ticket, agent, ok=True, lines=done, in_reply_to=message_id)
         return f"agent mail from {agent.address}: {'; '.join(done) or 'stored, nothing to do'}"
+
+    def _unsendable(self, conn: Connection, ticket_id: int, commands: list[Command], body: str) -> list[str]:
+        """The last guard before text leaves: nothing at all to do, or an internal note in it."""
+        if not commands and not body:
+            return ["nothing to send: once the quoted mail was removed, your mail had no text of its own "
+                    "(write above or below the quote, or use a command)"]
+        if not body or any(command.verb == "note" for command in commands):
+            return []
+        leak = internal_words(conn, ticket_id, body)
+        if leak is not None:
+            return [f"your text contains an internal note of this ticket ({leak[:80]!r}); nothing was sent. "
+                    f"Remove it (and the quoted notice) and send again"]
+        return []
 
     def third_party_mail(self, conn: Connection, ticket: Any, sender: str, text: str) -> str:
         """A third party answered the question an agent sent them (`#cc`)."""
