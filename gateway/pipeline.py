@@ -320,12 +320,14 @@ class Pipeline:
                 "inbound_id": ctx.inbound_id, "mailbox": mailbox,
                 "trace": json.dumps(ctx.trace(), ensure_ascii=False)}
 
-    def _store(self, ctx: Context, conn: Connection, ticket_id: int, mailbox: str) -> None:
+    def _store(self, ctx: Context, conn: Connection, ticket_id: int, mailbox: str) -> list[str]:
+        """Store the message on the ticket; returns what was left out (attachments over the limit)."""
         row = store.add_message(conn, ticket_id, self._message_values(ctx, mailbox))
         notes = store.store_attachments(conn, row, ctx.mail.attachments, self.config.attachments.max_size)
         for note in notes:
             store.add_event(conn, ticket_id, "note", actor="postdesk", detail=note)
         ctx.notes.extend(notes)
+        return notes
 
     def _staff_reply(self, ctx: Context, conn: Connection, ticket: Any) -> None:
         """An agent working the ticket by mail, or the third party they asked, answering."""
@@ -336,7 +338,7 @@ class Pipeline:
             return
         assert ctx.proof.agent is not None
         ctx.outcome = self.desk.agent_mail(conn, ticket, ctx.proof.agent, text=ctx.text,
-                                           message_id=ctx.mail.message_id or None)
+                                           message_id=ctx.mail.message_id or None, files=ctx.mail.attachments)
 
     def _follow_up(self, ctx: Context, conn: Connection, ticket: Any) -> None:
         if ctx.kind == "customer" and ticket.status == Status.CLOSED.value:
@@ -347,7 +349,7 @@ class Pipeline:
             if ticket.resolved_at is not None and utcnow() - ticket.resolved_at > window:
                 self._reopen_as_new(ctx, conn, ticket, f"resolved more than {window.days} days ago")
                 return
-        self._store(ctx, conn, ticket.id, ticket.mailbox)
+        dropped = "\n".join(self._store(ctx, conn, ticket.id, ticket.mailbox))
         ctx.ticket_numbers.append(ticket.number)
         if ctx.kind != "customer":
             return  # auto-replies and bounces are recorded, never change the status
@@ -363,9 +365,11 @@ class Pipeline:
             ticket = actions.set_status(conn, self.notifier, ticket, Status.IN_PROGRESS, actor=ctx.sender, why=why,
                                         notify=reopening)
             if not reopening:
-                self.notifier.ticket_event(conn, ticket, "customer_replied", text=ctx.text, actor=ctx.sender)
+                self.notifier.ticket_event(conn, ticket, "customer_replied", text=ctx.text, actor=ctx.sender,
+                                           staff_note=dropped)
         else:
-            self.notifier.ticket_event(conn, ticket, "customer_replied", text=ctx.text, actor=ctx.sender)
+            self.notifier.ticket_event(conn, ticket, "customer_replied", text=ctx.text, actor=ctx.sender,
+                                       staff_note=dropped)
         missing = [m for m in ticket.missing_fields.split(",") if m]
         if missing:
             directory = self.routing.current.directory
@@ -407,7 +411,7 @@ class Pipeline:
         ref = store.create_ticket(conn, first_number=self.config.tickets.first_number, customer_id=customer.id,
                                   subject=subject, mailbox=mailbox, actor=ctx.sender, values=values, why=why)
         store.add_participant(conn, ref.id, customer.email, "customer")
-        self._store(ctx, conn, ref.id, mailbox)
+        dropped = self._store(ctx, conn, ref.id, mailbox)
         ctx.ticket_numbers.append(ref.number)
         if ctx.on_behalf is not None:
             self._opened_by_agent(ctx, conn, ref)
@@ -421,13 +425,15 @@ class Pipeline:
                 mailbox=mailbox, in_reply_to=answers, references=[] if ctx.on_behalf is not None else mail.references,
                 missing=[labels.get(m, m) for m in decision.missing_fields],
                 linked_number=linked.number if linked is not None else None,
+                dropped=[item.filename for item in mail.attachments if len(item.payload) > self.config.attachments.max_size],
             )
             if sent:
                 ctx.notifications.append({"kind": "confirmation", "to": customer.email, "ticket": str(ref.number)})
         ticket = store.load(conn, ref.id)
         for agent in self.config.agents_of(ticket.department):
             self.notifier.staff_notice(conn, ticket, agent.address, "new_ticket",
-                                       f"New ticket from {customer.name or customer.email} <{customer.email}>.")
+                                       "\n\n".join([f"New ticket from {customer.name or customer.email} <{customer.email}>.",
+                                                      *dropped]))
         return ref
 
     def _opened_by_agent(self, ctx: Context, conn: Connection, ref: TicketRef) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests import deskdaemon
 from tests.harness import Daemon, Database, Received, Sink, make_mail, unique_address, wait_until
 
 EVA = "eva@telenta.example"
@@ -40,11 +41,7 @@ LEAKS = ("4711", "vaktmästaren", "900 kr", "#note", "Commands, one per line", "
 
 @pytest.fixture(scope="module")
 def desk(backend: Database, sink: Sink, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    folder = tmp_path_factory.mktemp("words")
-    config = folder / "postdesk.yaml"
-    # The sink is the module's: each backend numbers its tickets apart, so mail is told apart.
-    config.write_text(textwrap.dedent(CONFIG).replace("FIRST", "100000" if backend.kind == "sqlite" else "500000"))
-    proc = Daemon(backend, sink, folder / "daemon.log", env_extra={"POSTDESK_CONFIG": str(config)}).start()
+    proc = deskdaemon.start(backend, sink, tmp_path_factory.mktemp("words"), CONFIG)
     yield proc
     proc.stop()
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
+from email import encoders
+from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formataddr, format_datetime
@@ -54,6 +56,8 @@ class Outgoing:
     message_id: str = ""
     # Value of the loop header; our own mail coming back is recognised by it.
     loop_token: str = ""
+    # Files to attach: (filename, content type, bytes).
+    attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
 
     def build(self) -> Message:
         msg: Message = MIMEText(self.text, "plain", _UTF8)
@@ -62,6 +66,8 @@ class Outgoing:
             alternative.attach(msg)
             alternative.attach(MIMEText(self.html, "html", _UTF8))
             msg = alternative
+        if self.attachments:
+            msg = _with_files(msg, self.attachments)
         self.message_id = self.message_id or new_message_id(self.domain)
         msg["From"] = formataddr((self.from_name, self.from_addr), charset="utf-8")
         msg["To"] = self.to
@@ -84,3 +90,17 @@ class Outgoing:
         for name, value in self.extra_headers.items():
             msg[name] = _header(value)
         return msg
+
+
+def _with_files(body: Message, files: list[tuple[str, str, bytes]]) -> Message:
+    mixed = MIMEMultipart("mixed")
+    mixed.attach(body)
+    for name, content_type, data in files:
+        maintype, _, subtype = content_type.partition("/")
+        part = MIMEBase(maintype or "application", subtype or "octet-stream")
+        part.set_payload(data)
+        encoders.encode_base64(part)
+        # RFC 2231 for names beyond ASCII ("Offert för källaren.pdf").
+        part.add_header("Content-Disposition", "attachment", filename=name if name.isascii() else ("utf-8", "", name))
+        mixed.attach(part)
+    return mixed
