@@ -19,7 +19,7 @@ from gateway.agents.tokens import Purpose, reply_address
 from gateway.config import Agent, Config
 from gateway.db.models import utcnow
 from gateway.db.tables import ATTACHMENT, CUSTOMER, MESSAGE, MESSAGE_ATTACHMENT, OUTBOX
-from gateway.followup import TagFormat
+from gateway.followup import TagFormat, thread_index
 from gateway.guard import Verdict, allow_automatic, suppressed
 from gateway.mail.compose import Outgoing
 from gateway.mail.parse import Attachment
@@ -119,6 +119,10 @@ class Notifier:
     def loop_token(self) -> str:
         return self.config.loop_token()
 
+    @cached_property
+    def secret(self) -> bytes:
+        return self.config.secret_key()
+
     def confirmation(
         self,
         conn: Connection,
@@ -166,7 +170,8 @@ class Notifier:
             in_reply_to=in_reply_to,
             references=references,
         )
-        return self.enqueue(conn, mail, ticket_id=ticket.id, kind="confirmation")
+        root = self._thread_index(mail, ticket.number)
+        return self.enqueue(conn, mail, ticket_id=ticket.id, kind="confirmation", thread_root=root)
 
     # -- events of the lifecycle -------------------------------------------------------------
 
@@ -235,8 +240,15 @@ class Notifier:
                         domain=self.config.message_id_domain, in_reply_to=last, references=references,
                         automatic=not human, extra_headers=extra, loop_token=self.loop_token,
                         attachments=[(f.filename or "attachment", f.content_type, f.payload) for f in files])
-        self.enqueue(conn, mail, ticket_id=ticket.id, kind=event, not_before=not_before)
+        root = self._thread_index(mail, ticket.number)
+        self.enqueue(conn, mail, ticket_id=ticket.id, kind=event, not_before=not_before, thread_root=root)
         return True
+
+    def _thread_index(self, mail: Outgoing, number: int) -> str:
+        """Give customer mail the ticket's Thread-Index (Outlook threads by it); returns its root."""
+        header, root = thread_index(self.secret, number)
+        mail.extra_headers["Thread-Index"] = header
+        return root
 
     def held_back(self, conn: Connection, ticket: Any, kind: str, to: str, verdict: Verdict) -> None:
         """A mail a budget or the suppression list delayed or stopped: an event, and the admin told."""
@@ -277,6 +289,21 @@ class Notifier:
                          history=_history(conn, ticket, self.config.agent_mail.history_messages,
                                           self.config.web.base_url))
 
+    def staff_digest(self, conn: Connection, to: str, items: list[tuple[Any, str, str]]) -> None:
+        """Several notices about tickets for one person as one mail, each with its ticket's link
+        and reply address (scheduler sweeps)."""
+        agent = self.config.agent(to) is not None
+        # Each ticket keeps its own signed reply address: writing to it works that ticket.
+        listed = [{"title": _title(event), "tag": self.tags.tag(ticket.number), "subject": ticket.subject,
+                   "text": text, "link": self.staff_link(ticket.number),
+                   "reply": self.reply_to(ticket, to, "agent") if agent else ""}
+                  for ticket, event, text in items]
+        self._staff_mail(conn, None, to, "staff_digest", "staff:sweep", items=listed)
+
+    def staff_link(self, number: int) -> str:
+        """The ticket's page for staff (who sign in; no token in a mail that lists many tickets)."""
+        return f"{self.config.web.base_url.rstrip('/')}/tickets/{number}"
+
     def agent_result(self, conn: Connection, ticket: Any, agent: Agent, *, ok: bool, lines: list[str],
                      in_reply_to: str | None) -> None:
         """What an agent's mail did to the ticket, or why none of it was done."""
@@ -303,7 +330,8 @@ class Notifier:
                          "reply_to": self.reply_to(ticket, to, "agent") if agent else None}
         mail = Outgoing(from_addr=(ticket.mailbox if ticket is not None else "") or self.config.mailboxes[0],
                         from_name=self.config.outbox.from_name, to=to, subject=rendered.subject, text=rendered.text,
-                        domain=self.config.message_id_domain, loop_token=self.loop_token, **threading)
+                        domain=self.config.message_id_domain, loop_token=self.loop_token,
+                        auto_submitted="auto-generated", **threading)
         # The row names the ticket it is about (known-source removal finds it by that), but the
         # mail is not one of the customer's thread: no message row.
         self.enqueue(conn, mail, ticket_id=ticket.id if ticket is not None else None, kind=kind[:32], on_ticket=False)
@@ -328,11 +356,12 @@ class Notifier:
             return
         mail = Outgoing(from_addr=self.config.mailboxes[0], from_name=self.config.outbox.from_name,
                         to=self.config.admin_address, subject=f"[Postdesk] {subject}", text=text,
-                        domain=self.config.message_id_domain, loop_token=self.loop_token)
+                        domain=self.config.message_id_domain, loop_token=self.loop_token,
+                        auto_submitted="auto-generated")
         self.enqueue(conn, mail, ticket_id=None, kind="admin")
 
     def enqueue(self, conn: Connection, mail: Outgoing, *, ticket_id: int | None, kind: str,
-                on_ticket: bool = True, not_before: datetime | None = None) -> str:
+                on_ticket: bool = True, not_before: datetime | None = None, thread_root: str = "") -> str:
         """Write the mail to the outbox (and onto its ticket); returns its Message-ID.
 
         `not_before`: a deferred mail, which the sender leaves alone until then."""
@@ -349,6 +378,6 @@ class Notifier:
                 "message_id": mail.message_id, "subject": mail.subject, "text": mail.text, "body_hash": "",
                 # The copy of a mail we sent: the history shows the words (agent's reply, the
                 # question asked) once, from their own message row; this row threads replies.
-                "thread_by": "", "created_at": now, "visibility": "mail",
+                "thread_by": "", "created_at": now, "visibility": "mail", "thread_root": thread_root,
             })
         return mail.message_id

@@ -217,7 +217,7 @@ class Pipeline:
         else:
             ctx.thread = find_thread(conn, tags=self.tags, subject=mail.subject, sender=ctx.sender,
                                      in_reply_to=mail.in_reply_to, references=mail.references,
-                                     agent=proof.agent is not None)
+                                     agent=proof.agent is not None, thread_index_header=mail.header("Thread-Index"))
         if proof.forged:
             # An agent's address without proof is a stranger's: it joins only tickets it takes part in.
             kept = [t for t in ctx.thread.ticket_ids if is_participant(conn, t, ctx.sender)]

@@ -61,6 +61,8 @@ class Duties:
         self.config = config
         self.notifier = notifier
         self.directory = directory
+        # The notices of the sweep under way, per recipient: (ticket or None, event, text).
+        self._outgoing: dict[str, list[tuple[Any, str, str]]] = {}
 
     # -- who hears of what -----------------------------------------------------------------
 
@@ -86,10 +88,12 @@ class Duties:
                     text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SWEEP_LOCK}).scalar():
                 report.skipped = True
                 return report
+            self._outgoing = {}
             self.sweep_sla(conn, now, report)
             self.remind_stale(conn, now, report)
             self.auto_close(conn, now, report)
             self.digest(conn, now, report)
+            self.flush(conn)
         # Counted after the commit: a sweep that rolled back warned nobody.
         metrics.sla_warning(report.warnings)
         metrics.sla_breach(report.breaches)
@@ -101,11 +105,27 @@ class Duties:
         return report
 
     def _notice(self, conn: Connection, key: str, ticket: Any, to: list[str], event: str, body: str) -> bool:
+        """Claim the notice once; it goes out with the person's other notices of this sweep."""
         if not to or not self._claim(conn, key):
             return False
         for address in to:
-            self.notifier.staff_notice(conn, ticket, address, event, body)
+            self._outgoing.setdefault(address, []).append((ticket, event, body))
         return True
+
+    def flush(self, conn: Connection) -> None:
+        """One mail per person per sweep about their tickets: a lone notice as it is (it can be
+        answered to work the ticket), several as one list with links. The daily digest, a report
+        rather than a notice, stays a mail of its own."""
+        for address, items in self._outgoing.items():
+            about = [item for item in items if item[0] is not None]
+            alone = [item for item in items if item[0] is None]
+            if len(about) == 1:
+                alone += about
+            elif about:
+                self.notifier.staff_digest(conn, address, about)
+            for ticket, event, body in alone:
+                self.notifier.staff_notice(conn, ticket, address, event, body)
+        self._outgoing = {}
 
     def _claim(self, conn: Connection, key: str) -> bool:
         """True exactly the first time `key` is claimed, across restarts and daemons."""
@@ -168,7 +188,9 @@ class Duties:
         unanswered, overdue = [], []
         answered = {row.ticket_id for row in conn.execute(select(EVENT.c.ticket_id).where(EVENT.c.kind == "first_response"))}
         for ticket in conn.execute(select(TICKET).where(TICKET.c.status.in_(OPEN)).order_by(TICKET.c.number)):
-            line = f"  {self.notifier.tags.tag(ticket.number)} {ticket.subject[:60]} ({ticket.status}, {ticket.department or '-'}, {ticket.assignee or 'unassigned'})"
+            line = (f"  {self.notifier.tags.tag(ticket.number)} {ticket.subject[:60]} ({ticket.status}, "
+                    f"{ticket.department or '-'}, {ticket.assignee or 'unassigned'})\n"
+                    f"    {self.notifier.staff_link(ticket.number)}")
             if ticket.id not in answered:
                 unanswered.append(line)
             if any(clock.breached for clock in clocks(conn, self.config, ticket, now).targets):

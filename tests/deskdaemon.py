@@ -1,19 +1,44 @@
-"""A daemon with a test's own config, on the module's backend, for the tests of agents' mail.
+"""A daemon with a test module's own config, on the module's backend, for tests of agents' mail.
 
 Tests share one sink per module and run once per backend, so each backend numbers its tickets
 apart (100000 on SQLite, 500000 on PostgreSQL): mail about one ticket is never taken for the
-other's. The config text says `FIRST` where the first number goes.
+other's.
 """
 
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.harness import Daemon, Database, Sink
 
+EVA = "eva@telenta.example"
+ADMIN = "admin@telenta.example"
 
-def start(backend: Database, sink: Sink, folder: Path, config: str) -> Daemon:
+
+def config(language: str = "en", *, eva: str = "", more: str = "") -> str:
+    """Eva (an agent of fire-national), an admin, no scheduler; `more` is further YAML (its
+    leading `- {…}` lines are more agents)."""
+    return (f"tickets: {{language: {language}, first_number: FIRST}}\nadmin_address: {ADMIN}\nagents:\n"
+            f"- {{name: Eva Lind, address: {EVA}, departments: [fire-national], role: agent{eva}}}\n"
+            f"{textwrap.dedent(more)}scheduler: {{enabled: false}}\n")
+
+
+def start(backend: Database, sink: Sink, folder: Path, text: str) -> Daemon:
     path = folder / "postdesk.yaml"
-    path.write_text(textwrap.dedent(config).replace("FIRST", "100000" if backend.kind == "sqlite" else "500000"))
+    path.write_text(text.replace("FIRST", "100000" if backend.kind == "sqlite" else "500000"))
     return Daemon(backend, sink, folder / "daemon.log", env_extra={"POSTDESK_CONFIG": str(path)}).start()
+
+
+def desk_fixture(name: str, text: str) -> Any:
+    """A module-scoped `desk` fixture: the daemon with config `text`."""
+    @pytest.fixture(scope="module")
+    def desk(backend: Database, sink: Sink, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+        proc = start(backend, sink, tmp_path_factory.mktemp(name), text)
+        yield proc
+        proc.stop()
+    return desk

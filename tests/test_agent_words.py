@@ -15,7 +15,7 @@ import html
 import re
 import textwrap
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -23,27 +23,17 @@ from typing import Any
 import pytest
 
 from tests import deskdaemon
-from tests.harness import Daemon, Database, Received, Sink, make_mail, unique_address, wait_until
+from tests.harness import Daemon, Received, Sink, make_mail, unique_address, wait_until
 
 EVA = "eva@telenta.example"
 NOTE = "Nyckel hos vaktmästaren, kod 4711 (internt!)"
 DRAFT = "Utkast: vi debiterar 900 kr för besöket"
-CONFIG = f"""\
-    tickets: {{language: sv, first_number: FIRST}}
-    admin_address: admin@telenta.example
-    agents:
-      - {{name: Eva Lind, address: {EVA}, departments: [fire-national], role: agent, language: en}}
-    scheduler: {{enabled: false}}
-    """
+CONFIG = deskdaemon.config("sv", eva=", language: en")
 # What leaks look like: the note, the refused draft, the notice's command help and history.
 LEAKS = ("4711", "vaktmästaren", "900 kr", "#note", "Commands, one per line", "Latest messages", "Not done")
 
 
-@pytest.fixture(scope="module")
-def desk(backend: Database, sink: Sink, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    proc = deskdaemon.start(backend, sink, tmp_path_factory.mktemp("words"), CONFIG)
-    yield proc
-    proc.stop()
+desk = deskdaemon.desk_fixture("words", CONFIG)
 
 
 def _about(sink: Sink, to: str, number: int, word: str, count: int = 1, customer: str = "") -> list[Received]:

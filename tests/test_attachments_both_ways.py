@@ -11,34 +11,21 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import Iterator
 from email.message import EmailMessage
 
-import pytest
-
 from tests import deskdaemon
-from tests.harness import Daemon, Database, Received, Sink, unique_address, wait_until
+from tests.harness import Daemon, Received, Sink, unique_address, wait_until
 
 EVA = "eva@telenta.example"
 LIMIT = 50_000
-CONFIG = f"""\
-    tickets: {{language: en, first_number: FIRST}}
-    agents:
-      - {{name: Eva Lind, address: {EVA}, departments: [fire-national], role: agent}}
-    attachments: {{max_size: {LIMIT}}}
-    scheduler: {{enabled: false}}
-    """
+CONFIG = deskdaemon.config(more=f"attachments: {{max_size: {LIMIT}}}\n")
 # A small but real PDF: header, one empty page, cross-reference table and trailer.
 PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
        b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
        + os.urandom(3000))
 
 
-@pytest.fixture(scope="module")
-def desk(backend: Database, sink: Sink, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    proc = deskdaemon.start(backend, sink, tmp_path_factory.mktemp("files"), CONFIG)
-    yield proc
-    proc.stop()
+desk = deskdaemon.desk_fixture("files", CONFIG)
 
 
 def _mail(sender: str, to: str, subject: str, body: str, files: list[tuple[bytes, str, str]]) -> EmailMessage:

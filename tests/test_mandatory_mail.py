@@ -9,32 +9,20 @@ outbox and delivered as it refills, each an event on its ticket, and the admin i
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-
-import pytest
 
 from tests import deskdaemon
-from tests.harness import Daemon, Database, Sink, make_mail, unique_address, wait_until
+from tests.harness import Daemon, Sink, make_mail, unique_address, wait_until
 
 EVA = "eva@telenta.example"
 ADMIN = "admin@telenta.example"
 TICKETS = 10
-CONFIG = f"""\
-    tickets: {{language: en, first_number: FIRST}}
-    admin_address: {ADMIN}
-    agents:
-      - {{name: Eva Lind, address: {EVA}, departments: [fire-national], role: agent}}
+CONFIG = deskdaemon.config(more="""\
     guard:
-      per_recipient: {{capacity: 1, per_hour: 3600}}
-    scheduler: {{enabled: false}}
-    """
+      per_recipient: {capacity: 1, per_hour: 3600}
+    """)
 
 
-@pytest.fixture(scope="module")
-def desk(backend: Database, sink: Sink, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    proc = deskdaemon.start(backend, sink, tmp_path_factory.mktemp("mandatory"), CONFIG)
-    yield proc
-    proc.stop()
+desk = deskdaemon.desk_fixture("mandatory", CONFIG)
 
 
 def _tokens(desk: Daemon, sink: Sink, customer: str) -> dict[int, str]:

@@ -51,6 +51,8 @@ class Outgoing:
     references: list[str] = field(default_factory=list)
     reply_to: str | None = None
     automatic: bool = True
+    # RFC 3834: "auto-replied" answers a mail; "auto-generated" (staff notices) answers none.
+    auto_submitted: str = "auto-replied"
     html: str | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
     message_id: str = ""
@@ -84,7 +86,7 @@ class Outgoing:
             msg["Reply-To"] = self.reply_to
         if self.automatic:
             # RFC 3834 plus the Exchange header: other robots must not answer us.
-            msg["Auto-Submitted"] = "auto-replied"
+            msg["Auto-Submitted"] = self.auto_submitted
             msg["X-Auto-Response-Suppress"] = "All"
         msg[LOOP_HEADER] = self.loop_token or self.domain
         for name, value in self.extra_headers.items():
