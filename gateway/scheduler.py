@@ -38,6 +38,8 @@ from gateway.tickets.sla import explain, format_duration
 log = logging.getLogger("gateway.sla")
 # The key of the advisory lock that one daemon holds while it sweeps (an arbitrary constant).
 SWEEP_LOCK = 0x706F7375
+# Events the notifier writes for mail a budget delayed or stopped (`Notifier.held_back`).
+HELD_BACK = ("mail_deferred", "mail_held_back")
 OPEN = (Status.NEW.value, Status.IN_PROGRESS.value, Status.WAITING_CUSTOMER.value, Status.WAITING_THIRD_PARTY.value)
 
 
@@ -51,6 +53,7 @@ class Report:
     stale: int = 0
     closed: int = 0
     digests: int = 0
+    held_back: int = 0
     backups: list[str] = field(default_factory=list)
     skipped: bool = False
 
@@ -93,6 +96,7 @@ class Duties:
             self.remind_stale(conn, now, report)
             self.auto_close(conn, now, report)
             self.digest(conn, now, report)
+            self.report_held_back(conn, now, report)
             self.flush(conn)
         # Counted after the commit: a sweep that rolled back warned nobody.
         metrics.sla_warning(report.warnings)
@@ -199,6 +203,22 @@ class Duties:
                 + f"\n\nOverdue tickets ({len(overdue)}):\n" + ("\n".join(overdue) or "  none") + "\n")
         if self._notice(conn, f"digest:{day}", None, leads, "Daily digest", body):
             report.digests += 1
+
+    def report_held_back(self, conn: Connection, now: datetime, report: Report) -> None:
+        """Tell the admin, in one mail per sweep, of every mail a budget deferred or held back."""
+        if not self.config.admin_address:
+            return
+        since = now - timedelta(days=1)
+        rows = conn.execute(select(EVENT.c.id, EVENT.c.ticket_id, EVENT.c.kind, EVENT.c.detail, TICKET.c.number)
+                            .join(TICKET, TICKET.c.id == EVENT.c.ticket_id)
+                            .where(EVENT.c.kind.in_(HELD_BACK), EVENT.c.at >= since).order_by(EVENT.c.id)).all()
+        lines = [f"  {self.notifier.tags.tag(row.number)} {row.detail}" for row in rows
+                 if self._claim(conn, f"held:{row.id}")]
+        if lines:
+            self.notifier.tell_admin(conn, f"{len(lines)} automatic mail(s) deferred or held back",
+                                     "Mail budgets (guard:) delayed or stopped these mails; deferred ones go out "
+                                     "by themselves when the budget allows:\n\n" + "\n".join(lines) + "\n")
+            report.held_back += len(lines)
 
     def backup(self, now: datetime, report: Report) -> None:
         """The day's copy of the SQLite database (online backup API); PostgreSQL is pg_dump's job."""

@@ -42,3 +42,22 @@ def desk_fixture(name: str, text: str) -> Any:
         yield proc
         proc.stop()
     return desk
+
+
+@pytest.fixture
+def duties(desk: Daemon) -> Iterator[Any]:
+    """The scheduler's duties on the desk's database, for a test to run with a controlled clock."""
+    from gateway.config import load_config
+    from gateway.daemon import build_pipeline
+    from gateway.db.engine import make_engine
+    from gateway.scheduler import Duties
+
+    config_file = Path(desk.env_extra["POSTDESK_CONFIG"])
+    config = load_config(config_file, environ={
+        "POSTDESK_DATABASE__URL": desk.db.url, "POSTDESK_SECRET": "x", "POSTDESK_WEB__BASE_URL": "http://desk.example",
+        "POSTDESK_STORE_DIR": str(config_file.parent / "store"), "POSTDESK_SCHEDULER__DIGEST_TIME": "23:59",
+        "POSTDESK_SCHEDULER__BACKUP_TIME": "23:59", "POSTDESK_SCHEDULER__TIMEZONE": "UTC"})
+    pipeline = build_pipeline(config)
+    engine = make_engine(config.database.url)
+    yield Duties(engine, config, pipeline.notifier, lambda: pipeline.routing.current.directory)
+    engine.dispose()

@@ -13,12 +13,8 @@ import email.policy
 import os
 import re
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests import deskdaemon
 from tests.harness import Daemon, Received, Sink, make_mail, unique_address, wait_until
@@ -37,22 +33,7 @@ CONFIG = deskdaemon.config(more=f"""\
 desk = deskdaemon.desk_fixture("staff", CONFIG)
 
 
-@pytest.fixture
-def duties(desk: Daemon) -> Iterator[Any]:
-    from gateway.config import load_config
-    from gateway.daemon import build_pipeline
-    from gateway.db.engine import make_engine
-    from gateway.scheduler import Duties
-
-    config_file = Path(desk.env_extra["POSTDESK_CONFIG"])
-    config = load_config(config_file, environ={
-        "POSTDESK_DATABASE__URL": desk.db.url, "POSTDESK_SECRET": "x", "POSTDESK_WEB__BASE_URL": "http://desk.example",
-        "POSTDESK_STORE_DIR": str(config_file.parent / "store"), "POSTDESK_SCHEDULER__DIGEST_TIME": "23:59",
-        "POSTDESK_SCHEDULER__BACKUP_TIME": "23:59", "POSTDESK_SCHEDULER__TIMEZONE": "UTC"})
-    pipeline = build_pipeline(config)
-    engine = make_engine(config.database.url)
-    yield Duties(engine, config, pipeline.notifier, lambda: pipeline.routing.current.directory)
-    engine.dispose()
+duties = deskdaemon.duties
 
 
 def _open(desk: Daemon, sink: Sink, customer: str, subject: str = "Brandlarmet tjuter") -> tuple[int, Received]:
