@@ -386,8 +386,9 @@ def test_forged_agent_mail_runs_nothing_and_relays_nothing(desk: Daemon, sink: S
     assert desk.db.scalar("SELECT count(*) FROM outbox WHERE raw LIKE '%evil.example%' AND rcpt_to NOT IN (:e, :a)",
                           e=EVA, a=ADMIN) == 0, "the forged text went to nobody but the address it names"
     assert "without proof" in desk.log()
-    admin = sink.wait_for(ADMIN)
-    assert any(EVA in m.message.get_content() and "no command in it was run" in m.message.get_content() for m in admin)
+    # The admin hears of other things too (a tripped budget): wait for this report, not any mail.
+    wait_until(lambda: any(EVA in m.message.get_content() and "no command in it was run" in m.message.get_content()
+                           for m in sink.to(ADMIN)), what="the forgery report to the admin")
 
 
 # -- the SLA warning, the agent list, PostgreSQL -----------------------------------------------

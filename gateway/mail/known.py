@@ -56,20 +56,35 @@ def words(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Known:
-    """The word streams of the texts we sent, searchable for a line's words."""
+    """The words of the texts we sent, searchable for a line's words in order."""
 
-    streams: tuple[str, ...]
+    # All texts' words in one list, a None between texts so that no match spans two of them,
+    # and where each word stands: a line is checked only where its rarest word occurs.
+    stream: tuple[str | None, ...]
+    where: dict[str, list[int]]
 
     @classmethod
     def of(cls, texts: Iterable[str]) -> Known:
-        return cls(tuple(f" {' '.join(words(text))} " for text in texts if text.strip()))
+        stream: list[str | None] = []
+        for text in texts:
+            stream += [*words(text), None]
+        where: dict[str, list[int]] = {}
+        for index, word in enumerate(stream):
+            if word is not None:
+                where.setdefault(word, []).append(index)
+        return cls(tuple(stream), where)
 
     def __bool__(self) -> bool:
-        return bool(self.streams)
+        return bool(self.where)
 
     def has(self, line_words: Sequence[str]) -> bool:
-        needle = f" {' '.join(line_words)} "
-        return bool(line_words) and any(needle in stream for stream in self.streams)
+        if not line_words:
+            return False
+        # Anchor on the line's rarest word: quoted notices repeat "ticket" on every line.
+        offset = min(range(len(line_words)), key=lambda i: len(self.where.get(line_words[i], ())))
+        wanted, size = tuple(line_words), len(line_words)
+        return any(self.stream[at - offset:at - offset + size] == wanted
+                   for at in self.where.get(line_words[offset], ()) if at >= offset)
 
 
 def sent_texts(conn: Connection, *, message_ids: Sequence[str], ticket_ids: Sequence[int], to: str) -> list[str]:
