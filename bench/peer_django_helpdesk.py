@@ -135,23 +135,27 @@ def end_to_end(total: int, processes: int, tmp: Path) -> Figures:
         db.drop()
 
 
-def row(name: str, figures: Figures, peer_rate: float | None) -> str:
-    rate = figures["messages"] / figures["wall_s"]
-    cpu_ms = figures["cpu_s"] / figures["messages"] * 1000
-    ratio = f"{rate / peer_rate:8.2f}" if peer_rate else f"{'1':>8}"
+def per_message(figures: Figures) -> tuple[float, float]:
+    """Messages per second and CPU milliseconds per message."""
+    return figures["messages"] / figures["wall_s"], figures["cpu_s"] / figures["messages"] * 1000
+
+
+def row(name: str, figures: Figures, peer: Figures) -> str:
+    rate, cpu_ms = per_message(figures)
+    peer_rate, peer_cpu_ms = per_message(peer)
     sql = f"{figures['statements'] / figures['messages']:6.1f}" if "statements" in figures else f"{'-':>6}"
-    return (f"{name:<40} {rate:8.0f} {figures['p50_ms']:9.1f} {figures['p99_ms']:9.1f} "
-            f"{cpu_ms:9.2f} {figures['peak_rss_mb']:7.0f} {sql} {ratio}")
+    return (f"{name:<38} {rate:6.0f} {figures['p50_ms']:8.1f} {figures['p99_ms']:8.1f} {cpu_ms:7.2f} "
+            f"{figures['peak_rss_mb']:6.0f} {sql} {rate / peer_rate:7.2f} {peer_cpu_ms / cpu_ms:7.2f}")
 
 
 def report(peers: dict[str, Figures], alone: Figures, e2e: Figures, processes: int) -> None:
     first = next(iter(peers.values()))
-    peer_rate = first["messages"] / first["wall_s"]
-    print(f"\n{'':<40} {'msg/s':>8} {'p50 ms':>9} {'p99 ms':>9} {'CPU ms':>9} {'RSS MB':>7} {'SQL':>6} {'x peer':>8}")
+    print(f"\n{'':<38} {'msg/s':>6} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms':>7} {'RSS MB':>6} {'SQL':>6} "
+          f"{'rate x':>7} {'CPU x':>7}")
     for journal, figures in peers.items():
-        print(row(f"django-helpdesk {first['helpdesk']}, SQLite {journal}", figures, None if figures is first else peer_rate))
-    print(row("postdesk processor alone, SQLite", alone, peer_rate))
-    print(row("postdesk daemon end to end, SQLite", e2e, peer_rate))
+        print(row(f"django-helpdesk {first['helpdesk']}, SQLite {journal}", figures, first))
+    print(row("postdesk processor alone, SQLite", alone, first))
+    print(row("postdesk daemon end to end, SQLite", e2e, first))
     print(f"""
 What each row measures (CPU ms: the process's CPU time / messages; RSS: its peak resident memory;
 SQL: statements sent to SQLite per message, savepoints included, commits not, executemany once):
@@ -166,21 +170,13 @@ SQL: statements sent to SQLite per message, savepoints included, commits not, ex
   commit, processing, confirmation sent to the relay sink ({e2e['messages']} arrived). Rate: first
   message sent to last confirmation at the sink. Latency: 250 sent -> confirmation at the sink.
   CPU: the daemon process over the run, intake and sending included.
-All on SQLite with synchronous=FULL (Postdesk: WAL). x peer: the row's rate over the first row's.""")
+All on SQLite with synchronous=FULL (Postdesk: WAL). rate x: the row's messages/s over the first
+row's; CPU x: the first row's CPU per message over the row's (above 1: less CPU than the peer).""")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=2000)
-    parser.add_argument("--processes", type=int, default=2, help="SMTP client processes for the end-to-end run")
-    parser.add_argument("--peer-journal", choices=["wal", "delete"], action="append",
-                        help="SQLite journal mode of the peer: wal (as Postdesk, the default) or delete "
-                             "(Django's own default); give it twice for both")
-    parser.add_argument("--venv", type=Path, default=BENCH / ".peer-venv", help="the peer's virtual environment")
-    args = parser.parse_args()
-    print(f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"Linux {platform.release()}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {args.messages} messages")
-    python = peer_python(args.venv)
+def one_round(python: Path, args: argparse.Namespace) -> None:
+    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.1f}; "
+          f"{args.messages} messages", flush=True)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         sent = recording_load()
@@ -194,6 +190,26 @@ def main() -> None:
         print("postdesk processor alone ...", flush=True)
         alone = processor_alone(tmp / "mail", tmp)
     report(peers, alone, e2e, args.processes)
+    load = os.getloadavg()[0]
+    shared = " (at or above the core count: other work shared the cores)" if load >= (os.cpu_count() or 1) else ""
+    print(f"load average at the end {load:.1f}{shared}\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--processes", type=int, default=2, help="SMTP client processes for the end-to-end run")
+    parser.add_argument("--peer-journal", choices=["wal", "delete"], action="append",
+                        help="SQLite journal mode of the peer: wal (as Postdesk, the default) or delete "
+                             "(Django's own default); give it twice for both")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the whole comparison, one table each")
+    parser.add_argument("--venv", type=Path, default=BENCH / ".peer-venv", help="the peer's virtual environment")
+    args = parser.parse_args()
+    print(f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"Linux {platform.release()}")
+    python = peer_python(args.venv)
+    for _ in range(args.rounds):
+        one_round(python, args)
 
 
 if __name__ == "__main__":
