@@ -402,3 +402,109 @@ def test_sanitize_html_removes_active_content() -> None:
     assert "<b>Anna</b>" in safe
     assert 'href="https://postdesk.example/t/1"' in safe
     assert '<img src="cid:logo@acme" alt="logo">' in safe
+
+
+# Bottom posting, inline answers, indented quotes (s-nail, mutt, Thunderbird) ------------------
+
+def test_bottom_posting_new_text_is_below_the_quote() -> None:
+    body = ("On Tue, Mar 03, 2026 at 10:12:00AM +0100, Postdesk Support wrote:\n"
+            "> Hej Anna,\n>\n> fungerar larmet nu?\n>\n> -- \n> Postdesk Support\n\n"
+            "Ja, det fungerar sedan i morse.\n\nTack!\n\n-- \nAnna Svensson\n")
+    assert split_reply(body) == ("Ja, det fungerar sedan i morse.\n\nTack!", "-- \nAnna Svensson")
+
+
+def test_inline_answers_between_quoted_blocks_in_order() -> None:
+    body = ("Postdesk Support <support@postdesk.example> wrote:\n> Vilken version?\n3.4.1\n"
+            "> Händer det varje gång?\nBara på morgonen.\n> Mvh Support\n")
+    assert visible_text(body) == "3.4.1\n\nBara på morgonen."
+
+
+@pytest.mark.parametrize("indent", ["\t", "    "])
+def test_indented_quote_after_an_attribution(indent: str) -> None:
+    quoted = "\n".join(f"{indent}{line}" for line in ("Hej Anna,", "", "prova att starta om centralen.", "Mvh Support"))
+    body = f"Den 3 mars 2026 10:12 skrev Support <support@postdesk.example>:\n{quoted}\n\nDet hjälpte inte.\n"
+    assert visible_text(body) == "Det hjälpte inte."
+
+
+# Attribution lines in the languages we serve -----------------------------------------------------
+
+ATTRIBUTIONS = {
+    "en": "On Tue, 3 Mar 2026 at 10:12, Support <support@postdesk.example> wrote:",
+    "sv": "Den tis 3 mars 2026 kl 10:12 skrev Support <support@postdesk.example>:",
+    "ro": "Pe mar., 3 mar. 2026 la 10:12, Support <support@postdesk.example> a scris:",
+    "de": "Am Di., 3. März 2026 um 10:12 Uhr schrieb Support <support@postdesk.example>:",
+    "fr": "Le mar. 3 mars 2026 à 10:12, Support <support@postdesk.example> a écrit :",
+    "es": "El mar, 3 mar 2026 a las 10:12, Support (<support@postdesk.example>) escribió:",
+    "it": "Il giorno mar 3 mar 2026 alle ore 10:12 Support <support@postdesk.example> ha scritto:",
+    "nl": "Op di 3 mrt 2026 om 10:12 schreef Support <support@postdesk.example>:",
+    "pt": "Em ter., 3 de mar. de 2026 às 10:12, Support <support@postdesk.example> escreveu:",
+    "pl": "W dniu 3.03.2026 o 10:12, Support <support@postdesk.example> pisze:",
+    "da": "Den tir. 3. mar. 2026 kl. 10.12 skrev Support <support@postdesk.example>:",
+    "no": "tir. 3. mar. 2026 kl. 10:12 skrev Support <support@postdesk.example>:",
+    "fi": "ti 3. maalisk. 2026 klo 10.12 Support (support@postdesk.example) kirjoitti:",
+    "ru": "вт, 3 мар. 2026 г. в 10:12, Support <support@postdesk.example>:",
+    "hu": "Support <support@postdesk.example> ezt írta (időpont: 2026. márc. 3., K, 10:12):",
+    "verbless": '03.03.2026, 10:12, "Support" <support@postdesk.example>:',
+}
+
+
+@pytest.mark.parametrize("language", sorted(ATTRIBUTIONS))
+@pytest.mark.parametrize("marked", [True, False], ids=["quoted", "unmarked"])
+def test_attribution_in_every_language(language: str, marked: bool) -> None:
+    history = "Hej,\n\nprova att starta om centralen.\n\nSupport"
+    if marked:
+        history = "\n".join(f"> {line}".rstrip() for line in history.split("\n"))
+    body = f"Det hjälpte, tack.\n\n{ATTRIBUTIONS[language]}\n\n{history}\n"
+    assert visible_text(body) == "Det hjälpte, tack."
+
+
+HEADER_BLOCKS = {
+    "en-sent-first": "Sent: Tuesday, March 3, 2026 10:12 AM\nFrom: Support <support@postdesk.example>\n"
+                     "To: Anna\nSubject: RE: Larm",
+    "en-date-first": "Date: Tue, 3 Mar 2026 10:12:00 +0100\nFrom: support@postdesk.example\nSubject: Larm",
+    "fr-to-first": "À : Anna <anna@kund.example>\nDe : Support <support@postdesk.example>\n"
+                   "Envoyé : mardi 3 mars 2026 10:12\nObjet : Larm",
+    "es": "De: Support <support@postdesk.example>\nEnviado: martes, 3 de marzo de 2026 10:12\nPara: Anna\nAsunto: Larm",
+    "it": "Da: Support <support@postdesk.example>\nInviato: martedì 3 marzo 2026 10:12\nA: Anna\nOggetto: Larm",
+    "nl": "Van: Support <support@postdesk.example>\nVerzonden: dinsdag 3 maart 2026 10:12\nAan: Anna\nOnderwerp: Larm",
+    "pt": "De: Support <support@postdesk.example>\nEnviada: terça-feira, 3 de março de 2026 10:12\nPara: Anna\nAssunto: Larm",
+    "pl": "Od: Support <support@postdesk.example>\nWysłano: wtorek, 3 marca 2026 10:12\nDo: Anna\nTemat: Larm",
+    "da": "Fra: Support <support@postdesk.example>\nSendt: 3. marts 2026 10:12\nTil: Anna\nEmne: Larm",
+    "fi": "Lähettäjä: Support <support@postdesk.example>\nLähetetty: tiistai 3. maaliskuuta 2026 10.12\n"
+          "Vastaanottaja: Anna\nAihe: Larm",
+    "ru": "От: Support <support@postdesk.example>\nОтправлено: 3 марта 2026 г. 10:12\nКому: Anna\nТема: Larm",
+    "hu": "Feladó: Support <support@postdesk.example>\nKüldve: 2026. március 3. 10:12\nCímzett: Anna\nTárgy: Larm",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HEADER_BLOCKS))
+def test_header_blocks_starting_with_any_field(name: str) -> None:
+    body = f"Det hjälpte, tack.\n\n{HEADER_BLOCKS[name]}\n\nHej Anna,\n\nprova att starta om.\n"
+    assert visible_text(body) == "Det hjälpte, tack."
+
+
+# Signatures without a delimiter -------------------------------------------------------------
+
+@pytest.mark.parametrize("sign_off", ["Mvh", "Med vänlig hälsning", "Cu stimă,", "Best regards,",
+                                      "Mit freundlichen Grüßen", "Cordialement,", "Met vriendelijke groet,",
+                                      "Pozdrawiam", "Ystävällisin terveisin", "С уважением,"])
+def test_sign_off_with_name_and_contact_lines_is_the_signature(sign_off: str) -> None:
+    signature = f"{sign_off}\nAnna Svensson\nServicetekniker, Acme AB\nTel: +46 8 123 45 67"
+    body = f"Centralen piper igen sedan i natt.\n\n{signature}\n"
+    assert split_reply(body) == ("Centralen piper igen sedan i natt.", signature)
+
+
+def test_business_card_block_with_the_senders_name_is_the_signature() -> None:
+    card = "Anna Svensson\nAcme AB\nStorgatan 12\n123 45 Stockholm\n+46 70 123 45 67\nhttps://www.acme.example"
+    body = f"Kan ni skicka en tekniker på torsdag?\n\n{card}\n"
+    assert split_reply(body, sender_name="Anna Svensson") == ("Kan ni skicka en tekniker på torsdag?", card)
+
+
+@pytest.mark.parametrize("body", [
+    "Ring mig på 070-123 45 67 efter lunch.",
+    "Thanks for the update!",
+    "Tack!",
+    "Adressen är Storgatan 12, 123 45 Stockholm, port 3.\n\nKoden är 4711.",
+])
+def test_text_with_numbers_or_thanks_is_not_a_signature(body: str) -> None:
+    assert split_reply(body, sender_name="Anna Svensson") == (body, "")

@@ -39,6 +39,8 @@ ALIASES: dict[str, str] = {
 _PREFERRED = ("utf_8", "cp1252", "cp1250", "cp1251", "koi8_r", "iso8859_15", "cp1257", "cp1253",
               "cp1254", "gb18030", "big5", "cp932", "euc_jp", "iso2022_jp", "cp949", "iso8859_2")
 _DETECT_MAX_BYTES = 64_000
+_SEVEN_BIT = {"iso2022_jp", "iso2022_jp_1", "iso2022_jp_2", "iso2022_jp_2004", "iso2022_jp_3", "iso2022_jp_ext",
+              "iso2022_kr", "utf-7", "hz"}
 
 
 def codec(charset: str | None) -> str | None:
@@ -59,9 +61,12 @@ def decode(data: bytes, declared: str | None = None, *, hint: str | None = None)
     `hint` is another charset the same message uses (a body's for its headers); it is tried
     after the declared one and before detection, which is unreliable on a few bytes.
     """
-    if data.isascii():
-        return data.decode("ascii")
     name = codec(declared)
+    if data.isascii():
+        # ISO-2022-JP and UTF-7 are 7-bit: ASCII bytes are not yet ASCII text.
+        if name in _SEVEN_BIT:
+            return data.decode(name, "replace")
+        return data.decode("ascii")
     # UTF-8 that validates is UTF-8 whatever the label says: other charsets seldom produce
     # valid multi-byte sequences, and a Latin-1 label on UTF-8 mail is a common mistake.
     if name != "utf-7" and _fits(data, "utf-8"):

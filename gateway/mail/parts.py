@@ -15,12 +15,13 @@ import re
 from dataclasses import dataclass, field
 from email.message import Message
 
+from gateway.mail.addresses import header_values
 from gateway.mail.charsets import decode
 from gateway.mail.headers import decode_value
 from gateway.mail.transfer import decode_transfer, uu_bytes, uu_filename
 
 log = logging.getLogger("gateway.parse")
-_UU_BLOCK = re.compile(rb"(?m)^begin [0-7]{3,4} [^\r\n]{1,255}\r?\n(?:[\x20-\x60]{1,62}\r?\n){0,1000000}?(?:`?\r?\n)?end[ \t]*$")
+_UU_BLOCK = re.compile(rb"(?m)^begin [0-7]{3,4} [^\r\n]{1,255}\r?\n(?:[\x20-\x60]{1,62}\r?\n){0,1000000}?(?:`?\r?\n)?end[ \t]*(?=\r?\n|\Z)")
 _MESSAGE_TYPES = ("message/rfc822", "message/global")
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f/\\:*?\"<>|]+")
 _BOUNDARY_LINE = re.compile(rb"\r?\n")
@@ -112,8 +113,14 @@ def _filename(part: Message) -> str:
 
 
 def _default_name(ctype: str) -> str:
+    """A file name for a part that has none: "image.png", "delivery-status.txt", "part.bin"."""
+    import mimetypes
+
     main, _, sub = ctype.partition("/")
-    return f"{main or 'part'}.{sub or 'bin'}"
+    if main == "message" or ctype == "text/rfc822-headers":
+        return f"{sub or 'message'}.txt"
+    extension = mimetypes.guess_extension(ctype) or f".{sub or 'bin'}"
+    return f"{main or 'part'}{extension}"
 
 
 def _lift_uuencoded(payload: bytes, parts: Parts) -> bytes:
@@ -143,7 +150,8 @@ def _attach_message(part: Message, raw: bytes | None, parts: Parts) -> None:
         inner = part.get_payload()
         subject = ""
         if isinstance(inner, list) and inner and isinstance(inner[0], Message):
-            subject = decode_value(str(inner[0].get("Subject", "")))
+            subjects = header_values(inner[0], "Subject")
+            subject = decode_value(subjects[0]) if subjects else ""
         stem = _UNSAFE_NAME.sub("_", " ".join(subject.split()))[:120].strip(" ._")
         name = f"{stem or 'message'}.eml" if ctype in _MESSAGE_TYPES else _default_name(ctype)
     parts.attachments.append(Attachment(name, ctype, data, None))

@@ -60,12 +60,14 @@ def visible_text(body: str, sender_name: str = "") -> str:
 
 
 def split_reply(body: str, sender_name: str = "") -> Reply:
-    lines = _rejoin_split_addresses([line.rstrip() for line in _NEWLINE.sub("\n", body).split("\n")])
+    # Trailing blanks go, except the one in the "-- " delimiter, which ends the new text.
+    lines = _rejoin_split_addresses([line if line == "-- " else line.rstrip()
+                                     for line in _NEWLINE.sub("\n", body).split("\n")])
     end = _history_start(lines)
     kept = _unquoted(lines, end)
     delimiter = next((i for i, line in enumerate(kept) if line == "-- "), len(kept))
     start = signature_start(kept, delimiter, sender_name)
-    return Reply("\n".join(kept[:start]).strip(), "\n".join(kept[start:]).strip())
+    return Reply("\n".join(kept[:start]).strip(), "\n".join(kept[start:]).strip("\n"))
 
 
 def _rejoin_split_addresses(lines: list[str]) -> list[str]:
