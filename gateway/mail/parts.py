@@ -89,6 +89,7 @@ def _leaf(part: Message, ctype: str, parts: Parts) -> None:
     if charset:
         parts.charsets.append(charset)
     text = decode(payload, charset, hint=parts.charsets[0] if parts.charsets else None)
+    text = text.replace("\r\n", "\n")  # body text in one line-ending style; attachments keep theirs
     (parts.plain if ctype == "text/plain" else parts.html).append(text)
 
 
