@@ -19,8 +19,8 @@ from gateway.mail.headers import decode_value
 
 _ADDRESS = re.compile(r"[^@\s<>()\[\],;:\"]{1,64}@[A-Za-z0-9\u00a0-\uffff](?:[A-Za-z0-9\u00a0-\uffff.-]{0,252})")
 # Domainless system senders an MTA writes into its own reports.
-_SYSTEM = re.compile(r"(?i)^(?:mailer-daemon|postmaster|mail delivery subsystem|mail administrator|"
-                     r"mdaemon|mailerdaemon|mail-daemon|mailer_daemon|root|uucp)$")
+_SYSTEM = re.compile(r"(?i)^(?:mailer[-_ ]?daemon|mail[-_ ]daemon|postmaster|mail delivery subsystem|"
+                     r"mail delivery system|mail administrator|mdaemon|root|uucp)$")
 SENDER_HEADERS = ("From", "Sender", "Reply-To", "Return-Path")
 
 
@@ -92,8 +92,12 @@ def clean(addr: str) -> str:
 
 def system_sender(value: str) -> str:
     """"MAILER-DAEMON" (or kin) when the value names a domainless system sender, else ""."""
-    for name, addr in _split(value) or [("", value)]:
-        for candidate in (addr, name, value):
+    try:
+        pairs = getaddresses([" ".join(value.split())])
+    except Exception:  # the stdlib's parser has raised on hostile input before
+        pairs = []
+    for name, addr in pairs + [("", value)]:
+        for candidate in (addr, name):
             bare = candidate.strip().strip("<>").strip().strip('"')
             if bare and _SYSTEM.match(bare):
                 return bare
