@@ -96,7 +96,7 @@ def _leaf(part: Message, ctype: str, parts: Parts) -> None:
 def payload_bytes(part: Message) -> bytes:
     """The decoded bytes of a leaf part: the raw payload, then its transfer encoding undone."""
     # The stored payload, not get_payload(): compat32 would decode 8-bit bytes with "replace".
-    raw = part._payload  # noqa: SLF001 - the only way to the bytes as they arrived
+    raw = getattr(part, "_payload", None)  # the only way to the bytes as they arrived
     if isinstance(raw, list):
         return b""
     data = raw.encode("ascii", "surrogateescape") if isinstance(raw, str) else bytes(raw or b"")
@@ -144,7 +144,8 @@ def _attach_message(part: Message, raw: bytes | None, parts: Parts) -> None:
     else:
         inner = part.get_payload()
         # Without the raw bytes the parsed parts are written out again: the best left to do.
-        data = b"\r\n".join(m.as_bytes() for m in inner) if isinstance(inner, list) else payload_bytes(part)
+        data = (b"\r\n".join(m.as_bytes() for m in inner if isinstance(m, Message)) if isinstance(inner, list)
+                else payload_bytes(part))
     ctype = part.get_content_type()
     name = _filename(part)
     if not name:
