@@ -508,3 +508,21 @@ def test_business_card_block_with_the_senders_name_is_the_signature() -> None:
 ])
 def test_text_with_numbers_or_thanks_is_not_a_signature(body: str) -> None:
     assert split_reply(body, sender_name="Anna Svensson") == (body, "")
+
+
+@pytest.mark.parametrize("html", [
+    # Proton Mail
+    '<div>Det fungerar nu.</div><div class="protonmail_signature_block"><div>Anna</div></div><br>'
+    '<div class="protonmail_quote">------- Original Message -------<br>On Tuesday, March 3rd, 2026 at 10:12, '
+    'Support &lt;support@postdesk.example&gt; wrote:<br><blockquote class="protonmail_quote" type="cite">'
+    'Prova igen.</blockquote></div>',
+    # new Outlook: an empty "appendonsend" marker, a rule, then the header block
+    '<div>Det fungerar nu.</div><div id="appendonsend"></div><hr style="display:inline-block;width:98%">'
+    '<div id="divRplyFwdMsg"><b>From:</b> Support<br><b>Sent:</b> Tuesday, March 3, 2026 10:12<br></div>'
+    '<div>Prova igen.</div>',
+    # Zoho Mail
+    '<div>Det fungerar nu.<br></div><div class="zmail_extra"><div>---- On Tue, 03 Mar 2026 10:12:00 +0100 '
+    '<b>Support &lt;support@postdesk.example&gt;</b> wrote ----<br></div><blockquote>Prova igen.</blockquote></div>',
+], ids=["protonmail", "new-outlook", "zoho"])
+def test_more_html_clients_quote_containers(html: str) -> None:
+    assert new_text_from_html(html) == "Det fungerar nu."

@@ -14,12 +14,14 @@ from html.parser import HTMLParser
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
          "track", "wbr"}
 # Containers whose start means "everything from here on is the earlier message".
-_CUT_IDS = {"divrplyfwdmsg", "mail-editor-reference-message-container", "olk_src_body_section"}
+_CUT_IDS = {"divrplyfwdmsg", "mail-editor-reference-message-container", "olk_src_body_section", "appendonsend",
+            "x_divrplyfwdmsg"}
 _OUTLOOK_RULES = ("border-top:solid#e1e1e1", "border-top:solid#b5c4df")
 # Containers that are quoted history or a signature, removed with what they hold.
-_SKIP_CLASSES = {"gmail_quote", "moz-cite-prefix", "yahoo_quoted", "gmail_signature",
-                 "moz-signature"}
-_SKIP_IDS = {"signature"}
+_SKIP_CLASSES = {"gmail_quote", "gmail_extra", "x_gmail_quote", "moz-cite-prefix", "yahoo_quoted", "gmail_signature",
+                 "x_gmail_signature", "moz-signature", "protonmail_quote", "protonmail_signature_block", "zmail_extra",
+                 "ms-outlook-mobile-reference-message"}
+_SKIP_IDS = {"signature", "applemailsignature", "x_signature"}
 # Substrings without which none of the containers above can be present.
 _MARKERS = ("border-top", "cite", "signature", *_CUT_IDS, *_SKIP_CLASSES)
 
