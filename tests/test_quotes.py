@@ -445,6 +445,11 @@ ATTRIBUTIONS = {
     "ru": "вт, 3 мар. 2026 г. в 10:12, Support <support@postdesk.example>:",
     "hu": "Support <support@postdesk.example> ezt írta (időpont: 2026. márc. 3., K, 10:12):",
     "verbless": '03.03.2026, 10:12, "Support" <support@postdesk.example>:',
+    "mutt-star": "* Support <support@postdesk.example> [2026-03-03 10:12]:",
+    "lotus-notes": "Support <support@postdesk.example> wrote on 03/03/2026 10:12:00:",
+    "mail-ru": "Вторник, 3 марта 2026, 10:12 +03:00 от Support <support@postdesk.example>:",
+    "evolution": "On Tue, 2026-03-03 at 10:12 +0100, Support wrote:",
+    "yahoo": "On Tuesday, March 3, 2026, 10:12:00 AM GMT+1, Support <support@postdesk.example> wrote:",
 }
 
 
