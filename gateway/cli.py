@@ -216,7 +216,7 @@ def quarantine_retry(config_path: Path | None, entry_ids: tuple[int, ...], retry
 
 @main.command("route")
 @config_option
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, allow_dash=True))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path, allow_dash=True))
 @click.option("--mailbox", help="Which of our mailboxes it was sent to (default: the first).")
 @click.option("--sender", default="", help="Envelope sender ('<>' for a bounce's null sender).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per message (JSON lines).")
