@@ -182,3 +182,15 @@ def test_route_json_reads_a_folder_and_an_mbox_in_one_process(tmp_path: Path) ->
             "attachments", "quarantine"}
     assert all(keys <= set(r) for r in reports)
     assert {"filename", "content_type", "size", "sha256", "content_id"} <= set(reports[0]["attachments"][0])
+
+
+def test_x_uuencode_part_without_its_begin_line() -> None:
+    import binascii
+
+    data = b"panel config \x00\xff" * 5
+    lines = "".join(binascii.b2a_uu(data[i:i + 45]).decode() for i in range(0, len(data), 45))
+    raw = ("From: a@kund.example\r\nSubject: uu\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+           "--b\r\nContent-Type: text/plain\r\n\r\nSe bilaga.\r\n--b\r\nContent-Type: application/octet-stream; name=p.cfg\r\n"
+           f"Content-Transfer-Encoding: x-uuencode\r\n\r\n{lines}`\r\n\r\n--b--\r\n").encode()
+    (attachment,) = parse(raw).attachments
+    assert (attachment.filename, attachment.payload) == ("p.cfg", data)
