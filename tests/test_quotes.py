@@ -531,3 +531,10 @@ def test_text_with_numbers_or_thanks_is_not_a_signature(body: str) -> None:
 ], ids=["protonmail", "new-outlook", "zoho"])
 def test_more_html_clients_quote_containers(html: str) -> None:
     assert new_text_from_html(html) == "Det fungerar nu."
+
+
+def test_inline_answer_directly_under_a_long_question_is_kept() -> None:
+    body = ("> Could you tell us which firmware version the panel in the warehouse is running?\n"
+            "yes, it is 3.4.1 since the update in January\n"
+            "> And does the error also happen on the second panel by the gate?\nno, only the first one\n")
+    assert visible_text(body) == "yes, it is 3.4.1 since the update in January\n\nno, only the first one"

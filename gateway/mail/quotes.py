@@ -169,7 +169,8 @@ def _quoted_marks(lines: list[str], end: int) -> list[bool]:
         if _is_quoted(line):
             quoted[index] = True
             _mark_attribution_before(lines, quoted, index)
-        elif index and quoted[index - 1] and _wrapped_quote(lines[index - 1], line):
+        elif index and quoted[index - 1] and index + 1 < end and _is_quoted(lines[index + 1]) \
+                and _wrapped_quote(lines[index - 1], line):
             quoted[index] = True
         else:
             length = attribution_length(lines, index, strict=False)
@@ -204,7 +205,11 @@ def _mark_attribution_before(lines: list[str], quoted: list[bool], quote: int) -
 
 
 def _wrapped_quote(previous: str, line: str) -> bool:
-    """`line` continues the quoted `previous` line that an editor wrapped, losing the `>`."""
+    """`line` continues the quoted `previous` line that an editor wrapped, losing the `>`.
+
+    Only between two quoted lines, after a long one that stops mid-sentence, and starting in
+    lower case: an inline answer follows a question or a full sentence.
+    """
     stripped = line.strip()
-    return (len(previous) >= _WRAPPED_AFTER and bool(stripped) and stripped[0].islower()
-            and not is_mobile_footer(stripped))
+    return (len(previous) >= _WRAPPED_AFTER and not previous.rstrip().endswith((".", "?", "!", ":", ";"))
+            and bool(stripped) and stripped[0].islower() and not is_mobile_footer(stripped))
