@@ -207,9 +207,9 @@ def _mark_attribution_before(lines: list[str], quoted: list[bool], quote: int) -
 def _wrapped_quote(previous: str, line: str) -> bool:
     """`line` continues the quoted `previous` line that an editor wrapped, losing the `>`.
 
-    Only between two quoted lines, after a long one that stops mid-sentence, and starting in
-    lower case: an inline answer follows a question or a full sentence.
+    Only between two quoted lines, after a long one that does not ask or introduce anything,
+    and starting in lower case: an inline answer follows a question.
     """
     stripped = line.strip()
-    return (len(previous) >= _WRAPPED_AFTER and not previous.rstrip().endswith((".", "?", "!", ":", ";"))
+    return (len(previous) >= _WRAPPED_AFTER and not previous.rstrip().endswith(("?", ":"))
             and bool(stripped) and stripped[0].islower() and not is_mobile_footer(stripped))
