@@ -119,6 +119,7 @@ class Context:
             "may_auto_answer": self.may_auto_answer,
             "no_answer_reasons": self.no_answer_reasons,
             "sender_from": self.parsed.sender.source if self.parsed else "",
+            "sender_as_written": self.parsed.sender.address if self.parsed else "",
             "proof": self.proof.summary(),
             "thread": self.thread.by if self.thread else None,
             "thread_note": self.thread.note if self.thread else "",
