@@ -194,3 +194,7 @@ def test_x_uuencode_part_without_its_begin_line() -> None:
            f"Content-Transfer-Encoding: x-uuencode\r\n\r\n{lines}`\r\n\r\n--b--\r\n").encode()
     (attachment,) = parse(raw).attachments
     assert (attachment.filename, attachment.payload) == ("p.cfg", data)
+
+
+def test_wide_charsets_are_not_mistaken_for_utf8() -> None:
+    assert decode("Hej då".encode("utf-16-le"), "UTF-16LE") == "Hej då"

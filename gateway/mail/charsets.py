@@ -69,6 +69,8 @@ def decode(data: bytes, declared: str | None = None, *, hint: str | None = None)
         return data.decode("ascii")
     # UTF-8 that validates is UTF-8 whatever the label says: other charsets seldom produce
     # valid multi-byte sequences, and a Latin-1 label on UTF-8 mail is a common mistake.
+    if name and name.startswith(("utf-16", "utf-32")) and _fits(data, name):
+        return data.decode(name)  # wide encodings' NUL bytes are valid UTF-8 too
     if name != "utf-7" and _fits(data, "utf-8"):
         return data.decode("utf-8")
     for candidate in (name, codec(hint)):
