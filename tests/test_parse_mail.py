@@ -198,3 +198,9 @@ def test_x_uuencode_part_without_its_begin_line() -> None:
 
 def test_wide_charsets_are_not_mistaken_for_utf8() -> None:
     assert decode("Hej då".encode("utf-16-le"), "UTF-16LE") == "Hej då"
+
+
+def test_raw_header_bytes_without_a_body_charset_are_detected_together() -> None:
+    raw = "From: Zbigniew Łęcki <z@kund.example>\nSubject: Zażółć gęślą jaźń, drzwi nie działają\n\nhej\n".encode("cp1250")
+    mail = parse(raw)
+    assert (mail.from_name, mail.subject) == ("Zbigniew Łęcki", "Zażółć gęślą jaźń, drzwi nie działają")

@@ -100,8 +100,33 @@ def _address_keys(message: Message, name: str, hint: str | None) -> list[str]:
     return [found.key for found in addresses(raw_values(message, name), hint=hint)]
 
 
+def _header_hint(message: Message) -> str | None:
+    """The charset of the raw 8-bit bytes in all headers together: more text, a better guess."""
+    from gateway.mail.charsets import detect
+
+    try:
+        values = [str(v) for _, v in message.raw_items()]
+    except Exception:  # an oddly built message object
+        return None
+    eight_bit = [v.encode("utf-8", "surrogateescape") for v in values if any("\udc80" <= c <= "\udcff" for c in v)]
+    joined = b"\n".join(eight_bit)
+    if not eight_bit or _valid_utf8(joined):
+        return None
+    return detect(joined)
+
+
+def _valid_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _parsed(message: Message, raw: bytes, parts: Parts, defects: list[str], envelope: str | None) -> ParsedMail:
-    hint = parts.charsets[0] if parts.charsets else None
+    # Clients write raw header bytes in the charset of their body; without one, all of the
+    # headers' 8-bit bytes together are detected.
+    hint = parts.charsets[0] if parts.charsets else _header_hint(message)
     sender = find_sender(message, envelope, hint=hint)
     subjects = raw_values(message, "Subject")
     return ParsedMail(
