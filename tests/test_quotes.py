@@ -538,3 +538,13 @@ def test_inline_answer_directly_under_a_long_question_is_kept() -> None:
             "yes, it is 3.4.1 since the update in January\n"
             "> And does the error also happen on the second panel by the gate?\nno, only the first one\n")
     assert visible_text(body) == "yes, it is 3.4.1 since the update in January\n\nno, only the first one"
+
+
+def test_business_card_with_a_title_line_of_its_own() -> None:
+    card = "John Doe\nProduct Manager at Acme\nPhone: +1 555 123 4567\nwww.acme.example"
+    assert split_reply(f"The export works again, thanks.\n\n{card}") == ("The export works again, thanks.", card)
+
+
+def test_closing_paragraph_with_a_number_in_a_sentence_is_text() -> None:
+    body = "It fails every morning.\n\nPlease call me on +46 70 123 45 67\nor see https://status.acme.example"
+    assert split_reply(body) == (body, "")

@@ -158,7 +158,11 @@ def _contact_block(lines: list[str], end: int, sender_name: str) -> int | None:
         return None
     kinds = [_contact_kind(line, sender_name) for line in block]
     strong = sum(kind in ("phone", "url", "email", "postal", "company", "sender") for kind in kinds)
-    if all(kinds) and strong >= 1 and (strong >= 2 or len(block) <= 2 and "sender" in kinds):
+    unknown = kinds.count(None)
+    # One line of its own ("Product Manager at Acme") is allowed in a card that is clearly one.
+    if strong >= 2 and unknown <= (1 if len(block) >= 3 else 0):
+        return start
+    if unknown == 0 and strong == 1 and len(block) <= 2 and "sender" in kinds:
         return start
     return None
 
