@@ -1,0 +1,78 @@
+"""A database blip costs a retry, not a lease: failed batches give their rows back at once.
+
+The blip is real: a trigger makes PostgreSQL terminate the daemon's own connection in the middle
+of a batch, once (a sequence, which no rollback undoes, counts the kills). Leases are long here
+(300 s inbound, 120 s outbox, the defaults), so a batch whose leases were not given back would
+wait minutes; the tests await the row's final state with the harness's usual 20 s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness import Daemon, Database, Sink, make_mail, unique_address, wait_until
+
+KILL_ONCE = """
+CREATE SEQUENCE blip_kills;
+CREATE FUNCTION blip() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF nextval('blip_kills') = 1 THEN
+        PERFORM pg_terminate_backend(pg_backend_pid());
+    END IF;
+    RETURN NEW;
+END $$;
+"""
+
+
+@pytest.fixture
+def blip_daemon(fresh_db: Database, tmp_path: Path) -> Iterator[tuple[Daemon, Sink]]:
+    sink = Sink().start()
+    proc = Daemon(fresh_db, sink, tmp_path / "daemon.log",
+                  env_extra={"POSTDESK_WEB__ENABLED": "false", "POSTDESK_METRICS__LISTEN": ""}).start()
+    with fresh_db.engine.begin() as conn:
+        conn.exec_driver_sql(KILL_ONCE)
+    yield proc, sink
+    proc.stop()
+    sink.stop()
+
+
+@pytest.mark.parametrize("fresh_db", ["postgresql"], indirect=True)
+def test_inbound_lease_released_when_the_batch_loses_its_connection(blip_daemon: tuple[Daemon, Sink]) -> None:
+    daemon, sink = blip_daemon
+    with daemon.db.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TRIGGER blip_message BEFORE INSERT ON message FOR EACH ROW EXECUTE FUNCTION blip()")
+    customers = [unique_address("blip") for _ in range(5)]
+    with daemon.smtp() as client:
+        for customer in customers:
+            client.sendmail(customer, ["support@telenta.example"], make_mail(sender=customer, subject="Blip"))
+    wait_until(lambda: daemon.db.scalar("SELECT last_value FROM blip_kills") >= 1, what="the connection killed")
+    # Given back at once and processed again: not after the 300 s lease.
+    wait_until(lambda: daemon.db.scalar("SELECT count(*) FROM inbound WHERE state = 'done'") == len(customers),
+               what="the batch processed after the blip")
+    assert daemon.db.scalar("SELECT count(*) FROM inbound WHERE lease_until IS NOT NULL") == 0
+    assert daemon.db.scalar("SELECT count(*) FROM quarantine") == 0, "a lost connection is not poison"
+    for customer in customers:
+        sink.wait_for(customer)
+    assert daemon.db.scalar("SELECT count(*) FROM ticket") == len(customers)
+    assert "batch failed" in daemon.log_path.read_text(errors="replace")
+
+
+@pytest.mark.parametrize("fresh_db", ["postgresql"], indirect=True)
+def test_outbox_results_recorded_after_a_blip_and_nothing_sent_twice(blip_daemon: tuple[Daemon, Sink]) -> None:
+    daemon, sink = blip_daemon
+    with daemon.db.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TRIGGER blip_outbox BEFORE UPDATE ON outbox FOR EACH ROW "
+                             "WHEN (NEW.state = 'sent') EXECUTE FUNCTION blip()")
+    customers = [unique_address("sent") for _ in range(5)]
+    with daemon.smtp() as client:
+        for customer in customers:
+            client.sendmail(customer, ["support@telenta.example"], make_mail(sender=customer, subject="Blip"))
+    for customer in customers:
+        sink.wait_for(customer)
+    wait_until(lambda: daemon.db.scalar("SELECT last_value FROM blip_kills") >= 1, what="the connection killed")
+    wait_until(lambda: daemon.db.scalar("SELECT count(*) FROM outbox WHERE state = 'sent' AND lease_until IS NULL")
+               == len(customers), what="every delivery recorded after the blip")
+    assert [len(sink.to(customer)) for customer in customers] == [1] * len(customers)
