@@ -59,11 +59,12 @@ class BoundedText(TypeDecorator[str]):
 
     def __init__(self, original: TypeEngine[Any]) -> None:
         super().__init__()
-        self.impl = original  # keeps the DDL and the result handling of the column as they were
+        # The column's own type underneath: its DDL and result handling stay as they were.
+        self.impl = original  # type: ignore[assignment]
         self.limit: int | None = getattr(original, "length", None)
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        return self.impl
+        return self.impl_instance
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if not isinstance(value, str):
