@@ -142,7 +142,8 @@ class Processor:
                 if self.postmaster.take(conn, ctx):
                     _finish(conn, ctx, "done", ctx.outcome)
                     return
-                self.run_apply(conn, ctx, lambda: self._await_parent(conn, ctx, deferrals))
+                parent = self._queued_parent(conn, ctx, deferrals)
+                self.run_apply(conn, ctx, lambda: self._await_parent(ctx, parent))
                 _finish(conn, ctx, "done", ctx.outcome)
         except Skip:
             ctx.outcome = "skipped: lease lost"
@@ -162,22 +163,29 @@ class Processor:
             ctx.outcome = f"quarantined at {ctx.stage}: {exc}"
             _quarantine(conn, ctx, ctx.stage, _reason(exc))
 
-    def _await_parent(self, conn: Connection, ctx: Context, deferrals: int) -> None:
-        """A reply that threads nowhere yet, to a mail still waiting in the queue, waits for it.
+    def _queued_parent(self, conn: Connection, ctx: Context, deferrals: int) -> int | None:
+        """A mail this one answers that is still waiting in the queue (another daemon has it).
 
-        The parent may be in another daemon's batch right now; once that batch commits, the
-        reply finds the parent's ticket. After `max_defers` waits it opens a ticket of its own,
-        so a parent that never gets processed cannot hold it for ever.
+        Asked before threading, not after: the parent's daemon commits its message and its
+        `done` together, so a parent not queued here has its message visible to the threading
+        that follows; asked the other way round, a commit between the two reads is missed.
+        After `max_defers` waits the reply goes its own way, so a parent that never gets
+        processed cannot hold it for ever.
         """
         config = self.pipeline.config.processor
-        if ctx.kind != "customer" or ctx.thread is None or ctx.thread.ticket_ids or ctx.on_behalf is not None:
-            return
+        if ctx.kind != "customer" or ctx.on_behalf is not None or deferrals >= config.max_defers:
+            return None
         wanted = list(dict.fromkeys(ctx.mail.in_reply_to + ctx.mail.references))
-        if not wanted or deferrals >= config.max_defers:
-            return
+        if not wanted:
+            return None
         parent = conn.execute(_PARENT_QUEUED, {"ids": wanted, "iid": ctx.inbound_id}).scalar()
-        if parent is not None:
-            raise Defer(f"waiting for inbound {parent}, which it answers", config.defer_seconds)
+        return int(parent) if parent is not None else None
+
+    def _await_parent(self, ctx: Context, parent: int | None) -> None:
+        """A reply that threads nowhere yet, to a mail still queued, waits for it."""
+        if parent is None or ctx.kind != "customer" or ctx.thread is None or ctx.thread.ticket_ids:
+            return
+        raise Defer(f"waiting for inbound {parent}, which it answers", self.pipeline.config.processor.defer_seconds)
 
     def _lock_tickets(self, conn: Connection, contexts: list[Context]) -> None:
         """Lock every existing ticket the batch will write to, in id order, before writing any.
