@@ -80,15 +80,17 @@ class Processor:
         )
         # Claim tokens of failed batches whose leases could not be given back yet.
         self._unreleased: list[str] = []
+        # After a batch failed for a reason of its own: how many batches to take one item at a time.
+        self._alone = 0
 
     def run_batch(self) -> int:
         """Process one batch; returns how many items were handled (0: the queue is empty)."""
         config = self.pipeline.config.processor
         self._release_leftovers()
         token = new_claim(self.instance)
-        rows = claim_inbound(
-            self.engine, token, limit=config.batch_size, lease=timedelta(seconds=config.lease_seconds)
-        )
+        limit = 1 if self._alone else config.batch_size
+        self._alone = max(self._alone - 1, 0)
+        rows = claim_inbound(self.engine, token, limit=limit, lease=timedelta(seconds=config.lease_seconds))
         if not rows:
             return 0
         started = time.perf_counter()
@@ -99,11 +101,13 @@ class Processor:
                 self._lock_tickets(conn, contexts)
                 for ctx in contexts:
                     self._apply_one(conn, ctx, deferrals[ctx.inbound_id])
-        except Exception:
-            # Nothing of this batch was committed: its items go back to the queue now, not
-            # when the lease runs out.
-            self._release(token)
-            raise
+        except Exception as exc:
+            if is_transient(exc):
+                # Nothing of this batch was committed: its items go back to the queue now, not
+                # when the lease runs out.
+                self._release(token)
+                raise
+            return self._poisoned(token, rows, exc)
         log.debug("batch of %d committed in %.1f ms", len(rows), (time.perf_counter() - started) * 1000)
         done_at = utcnow()
         for row, ctx in zip(rows, contexts, strict=True):
@@ -216,6 +220,31 @@ class Processor:
         if ids:
             conn.execute(select(TICKET.c.id).where(TICKET.c.id.in_(sorted(ids))).order_by(TICKET.c.id)
                          .with_for_update())
+
+    def _poisoned(self, token: str, rows: list[Row[Any]], exc: Exception) -> int:
+        """A batch failed for a reason of its own: find the one item that causes it.
+
+        The batch's items are given back and the next ones taken one at a time; an item that
+        fails alone is quarantined in a transaction of its own or, where even that fails, set
+        aside until its lease would have run out, so that it never holds up the others.
+        """
+        if len(rows) > 1:
+            log.error("batch of %d failed (%s: %s); taking the next ones one at a time", len(rows),
+                      type(exc).__name__, exc)
+            self._alone = len(rows)
+            self._release(token)
+            return len(rows)
+        log.error("inbound %d fails outside its own savepoint: %s: %s", rows[0].id, type(exc).__name__, exc)
+        ctx = _context(rows[0], token)
+        try:
+            with self.engine.begin() as conn:
+                _quarantine(conn, ctx, "batch", _reason(exc))
+        except Exception as again:
+            log.error("inbound %d set aside for %d s: could not quarantine it either (%s)", rows[0].id,
+                      self.pipeline.config.processor.lease_seconds, again)
+            lease = timedelta(seconds=self.pipeline.config.processor.lease_seconds)
+            release(self.engine, INBOUND, token, not_before=utcnow() + lease)
+        return 1
 
     def _release(self, token: str) -> None:
         try:

@@ -1,4 +1,5 @@
-"""A database blip costs a retry, not a lease: failed batches give their rows back at once.
+"""A database blip costs a retry, not a lease: failed batches give their rows back at once;
+a batch that fails for one item's sake finds that item and completes without it.
 
 The blip is real: a trigger makes PostgreSQL terminate the daemon's own connection in the middle
 of a batch, once (a sequence, which no rollback undoes, counts the kills). Leases are long here
@@ -75,4 +76,40 @@ def test_outbox_results_recorded_after_a_blip_and_nothing_sent_twice(blip_daemon
     wait_until(lambda: daemon.db.scalar("SELECT last_value FROM blip_kills") >= 1, what="the connection killed")
     wait_until(lambda: daemon.db.scalar("SELECT count(*) FROM outbox WHERE state = 'sent' AND lease_until IS NULL")
                == len(customers), what="every delivery recorded after the blip")
+    assert [len(sink.to(customer)) for customer in customers] == [1] * len(customers)
+
+
+POISON = """
+CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF position(convert_to('POISON-ROW', 'UTF8') in NEW.raw) > 0 THEN
+        RAISE EXCEPTION 'this inbound row cannot be finished';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER poison_inbound BEFORE UPDATE ON inbound FOR EACH ROW
+    WHEN (NEW.state <> 'queued') EXECUTE FUNCTION poison();
+"""
+
+
+@pytest.mark.parametrize("fresh_db", ["postgresql"], indirect=True)
+def test_an_item_failing_outside_its_savepoint_does_not_hold_up_its_batch(blip_daemon: tuple[Daemon, Sink]) -> None:
+    """The poison row can be neither finished nor quarantined (a trigger refuses both, as a
+    broken constraint would): the batch used to fail and be retried whole, for ever."""
+    daemon, sink = blip_daemon
+    with daemon.db.engine.begin() as conn:
+        conn.exec_driver_sql(POISON)
+    customers = [unique_address("batch") for _ in range(8)]
+    poison = make_mail(sender="poison@kund.example", subject="POISON-ROW")
+    with daemon.smtp() as client:
+        for index, customer in enumerate(customers):
+            if index == 3:
+                client.sendmail("poison@kund.example", ["support@telenta.example"], poison)
+            client.sendmail(customer, ["support@telenta.example"], make_mail(sender=customer, subject="Larm"))
+    for customer in customers:
+        sink.wait_for(customer)
+    wait_until(lambda: daemon.db.scalar("SELECT count(*) FROM inbound WHERE state = 'done'") == len(customers),
+               what="the rest of the batch done")
+    state, claim = daemon.db.rows("SELECT state, claim FROM inbound WHERE mail_from = 'poison@kund.example'")[0]
+    assert state == "queued" and claim is None, "set aside, not leased for ever"
     assert [len(sink.to(customer)) for customer in customers] == [1] * len(customers)
