@@ -9,6 +9,8 @@ wait minutes; the tests await the row's final state with the harness's usual 20 
 
 from __future__ import annotations
 
+import smtplib
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,3 +115,49 @@ def test_an_item_failing_outside_its_savepoint_does_not_hold_up_its_batch(blip_d
     state, claim = daemon.db.rows("SELECT state, claim FROM inbound WHERE mail_from = 'poison@kund.example'")[0]
     assert state == "queued" and claim is None, "set aside, not leased for ever"
     assert [len(sink.to(customer)) for customer in customers] == [1] * len(customers)
+
+
+REFUSE_INSERT = """
+CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF position(convert_to('REFUSED-ROW', 'UTF8') in NEW.raw) > 0 THEN
+        RAISE EXCEPTION 'this inbound row cannot be stored';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER refuse_inbound BEFORE INSERT ON inbound FOR EACH ROW EXECUTE FUNCTION refuse();
+"""
+
+
+@pytest.mark.parametrize("fresh_db", ["postgresql"], indirect=True)
+def test_a_message_the_database_refuses_gets_451_alone(blip_daemon: tuple[Daemon, Sink]) -> None:
+    """Many clients at once share group commits with a message the database refuses."""
+    daemon, _sink = blip_daemon
+    with daemon.db.engine.begin() as conn:
+        conn.exec_driver_sql(REFUSE_INSERT)
+    codes: dict[str, list[int]] = {"good": [], "refused": []}
+    lock, start = threading.Lock(), threading.Barrier(9)
+
+    def client(kind: str, count: int) -> None:
+        start.wait()
+        with daemon.smtp() as smtp:
+            for _ in range(count):
+                sender = unique_address(kind)
+                raw = make_mail(sender=sender, subject="REFUSED-ROW" if kind == "refused" else "Larm")
+                try:
+                    smtp.sendmail(sender, ["support@telenta.example"], raw)
+                    code = 250
+                except smtplib.SMTPDataError as exc:
+                    code = exc.smtp_code
+                with lock:
+                    codes[kind].append(code)
+
+    threads = [threading.Thread(target=client, args=("good", 25)) for _ in range(8)]
+    threads.append(threading.Thread(target=client, args=("refused", 25)))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert codes["refused"] == [451] * 25
+    assert codes["good"] == [250] * 200, f"{codes['good'].count(451)} good messages got 451"
+    assert daemon.db.scalar("SELECT count(*) FROM inbound") == 200

@@ -1,7 +1,8 @@
 """The SMTP intake: an aiosmtpd handler that only accepts our mailboxes and answers 250 after commit.
 
-The handler is deliberately thin (aiosmtpd's own model): RCPT checks the address, DATA hands the
-raw bytes to the group writer and waits for the commit. Size limits are aiosmtpd's
+The handler is deliberately thin (aiosmtpd's own model): MAIL and RCPT check the address (553
+with the reason for one no relay or database would take), DATA hands the raw bytes to the group
+writer and waits for the commit. Size limits are aiosmtpd's
 `data_size_limit` (552 on excess); relaying is refused with 550.
 """
 
