@@ -171,10 +171,10 @@ def _is_intro(line: str) -> bool:
     return line.endswith(":") or bool(_HEADER_LINE.match(line))
 
 
-def new_words(plain: str | None, html: str | None, known: Known) -> str:
-    """The writer's own text of a reply: known text removed, then the trailing quote and signature."""
+def new_words(plain: str | None, html: str | None, known: Known, sender_name: str = "") -> str:
+    """The writer's own text of a reply: known text removed, then what quoting and signing is left."""
     body = plain if plain and plain.strip() else (html_to_text(html) if html else "")
-    return visible_text(remove_known(body, known)) if known else visible_text(body)
+    return visible_text(remove_known(body, known) if known else body, sender_name)
 
 
 def internal_words(conn: Connection, ticket_id: int, text: str) -> str | None:

@@ -1,12 +1,12 @@
 """Outlook's Thread-Index root on messages, so a reply carrying nothing else threads
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0010
 Create Date: 2026-12-01
 
 Outlook answers with a `Thread-Index` whose first 22 bytes are the conversation's; some of its
-replies carry no In-Reply-To or References. Our outgoing mail and the customers' incoming mail
-keep that root (hex) so such a reply finds its ticket. Deferred mail needs no column: an outbox
+replies carry no In-Reply-To or References. Our mail to customers carries one per ticket and
+keeps its root (hex) on the outbound message, so such a reply finds its ticket. Deferred mail needs no column: an outbox
 row's `next_attempt_at` is already its not-before time.
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
