@@ -252,11 +252,14 @@ class Pipeline:
                                 ticket_ids=ctx.thread.ticket_ids, to=ctx.sender)
         if not sent and ctx.kind == "customer":
             return  # nothing of ours to find: the strip stage's reading stands
-        own = known.new_words(mail.text_plain or None, mail.text_html or None, known.Known.of(sent),
-                              mail.from_name).strip()
+        reply = known.own_reply(mail.text_plain or None, mail.text_html or None, known.Known.of(sent), mail.from_name)
+        own = reply.text.strip()
         # A customer's reply that is all quote keeps its body; staff text goes out, so never that.
         if own or ctx.kind != "customer":
-            ctx.text = own
+            ctx.text, ctx.signature = own, reply.signature if own else ""
+        if own and ctx.kind != "customer":
+            # The agent's own closing goes to the customer with their words; their client's block does not.
+            ctx.text = "\n\n".join(part for part in (own, known.sign_off(reply.signature)) if part)
         if sent:
             ctx.notes.append(f"known text: compared with {len(sent)} mail(s) we sent")
 

@@ -28,7 +28,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from gateway.db.tables import MESSAGE, OUTBOX
 from gateway.mail.htmltext import html_to_text
-from gateway.mail.quotes import visible_text
+from gateway.mail.quotes import Reply, split_reply
 
 _WORD = re.compile(r"\w+")
 _QUOTE_MARK = re.compile(r"^[ \t]*(?:>[ \t]?)+|^(?:\t| {2,})")
@@ -171,10 +171,24 @@ def _is_intro(line: str) -> bool:
     return line.endswith(":") or bool(_HEADER_LINE.match(line))
 
 
-def new_words(plain: str | None, html: str | None, known: Known, sender_name: str = "") -> str:
-    """The writer's own text of a reply: known text removed, then what quoting and signing is left."""
+def own_reply(plain: str | None, html: str | None, known: Known, sender_name: str = "") -> Reply:
+    """The writer's own text of a reply and its signature: known text removed, then what quoting
+    and signing is left (`gateway.mail.quotes`)."""
     body = plain if plain and plain.strip() else (html_to_text(html) if html else "")
-    return visible_text(remove_known(body, known) if known else body, sender_name)
+    return split_reply(remove_known(body, known) if known else body, sender_name)
+
+
+def new_words(plain: str | None, html: str | None, known: Known, sender_name: str = "") -> str:
+    return own_reply(plain, html, known, sender_name).text
+
+
+def sign_off(signature: str) -> str:
+    """What the writer typed to close their mail ("Vänliga hälsningar\nEva"): the signature above
+    the "-- " line, below which their mail client adds its block of titles and phone numbers."""
+    lines = signature.split("\n")
+    # HTML turned into text loses the delimiter's trailing space.
+    cut = next((i for i, line in enumerate(lines) if line.strip() == "--"), len(lines))
+    return "\n".join(lines[:cut]).strip()
 
 
 def internal_words(conn: Connection, ticket_id: int, text: str) -> str | None:
