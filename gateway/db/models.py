@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from gateway.db.normalise import bound_text_columns
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -121,6 +123,10 @@ class Inbound(SQLModel, table=True):
     lease_until: datetime | None = None
     processed_at: datetime | None = None
     note: str = Field(default="", max_length=500)
+    # The message's own Message-ID (as `gateway.validate` stores it): replies look for a
+    # parent still waiting here. `deferrals`: how often this one waited for its parent.
+    message_id: str = Field(default="", max_length=998, index=True)
+    deferrals: int = 0
 
 
 class Outbox(SQLModel, table=True):
@@ -269,3 +275,7 @@ class ImapSeen(SQLModel, table=True):
     inbound_id: int = Field(foreign_key="inbound.id")
     done: bool = False
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# Last, once every table exists: NUL removed and lengths enforced alike on SQLite and PostgreSQL.
+bound_text_columns(SQLModel.metadata)
