@@ -80,7 +80,7 @@ class IntakeHandler:
     ) -> str:
         # The null sender (bounces) is empty here; anything else must be an address we could
         # store and answer.
-        problem = address_problem(address) if address else None
+        problem = address_problem(address) if address not in ("", "<>") else None  # aiosmtpd passes "<>"
         if problem:
             metrics.refused("bad_address")
             log.info("refused MAIL FROM %r from %s: %s", address, session.peer, problem)
