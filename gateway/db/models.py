@@ -96,6 +96,8 @@ class Message(SQLModel, table=True):
     html: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # sanitised
     # The whole body as text (quoted history included); `text` is only what is new.
     body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # The signature taken off `text` (sign-off, name, contact lines), kept beside it.
+    signature: str = Field(default="", sa_column=Column(Text, nullable=False, default="", server_default=""))
     # Which of our mailboxes this copy was routed for (one mail to two addresses: two copies).
     mailbox: str = Field(default="", max_length=320)
     # JSON: how this message was handled (classification reasons, thread strategy, rules).

@@ -1,7 +1,7 @@
 """The inbound queue knows each message's Message-ID and how often it waited for its parent
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-01
 
 A reply that reaches one daemon while its parent is still in another daemon's batch must wait
@@ -14,7 +14,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0010"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
