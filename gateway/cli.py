@@ -116,21 +116,26 @@ def migrate(config_path: Path | None) -> None:
 
 @main.command()
 @config_option
-@click.option("--mailbox", help="Which of our mailboxes the message was sent to (default: the first).")
+@click.option("--mailbox", "mailboxes", multiple=True,
+              help="Envelope recipient: which of our mailboxes the MTA delivers it to (repeatable). "
+                   "Default: our mailboxes named in Delivered-To, X-Original-To, To and Cc.")
 @click.option("--sender", default=None, help="Envelope sender as the MTA saw it (empty: the null sender of a bounce).")
-def inject(config_path: Path | None, mailbox: str | None, sender: str | None) -> None:
+def inject(config_path: Path | None, mailboxes: tuple[str, ...], sender: str | None) -> None:
     """Queue one message read from standard input, as from an MTA pipe.
 
-    Exits 0 once the message is committed, 75 when the store is unavailable (the MTA retries).
+    Exits 0 once the message is committed, 75 when the store is unavailable (the MTA retries),
+    67 when no mailbox of ours is given or named in the message.
     """
     from gateway.db.queues import enqueue_inbound
+    from gateway.intake.pipe import recipients_in
     from gateway.intake.smtp import Mailboxes
 
     config = _config(config_path)
-    target = (mailbox or config.mailboxes[0]).lower()
-    if not Mailboxes(config.mailboxes).accepts(target):
-        click.echo(f"postdesk: {target} is not one of our mailboxes ({', '.join(config.mailboxes)})", err=True)
-        sys.exit(EX_NOUSER)
+    ours = Mailboxes(config.mailboxes)
+    for box in mailboxes:
+        if not ours.accepts(box):
+            click.echo(f"postdesk: {box} is not one of our mailboxes ({', '.join(config.mailboxes)})", err=True)
+            sys.exit(EX_NOUSER)
     raw = sys.stdin.buffer.read()
     if not raw.strip():
         click.echo("postdesk: no message on standard input", err=True)
@@ -138,14 +143,18 @@ def inject(config_path: Path | None, mailbox: str | None, sender: str | None) ->
     if len(raw) > config.smtp.max_message_size:
         click.echo(f"postdesk: message of {len(raw)} bytes exceeds smtp.max_message_size", err=True)
         sys.exit(EX_DATAERR)
+    targets = [box.lower() for box in mailboxes] or recipients_in(raw, ours.accepts)
+    if not targets:
+        click.echo("postdesk: none of our mailboxes in Delivered-To, X-Original-To, To or Cc; "
+                   "give --mailbox ADDR", err=True)
+        sys.exit(EX_NOUSER)
+    item = {"source": "pipe", "mail_from": _envelope_sender(sender), "rcpt_to": ",".join(targets), "raw": raw}
     try:
-        (inbound_id,) = enqueue_inbound(
-            _engine(config), [{"source": "pipe", "mail_from": _envelope_sender(sender), "rcpt_to": target, "raw": raw}]
-        )
+        (inbound_id,) = enqueue_inbound(_engine(config), [item])
     except SQLAlchemyError as exc:
         click.echo(f"postdesk: store unavailable, try again later: {exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc}", err=True)
         sys.exit(EX_TEMPFAIL)
-    click.echo(f"queued as {inbound_id}")
+    click.echo(f"queued as {inbound_id} for {', '.join(targets)}")
 
 
 def _envelope_sender(sender: str | None) -> str:
@@ -344,10 +353,13 @@ def directory_command(config_path: Path | None, what: str) -> None:
 
 
 def _list_agents(config: Config) -> None:
+    from gateway.routing.runtime import load_routing
+
+    load_routing(config)  # the directory's departments are the staff
     roles = {"agent": "agent", "manager": "department manager", "lead": "support lead"}
-    if not config.agents:
-        click.echo("no agents configured (agents: in the settings file)")
-    for agent in config.agents:
+    if not config.staff:
+        click.echo(f"no staff: name members and managers of departments in {config.rules.directory}")
+    for agent in config.staff:
         click.echo(f"{agent.name} <{agent.address}>: {roles[agent.role]}; departments "
                    f"{', '.join(agent.departments) or '-'}; mail in {agent.language or config.tickets.language}")
 
@@ -360,7 +372,7 @@ def agents() -> None:
 @agents.command("list")
 @config_option
 def agents_list(config_path: Path | None) -> None:
-    """Each agent: name, address, role and departments (the agents: section of the settings)."""
+    """Each person: name, address, role and departments (members and managers in the directory)."""
     _list_agents(_config(config_path))
 
 

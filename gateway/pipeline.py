@@ -22,7 +22,7 @@ from gateway.agents.proof import Proof, Prover
 from gateway.config import Config
 from gateway.db.models import Bounce as BounceRow
 from gateway.db.models import utcnow
-from gateway.db.tables import MESSAGE, OUTBOX
+from gateway.db.tables import INBOUND, MESSAGE, OUTBOX, TICKET
 from gateway.followup import TagFormat, ThreadResult, by_token, find_thread, is_participant
 from gateway.guard import suppress
 from gateway.mail.classify import classify
@@ -34,6 +34,7 @@ from gateway.mail.quotes import new_text
 from gateway.notify import Notifier
 from gateway.routing.evaluate import Decision, Facts
 from gateway.routing.rules import route
+from gateway.routing.staff import audience, triage_department
 from gateway.routing.runtime import Routing
 from gateway.tickets import actions, store
 from gateway.tickets.lifecycle import Status
@@ -43,8 +44,13 @@ log = logging.getLogger("gateway.process")
 # The null reverse path as stored in `inbound.mail_from`; an empty string there means "unknown"
 # (a pipe or IMAP import without an envelope), which must not be mistaken for a bounce.
 NULL_SENDER = "<>"
-_COPIES = select(MESSAGE.c.mailbox, MESSAGE.c.id).where(
-    MESSAGE.c.message_id == bindparam("mid"), MESSAGE.c.body_hash == bindparam("hash"), MESSAGE.c.direction == "in")
+# Earlier deliveries of one mail: the mailbox each copy was filed under, the envelope it came
+# with and the department of its ticket.
+_COPIES = (
+    select(MESSAGE.c.mailbox, INBOUND.c.rcpt_to, TICKET.c.department)
+    .select_from(MESSAGE.outerjoin(INBOUND, INBOUND.c.id == MESSAGE.c.inbound_id).join(TICKET, TICKET.c.id == MESSAGE.c.ticket_id))
+    .where(MESSAGE.c.message_id == bindparam("mid"), MESSAGE.c.body_hash == bindparam("hash"), MESSAGE.c.direction == "in")
+)
 _SENT_AS = select(OUTBOX.c.ticket_id).where(OUTBOX.c.message_id == bindparam("mid"))
 
 
@@ -68,6 +74,8 @@ class Context:
     mail_from: str
     rcpt_to: list[str]
     source: str
+    # The SMTP client's IP address ("" for pipe and IMAP): whether our MTA handed it over.
+    peer: str = ""
     parsed: ParsedMail | None = None
     kind: str = "customer"
     reasons: list[str] = field(default_factory=list)
@@ -78,6 +86,8 @@ class Context:
     thread: ThreadResult | None = None
     mailboxes: list[str] = field(default_factory=list)
     decisions: dict[str, Decision] = field(default_factory=dict)
+    # Departments an earlier delivery of this same mail already opened a ticket in.
+    covered_departments: set[str | None] = field(default_factory=set)
     ticket_numbers: list[int] = field(default_factory=list)
     notifications: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -194,7 +204,8 @@ class Pipeline:
         if ctx.kind == "loop" or not ctx.mail.from_addr:
             return
         mail = ctx.mail
-        ctx.proof = self.prover.prove(ctx.raw, mail.message, mail.from_addr, ctx.rcpt_to + mail.to + mail.cc)
+        ctx.proof = self.prover.prove(ctx.raw, mail.message, mail.from_addr, ctx.rcpt_to + mail.to + mail.cc,
+                                      peer=ctx.peer)
         if ctx.kind != "customer" or ctx.proof.agent is None or ctx.proof.token is not None:
             return
         # A proven agent's fresh mail to support@ may open a ticket for a customer.
@@ -229,15 +240,18 @@ class Pipeline:
                 ctx.kind = "agent"
 
     def route(self, ctx: Context, conn: Connection) -> None:
-        ours = [base_mailbox(r) for r in ctx.rcpt_to]
-        ctx.mailboxes = list(dict.fromkeys(box for box in ours if box in self.config.mailboxes)) or ours[:1]
+        ctx.mailboxes = self._recipients(ctx)
         if ctx.kind != "customer":
             return
         routing: Routing = self.routing.current
         followup = bool(ctx.thread and ctx.thread.ticket_ids)
+        triage = triage_department(self.config, routing.directory)
         for box in ctx.mailboxes:
             facts = facts_for(ctx.mail, box, sender=ctx.sender, text=ctx.text, followup=followup)
-            ctx.decisions[box] = route(routing.rules, routing.directory, facts)
+            decision = ctx.decisions[box] = route(routing.rules, routing.directory, facts)
+            if decision.department is None and triage is not None:
+                # Nothing routed it: the triage department's people sort it, so it reaches someone.
+                decision.department, decision.department_from = triage, "triage"
         for box, decision in ctx.decisions.items():
             if decision.action in ("quarantine", "reject"):
                 raise Reject(f"rule {decision.matched[-1]!r} ({box}): {decision.action_reason or decision.action}")
@@ -273,21 +287,39 @@ class Pipeline:
 
     # -- helpers ---------------------------------------------------------------------------
 
+    def _recipients(self, ctx: Context) -> list[str]:
+        """All our mailboxes this mail is for: the envelope's first, then those its To and Cc name.
+
+        One mail to support@ and service@ is one message whatever the delivery: an MTA that
+        delivers it once per recipient hands us each copy with one envelope recipient, and each
+        copy must still see both mailboxes, so that the first opens every ticket the rules fan
+        out to and the second adds nothing.
+        """
+        envelope = [base_mailbox(r) for r in ctx.rcpt_to]
+        named = [base_mailbox(a) for a in ctx.mail.to + ctx.mail.cc]
+        ours = [box for box in dict.fromkeys(envelope + named) if box in self.config.mailboxes]
+        return ours or envelope[:1]
+
     def _not_yet_stored(self, ctx: Context, conn: Connection) -> list[str]:
         """Our mailboxes this delivery is for that no earlier delivery of the same mail covered.
 
-        An MTA that splits recipients delivers one message twice (once for support@, once for
-        order@); a retry after a lost 250 delivers it twice for the same mailbox. The first
-        must still open order@'s ticket, the second must add nothing.
+        An earlier delivery covered the mailboxes of its envelope and those the headers name
+        (the same for every copy); a retry after a lost 250 covers nothing new. Only a mailbox
+        that was in no earlier envelope nor header (a Bcc delivered on its own) is left, and
+        `_new_tickets` skips the departments the earlier copies already opened a ticket in.
         """
         if not ctx.mail.message_id:
             return ctx.mailboxes
-        done = {row.mailbox for row in conn.execute(_COPIES, {"mid": ctx.mail.message_id, "hash": ctx.mail.body_hash})}
-        if not done:
+        copies = list(conn.execute(_COPIES, {"mid": ctx.mail.message_id, "hash": ctx.mail.body_hash}))
+        if not copies:
             return ctx.mailboxes
         # Copies stored for a follow-up carry the ticket's mailbox; any copy covers a follow-up.
         if ctx.thread and ctx.thread.ticket_ids:
             return []
+        named = {base_mailbox(a) for a in ctx.mail.to + ctx.mail.cc}
+        done = named | {row.mailbox for row in copies}
+        done |= {base_mailbox(r) for row in copies for r in (row.rcpt_to or "").split(",") if r}
+        ctx.covered_departments = {row.department for row in copies}
         return [box for box in ctx.mailboxes if box not in done]
 
     def _message_values(self, ctx: Context, mailbox: str) -> dict[str, Any]:
@@ -366,7 +398,11 @@ class Pipeline:
         # One ticket per department: two of our addresses routing to one team make one ticket.
         by_department: dict[str | None, tuple[str, Decision]] = {}
         for box, decision in decisions.items():
-            by_department.setdefault(decision.department, (box, decision))
+            if decision.department not in ctx.covered_departments:
+                by_department.setdefault(decision.department, (box, decision))
+        if not by_department:
+            ctx.outcome = "duplicate delivery: its departments already have its ticket"
+            return
         for box, decision in by_department.values():
             self._create(ctx, conn, box, decision)
         ctx.outcome = "created" if len(by_department) == 1 else f"created {len(by_department)} tickets (fan-out)"
@@ -407,7 +443,7 @@ class Pipeline:
             if sent:
                 ctx.notifications.append({"kind": "confirmation", "to": customer.email, "ticket": str(ref.number)})
         ticket = store.load(conn, ref.id)
-        for agent in self.config.agents_of(ticket.department):
+        for agent in audience(self.config, directory, ticket.department):
             self.notifier.staff_notice(conn, ticket, agent.address, "new_ticket",
                                        f"New ticket from {customer.name or customer.email} <{customer.email}>.")
         return ref

@@ -128,6 +128,7 @@ def _context(row: Row[Any], token: str) -> Context:
         mail_from=row.mail_from,
         rcpt_to=[r for r in row.rcpt_to.split(",") if r],
         source=row.source,
+        peer=row.peer or "",
     )
 
 

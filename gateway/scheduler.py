@@ -65,7 +65,7 @@ class Duties:
     # -- who hears of what -----------------------------------------------------------------
 
     def leads(self) -> list[str]:
-        found = [a.address for a in self.config.agents if a.role == "lead"]
+        found = [a.address for a in self.config.staff if a.role == "lead"]
         manager = self.directory().support_manager
         return found or ([manager] if manager else []) or ([self.config.admin_address] if self.config.admin_address else [])
 
@@ -73,7 +73,7 @@ class Duties:
         dept = self.directory().department(department) if department else None
         if dept is not None and dept.manager:
             return [dept.manager]
-        managers = [a.address for a in self.config.agents if a.role == "manager" and department in a.departments]
+        managers = [a.address for a in self.config.staff if a.role == "manager" and department in a.departments]
         return managers or self.leads()
 
     # -- the run ---------------------------------------------------------------------------

@@ -119,6 +119,8 @@ class Inbound(SQLModel, table=True):
     lease_until: datetime | None = None
     processed_at: datetime | None = None
     note: str = Field(default="", max_length=500)
+    # IP address of the SMTP client that handed the message over; "" for pipe and IMAP.
+    peer: str = Field(default="", max_length=64)
 
 
 class Outbox(SQLModel, table=True):
