@@ -511,29 +511,48 @@ def customer() -> None:
 @customer.command("set")
 @config_option
 @click.argument("email")
+@click.option("--name", help="Their name, as mail to them greets them.")
 @click.option("--language", type=click.Choice(["en", "sv", "ro"]), help="Language of their mail.")
 @click.option("--organisation", help="Add them to an organisation by hand.")
 @click.option("--status-mail", type=click.Choice(["on", "off"]),
               help="off: no status-change mail (questions and the resolution still go out).")
-def customer_set(config_path: Path | None, email: str, language: str | None, organisation: str | None,
-                 status_mail: str | None) -> None:
-    """Change a customer's settings."""
+def customer_set(config_path: Path | None, email: str, name: str | None, language: str | None,
+                 organisation: str | None, status_mail: str | None) -> None:
+    """Change a customer's settings; a customer who has not written yet is created.
+
+    A new customer's organisation is the directory's for their address unless --organisation says.
+    """
     from sqlalchemy import update
 
-    from gateway.tickets.store import CUSTOMER
+    from gateway.tickets.store import CUSTOMER, customer as register
 
+    email = email.strip().lower()
+    if email.count("@") != 1 or email.startswith("@") or email.endswith("@"):
+        raise click.UsageError(f"{email!r} is not an e-mail address")
     values: dict[str, Any] = {}
+    if name is not None:
+        values["name"] = name.strip()
     if language:
         values["language"] = language
     if organisation:
         values["organisation"] = organisation
     if status_mail:
         values["notifications_off"] = status_mail == "off"
-    if not values:
-        raise click.UsageError("nothing to change: give --language, --organisation or --status-mail")
-    with _engine(_config(config_path)).begin() as conn:
-        changed = conn.execute(update(CUSTOMER).where(CUSTOMER.c.email == email.lower()).values(**values)).rowcount
-    if not changed:
-        click.echo(f"postdesk: no customer {email}", err=True)
-        sys.exit(1)
-    click.echo(f"{email}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
+    config = _config(config_path)
+    with _engine(config).begin() as conn:
+        known = conn.execute(CUSTOMER.select().where(CUSTOMER.c.email == email)).first() is not None
+        if not known:
+            register(conn, email, values.get("name", ""), organisation or _organisation_of(config, email))
+        if values:
+            conn.execute(update(CUSTOMER).where(CUSTOMER.c.email == email).values(**values))
+        row = conn.execute(CUSTOMER.select().where(CUSTOMER.c.email == email)).one()
+    settings = (f"name {row.name or '-'}, language {row.language or '-'}, organisation {row.organisation or '-'}, "
+                f"status mail {'off' if row.notifications_off else 'on'}")
+    click.echo(f"{email}: {'updated' if known else 'created'}; {settings}")
+
+
+def _organisation_of(config: Config, email: str) -> str | None:
+    from gateway.routing.runtime import load_routing
+
+    org = load_routing(config).directory.organisation_for(email)
+    return org.name if org else None
