@@ -20,9 +20,10 @@ from gateway.agents.behalf import OnBehalf, forwarded, on_behalf
 from gateway.agents.desk import Desk
 from gateway.agents.proof import Proof, Prover
 from gateway.config import Config
+from gateway.copies import earlier_copies, hold_message_ids, recipients
 from gateway.db.models import Bounce as BounceRow
 from gateway.db.models import utcnow
-from gateway.db.tables import INBOUND, MESSAGE, OUTBOX, TICKET
+from gateway.db.tables import OUTBOX
 from gateway.followup import TagFormat, ThreadResult, by_token, find_thread, is_participant
 from gateway.guard import suppress
 from gateway.mail.classify import classify
@@ -44,13 +45,6 @@ log = logging.getLogger("gateway.process")
 # The null reverse path as stored in `inbound.mail_from`; an empty string there means "unknown"
 # (a pipe or IMAP import without an envelope), which must not be mistaken for a bounce.
 NULL_SENDER = "<>"
-# Earlier deliveries of one mail: the mailbox each copy was filed under, the envelope it came
-# with and the department of its ticket.
-_COPIES = (
-    select(MESSAGE.c.mailbox, INBOUND.c.rcpt_to, TICKET.c.department)
-    .select_from(MESSAGE.outerjoin(INBOUND, INBOUND.c.id == MESSAGE.c.inbound_id).join(TICKET, TICKET.c.id == MESSAGE.c.ticket_id))
-    .where(MESSAGE.c.message_id == bindparam("mid"), MESSAGE.c.body_hash == bindparam("hash"), MESSAGE.c.direction == "in")
-)
 _SENT_AS = select(OUTBOX.c.ticket_id).where(OUTBOX.c.message_id == bindparam("mid"))
 
 
@@ -217,6 +211,10 @@ class Pipeline:
 
     # -- APPLY: inside the batch transaction -----------------------------------------------
 
+    def serialise(self, conn: Connection, contexts: list[Context]) -> None:
+        """Copies of one mail in batches of two daemons take turns (`gateway.copies`)."""
+        hold_message_ids(conn, [ctx.parsed.message_id for ctx in contexts if ctx.parsed])
+
     def thread(self, ctx: Context, conn: Connection) -> None:
         mail, proof = ctx.mail, ctx.proof
         if ctx.on_behalf is not None:
@@ -288,39 +286,21 @@ class Pipeline:
     # -- helpers ---------------------------------------------------------------------------
 
     def _recipients(self, ctx: Context) -> list[str]:
-        """All our mailboxes this mail is for: the envelope's first, then those its To and Cc name.
-
-        One mail to support@ and service@ is one message whatever the delivery: an MTA that
-        delivers it once per recipient hands us each copy with one envelope recipient, and each
-        copy must still see both mailboxes, so that the first opens every ticket the rules fan
-        out to and the second adds nothing.
-        """
-        envelope = [base_mailbox(r) for r in ctx.rcpt_to]
-        named = [base_mailbox(a) for a in ctx.mail.to + ctx.mail.cc]
-        ours = [box for box in dict.fromkeys(envelope + named) if box in self.config.mailboxes]
-        return ours or envelope[:1]
+        """All our mailboxes this mail is for, whatever the delivery (`gateway.copies`)."""
+        return recipients([base_mailbox(r) for r in ctx.rcpt_to],
+                          [base_mailbox(a) for a in ctx.mail.to + ctx.mail.cc], self.config.mailboxes)
 
     def _not_yet_stored(self, ctx: Context, conn: Connection) -> list[str]:
-        """Our mailboxes this delivery is for that no earlier delivery of the same mail covered.
-
-        An earlier delivery covered the mailboxes of its envelope and those the headers name
-        (the same for every copy); a retry after a lost 250 covers nothing new. Only a mailbox
-        that was in no earlier envelope nor header (a Bcc delivered on its own) is left, and
-        `_new_tickets` skips the departments the earlier copies already opened a ticket in.
-        """
-        if not ctx.mail.message_id:
-            return ctx.mailboxes
-        copies = list(conn.execute(_COPIES, {"mid": ctx.mail.message_id, "hash": ctx.mail.body_hash}))
-        if not copies:
+        """Our mailboxes this delivery is for that no earlier copy of the same mail covered."""
+        named = [base_mailbox(a) for a in ctx.mail.to + ctx.mail.cc]
+        earlier = earlier_copies(conn, ctx.mail.message_id, ctx.mail.body_hash, named, base_mailbox)
+        if not earlier.found:
             return ctx.mailboxes
         # Copies stored for a follow-up carry the ticket's mailbox; any copy covers a follow-up.
         if ctx.thread and ctx.thread.ticket_ids:
             return []
-        named = {base_mailbox(a) for a in ctx.mail.to + ctx.mail.cc}
-        done = named | {row.mailbox for row in copies}
-        done |= {base_mailbox(r) for row in copies for r in (row.rcpt_to or "").split(",") if r}
-        ctx.covered_departments = {row.department for row in copies}
-        return [box for box in ctx.mailboxes if box not in done]
+        ctx.covered_departments = earlier.departments
+        return [box for box in ctx.mailboxes if box not in earlier.mailboxes]
 
     def _message_values(self, ctx: Context, mailbox: str) -> dict[str, Any]:
         mail = ctx.mail

@@ -68,6 +68,7 @@ class Processor:
         contexts = [self.run_prepare(_context(row, token)) for row in rows]
         started = time.perf_counter()
         with self.engine.begin() as conn:
+            self.pipeline.serialise(conn, contexts)
             for ctx in contexts:
                 self._apply_one(conn, ctx)
         log.debug("batch of %d committed in %.1f ms", len(rows), (time.perf_counter() - started) * 1000)
