@@ -1,7 +1,7 @@
 """The SMTP client's address with each inbound message: inbound.peer
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0010
 Create Date: 2026-12-01
 
 An Authentication-Results header is our MTA's verdict only when our MTA handed the mail over;
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
