@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
 import secrets
 from functools import cache
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 ENV_PREFIX = "POSTDESK_"
 DEFAULT_CONFIG = Path("config/postdesk.yaml")
@@ -159,6 +160,9 @@ class RulesConfig(_Section):
     dir: Path = Path("rules")
     directory: Path = Path("config/directory.yaml")
     watch_interval: float = Field(default=2.0, ge=0)
+    # Department of a ticket that no rule, organisation or topic routes; empty: the department
+    # the directory's support_manager manages or is a member of.
+    triage_department: str = ""
 
 
 class AttachmentsConfig(_Section):
@@ -305,10 +309,26 @@ class AgentMailConfig(_Section):
     # authserv-id of our own MTA, whose topmost Authentication-Results header we trust
     # (dkim=pass or dmarc=pass aligned with the agent's domain). Empty: trust none.
     trusted_authserv_id: str = ""
+    # IP addresses or CIDR networks of our own MTAs: only mail whose SMTP client is one of them
+    # has its Authentication-Results read. Empty: none is read.
+    mta_hosts: tuple[str, ...] = ()
     # Tell admin_address when mail from an agent's address arrives without proof.
     report_forgeries: bool = True
     # Messages of the ticket's history quoted in mail to agents (newest first).
     history_messages: int = Field(default=3, ge=0, le=20)
+
+
+    @field_validator("mta_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        for host in value or ():
+            try:
+                ipaddress.ip_network(str(host).strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{host!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.4.0/24)") from None
+        return tuple(str(host).strip() for host in value or ())
 
 
 class LoggingConfig(_Section):
@@ -347,6 +367,8 @@ class Config(BaseModel):
     agent_mail: AgentMailConfig = AgentMailConfig()
     templates_dir: Path = Path("templates")
     store_dir: Path = Path("store")
+    # The staff from the directory in force, merged with `agents` (gateway.routing.staff).
+    _staff: tuple[Agent, ...] | None = PrivateAttr(default=None)
 
     @field_validator("mailboxes", mode="before")
     @classmethod
@@ -394,16 +416,25 @@ class Config(BaseModel):
             raise ValueError(f"unknown event(s) {', '.join(sorted(unknown))}; events are {', '.join(_default_matrix())}")
         return {**_default_matrix(), **value}
 
+    @property
+    def staff(self) -> tuple[Agent, ...]:
+        """Everyone who works tickets: the directory's people once it is loaded, else `agents`."""
+        return self.agents if self._staff is None else self._staff
+
+    def use_staff(self, people: tuple[Agent, ...]) -> None:
+        """Called whenever the directory (re)loads; the settings themselves stay frozen."""
+        self._staff = people
+
     def agent(self, address: str) -> Agent | None:
         address = address.lower()
-        return next((a for a in self.agents if a.address.lower() == address), None)
+        return next((a for a in self.staff if a.address.lower() == address), None)
 
     def agents_of(self, department: str | None) -> list[Agent]:
         """The agents (and managers) who work `department`'s tickets."""
         if not department:
             return []
         wanted = department.casefold()
-        return [a for a in self.agents if any(d.casefold() == wanted for d in a.departments)]
+        return [a for a in self.staff if any(d.casefold() == wanted for d in a.departments)]
 
 
 @cache
@@ -447,7 +478,7 @@ def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
 
 def _list_fields() -> set[str]:
     # Lists are comma-separated in the environment; these are the keys whose type is a list.
-    return {"mailboxes"}
+    return {"mailboxes", "agent_mail.mta_hosts"}
 
 
 def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:

@@ -98,6 +98,7 @@ class Processor:
             contexts = [self.run_prepare(_context(row, token)) for row in rows]
             deferrals = {row.id: row.deferrals for row in rows}
             with self.engine.begin() as conn:
+                self.pipeline.serialise(conn, contexts)
                 self._lock_tickets(conn, contexts)
                 for ctx in contexts:
                     self._apply_one(conn, ctx, deferrals[ctx.inbound_id])
@@ -271,6 +272,7 @@ def _context(row: Row[Any], token: str) -> Context:
         mail_from=row.mail_from,
         rcpt_to=[r for r in row.rcpt_to.split(",") if r],
         source=row.source,
+        peer=row.peer or "",
     )
 
 

@@ -3,13 +3,16 @@
 Proof is one of: a reply token issued to that address (`gateway.agents.tokens`); a DKIM
 signature that verifies and whose `d=` is the address's domain or a parent of it (relaxed
 alignment, as DMARC has it); or the topmost `Authentication-Results` header of our own MTA
-(`agent_mail.trusted_authserv_id`) saying dkim or dmarc passed for that domain. The From header
+(`agent_mail.trusted_authserv_id`) saying dkim or dmarc passed for that domain, read only on
+mail that one of our MTA hosts (`agent_mail.mta_hosts`, by the SMTP client's IP address) handed
+over: anyone else can write such a header above their mail. The From header
 alone is what anyone can write, so a mail that names an agent without proof is `claimed` and
 nothing more: the pipeline handles it as a customer's.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 from collections.abc import Callable
@@ -131,6 +134,19 @@ def trusted_results(message: Message, address: str, authserv_id: str) -> tuple[b
     return False, f"{authserv_id} reports no aligned dkim or dmarc pass"
 
 
+def from_our_mta(peer: str, hosts: tuple[str, ...]) -> tuple[bool, str]:
+    """Whether the SMTP client that handed the mail over (`peer`, an IP address) is our MTA."""
+    if not peer:
+        return False, "Authentication-Results ignored: the mail did not come from our MTA over SMTP"
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False, f"Authentication-Results ignored: SMTP client {peer!r} is not an IP address"
+    if any(address in ipaddress.ip_network(host, strict=False) for host in hosts):
+        return True, ""
+    return False, f"Authentication-Results ignored: SMTP client {peer} is not one of agent_mail.mta_hosts"
+
+
 class Prover:
     """Decides `Proof` for one mail; built once per pipeline (the secret and DNS lookup)."""
 
@@ -139,7 +155,7 @@ class Prover:
         self.key = config.secret_key()
         self.lookup = dns_lookup(config)
 
-    def prove(self, raw: bytes, message: Message, sender: str, addresses: list[str]) -> Proof:
+    def prove(self, raw: bytes, message: Message, sender: str, addresses: list[str], peer: str = "") -> Proof:
         settings = self.config.agent_mail
         token = check(self.key, addresses, sender, max_days=settings.token_days)
         claimed = self.config.agent(sender) if sender else None
@@ -157,7 +173,9 @@ class Prover:
             if ok:
                 return Proof(agent=claimed, claimed=claimed, by="dkim")
             problems.append(why)
-        ok, why = trusted_results(message, sender, settings.trusted_authserv_id)
+        ok, why = from_our_mta(peer, settings.mta_hosts)
+        if ok:
+            ok, why = trusted_results(message, sender, settings.trusted_authserv_id)
         if ok:
             return Proof(agent=claimed, claimed=claimed, by="authentication-results")
         problems.append(why)

@@ -123,6 +123,8 @@ class Inbound(SQLModel, table=True):
     lease_until: datetime | None = None
     processed_at: datetime | None = None
     note: str = Field(default="", max_length=500)
+    # IP address of the SMTP client that handed the message over; "" for pipe and IMAP.
+    peer: str = Field(default="", max_length=64)
     # The message's own Message-ID (as `gateway.validate` stores it): replies look for a
     # parent still waiting here. `deferrals`: how often this one waited for its parent.
     message_id: str = Field(default="", max_length=998, index=True)

@@ -28,7 +28,7 @@ def new_claim(instance: str) -> str:
 def enqueue_inbound(engine: Engine, items: Sequence[dict[str, Any]]) -> list[int]:
     """Insert raw messages in one transaction; returns their ids once committed."""
     now = utcnow()
-    rows = [{"received_at": now, "state": "queued", "note": "", **item} for item in items]
+    rows = [{"received_at": now, "state": "queued", "note": "", "peer": "", **item} for item in items]
     for row in rows:
         row["size"] = len(row["raw"])
         row.setdefault("message_id", raw_message_id(row["raw"]))

@@ -124,6 +124,8 @@ class IntakeHandler:
             "mail_from": envelope.mail_from or "<>",
             "rcpt_to": ",".join(address.lower() for address in envelope.rcpt_tos),
             "raw": raw,
+            # Whose Authentication-Results may be believed depends on who handed the mail over.
+            "peer": peer_address(session),
         }
         try:
             inbound_id = await self.writer.submit(item)
@@ -145,6 +147,12 @@ class IntakeHandler:
             # Unreadable mail is not refused here: it is accepted and quarantined with the reason.
             log.exception("could not check reject rules; accepting the message")
             return None
+
+
+def peer_address(session: Session) -> str:
+    """The SMTP client's IP address (aiosmtpd gives (host, port) for TCP)."""
+    peer = session.peer
+    return str(peer[0])[:64] if isinstance(peer, tuple) and peer else ""
 
 
 def tls_context(config: Config) -> ssl.SSLContext | None:

@@ -80,7 +80,7 @@ def routes(templates_dir: Path) -> list[Route | Mount]:
         Route("/tickets/{number}", views.ticket_page, methods=["GET"]),
         Route("/tickets/{number}/attachments/{attachment}", views.attachment, methods=["GET"]),
         Route("/feedback/{token}", feedback.feedback, methods=["GET"]),
-        Route("/feedback/{token}", feedback.comment, methods=["POST"]),
+        Route("/feedback/{token}", feedback.rate, methods=["POST"]),
         Route("/unsubscribe/{token}", unsubscribe.confirm_form, methods=["GET"]),
         Route("/unsubscribe/{token}", unsubscribe.unsubscribe, methods=["POST"]),
         Mount("/static", StaticFiles(directory=templates_dir / "web" / "static", check_dir=False), name="static"),
