@@ -139,6 +139,8 @@ class ProcessorConfig(_Section):
     batch_size: int = Field(default=64, ge=1, le=10000)
     poll_interval: float = Field(default=1.0, gt=0)
     lease_seconds: int = Field(default=300, ge=10)
+    # Raw bytes claimed per batch at most (at least one message is always claimed).
+    batch_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
 
 
 class OutboxConfig(_Section):
@@ -301,10 +303,25 @@ class AgentMailConfig(_Section):
     # authserv-id of our own MTA, whose topmost Authentication-Results header we trust
     # (dkim=pass or dmarc=pass aligned with the agent's domain). Empty: trust none.
     trusted_authserv_id: str = ""
+    # Agents' domains that sign their mail without publishing DMARC: a reply token from them
+    # counts only with a passing aligned DKIM signature, as for domains that publish DMARC.
+    signed_domains: tuple[str, ...] = ()
     # Tell admin_address when mail from an agent's address arrives without proof.
     report_forgeries: bool = True
     # Messages of the ticket's history quoted in mail to agents (newest first).
     history_messages: int = Field(default=3, ge=0, le=20)
+
+
+class LimitsConfig(_Section):
+    """Caps on the work one message may cost (`gateway.mail.limits`); over a cap, it is cut."""
+
+    max_parts: int = Field(default=500, ge=1)
+    max_containers: int = Field(default=50, ge=1)
+    max_lines: int = Field(default=400_000, ge=100)
+    text_bytes: int = Field(default=1024 * 1024, ge=1024)
+    html_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    html_depth: int = Field(default=100, ge=4)
+    max_dkim_signatures: int = Field(default=5, ge=1)
 
 
 class LoggingConfig(_Section):
@@ -341,6 +358,7 @@ class Config(BaseModel):
     scheduler: SchedulerConfig = SchedulerConfig()
     agents: tuple[Agent, ...] = ()
     agent_mail: AgentMailConfig = AgentMailConfig()
+    limits: LimitsConfig = LimitsConfig()
     templates_dir: Path = Path("templates")
     store_dir: Path = Path("store")
 

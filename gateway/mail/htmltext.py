@@ -5,10 +5,17 @@ Markdown decoration turned off, so that a ticket shows what the customer saw, no
 source) and `sanitize_html` (an nh3 allow-list, so that an agent's browser never runs what a
 sender put in a message). Which parts of the HTML are quoted history is not decided here; see
 `gateway.mail.quotes`.
+
+Both run on HTML from strangers, and both parsers (html5ever inside nh3, and the stdlib
+HTMLParser under html2text) get slower with every level of open elements, quadratically so for
+nh3. `flatten_nesting` is one linear pass that drops tags nested deeper than a limit (their text
+stays), and `plain_extract` reads text out of HTML too large to parse at all; `gateway.mail.limits`
+decides when each is used.
 """
 
 from __future__ import annotations
 
+import html as htmllib
 import re
 
 import html2text
@@ -27,6 +34,18 @@ _MD_HEADING = re.compile(r"^#{1,6} ", re.MULTILINE)
 _MD_RULE = re.compile(r"^ *\* \* \*$", re.MULTILINE)
 _BLANK_RUNS = re.compile(r"\n{3,}")
 _TEXT_LINK_SCHEMES = ("http:", "https:", "ftp:")
+# Any tag, comment or doctype; the tag name in group 2, "/" in group 1 for an end tag and at
+# the end of group 3 for a self-closing one. No nested quantifiers: one linear scan. A ">" inside
+# a quoted attribute ends the match early; the rest reads as text, which the sanitiser escapes.
+_ANY_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9:-]*)([^<>]*)>|<!--.*?-->|<![^<>]*>", re.S)
+# Elements without content, and those a parser closes by itself when the next one starts (a
+# run of unclosed <p> or <li> is as flat as closed ones): neither adds a level.
+_NO_LEVEL = {
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup",
+}
+_BLOCK_BREAK = re.compile(r"<(?:br|/?p|/?div|/?li|/?tr|/?h[1-6]|/?blockquote|/?table)\b[^>]*>", re.I)
+_DROPPED_BLOCK = re.compile(r"<(script|style|head|title)\b[^>]*>.*?</\1\s*>", re.I | re.S)
 
 _SAFE_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "del", "div", "dl", "dt",
@@ -119,6 +138,41 @@ def _link_as_text(match: re.Match[str]) -> str:
 def _same_url(label: str, url: str) -> bool:
     bare = url.split("://", 1)[-1].rstrip("/")
     return label.rstrip("/") in (url.rstrip("/"), bare)
+
+
+def flatten_nesting(html: str, max_depth: int) -> tuple[str, int]:
+    """`html` without the tags nested deeper than `max_depth`, and the deepest level it had.
+
+    The text inside dropped tags stays where it was; only the markup of levels a reader could
+    not tell apart anyway is lost. An end tag without a start tag lowers nothing below zero.
+    """
+    pieces: list[str] = []
+    done = depth = deepest = 0
+    for tag in _ANY_TAG.finditer(html):
+        name = (tag.group(2) or "").lower()
+        if not name or name in _NO_LEVEL or tag.group(3).endswith("/"):
+            continue
+        closing = bool(tag.group(1))
+        level = depth if closing else depth + 1
+        depth = max(depth - 1, 0) if closing else depth + 1
+        deepest = max(deepest, depth)
+        if level > max_depth:
+            pieces.append(html[done : tag.start()])
+            done = tag.end()
+    if not pieces:
+        return html, deepest
+    pieces.append(html[done:])
+    return "".join(pieces), deepest
+
+
+def plain_extract(html: str) -> str:
+    """Text of HTML too large to parse: tags removed in linear passes, line breaks kept."""
+    text = _DROPPED_BLOCK.sub(" ", html)
+    text = _BLOCK_BREAK.sub("\n", text)
+    text = _ANY_TAG.sub("", text)
+    text = htmllib.unescape(text).replace("\xa0", " ")
+    text = "\n".join(" ".join(line.split()) for line in text.split("\n"))
+    return _BLANK_RUNS.sub("\n\n", text).strip()
 
 
 def sanitize_html(html: str) -> str:
