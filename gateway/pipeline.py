@@ -302,6 +302,7 @@ class Pipeline:
         return {"direction": "in", "kind": ctx.kind, "author": ctx.sender, "message_id": mail.message_id,
                 "visibility": visibility,
                 "subject": mail.subject, "text": ctx.text, "body": ctx.body, "html": ctx.html,
+                "html_sanitised": bool(ctx.html),
                 "body_hash": mail.body_hash, "thread_by": ctx.thread.by if ctx.thread else "",
                 "inbound_id": ctx.inbound_id, "mailbox": mailbox,
                 "trace": json.dumps(ctx.trace(), ensure_ascii=False)}

@@ -189,6 +189,18 @@ def sanitize_html(html: str) -> str:
     )
 
 
+def display_html(html: str, sanitised: bool, max_depth: int = 100) -> str:
+    """Stored HTML ready to show: as it is when it was sanitised on the way in, else cleaned now.
+
+    Mail is sanitised once, when it is processed (`message.html_sanitised`); rows from before
+    that mark existed are cleaned here, flattened first so that no stored row can cost more
+    than a linear pass.
+    """
+    if sanitised or not html:
+        return html
+    return sanitize_html(flatten_nesting(html, max_depth)[0])
+
+
 def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
     schemes = _URL_SCHEMES.get(attribute)
     if schemes is None:
