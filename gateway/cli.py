@@ -74,6 +74,9 @@ def serve(config_path: Path | None) -> None:
     config = _config(config_path)
     _setup_logging(config)
     from gateway.daemon import serve as run
+    from gateway.heap import return_large_buffers
+
+    return_large_buffers()
     from gateway.routing.rules import DirectoryError, RulesError
 
     try:

@@ -61,7 +61,8 @@ class Processor:
         config = self.pipeline.config.processor
         token = new_claim(self.instance)
         rows = claim_inbound(
-            self.engine, token, limit=config.batch_size, lease=timedelta(seconds=config.lease_seconds)
+            self.engine, token, limit=config.batch_size, lease=timedelta(seconds=config.lease_seconds),
+            max_bytes=config.batch_bytes,
         )
         if not rows:
             return 0

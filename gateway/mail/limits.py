@@ -56,7 +56,8 @@ def parse_bounded(raw: bytes, limits: Limits) -> tuple[ParsedMail, list[str]]:
     """`parse` within the caps: the mail and the notes on what was cut (empty: nothing was)."""
     admitted = admit(raw, limits)
     mail = parse(admitted.raw)
-    notes = admitted.notes + bound(mail, limits)
+    # A cut message is kept whole as original.eml: copies of its parts would add nothing.
+    notes = admitted.notes + bound(mail, limits, keep=admitted.original is None)
     if admitted.original is not None:
         mail.attachments.append(admitted.original)
     return mail, notes
@@ -96,28 +97,40 @@ def _nth_line(raw: bytes, start: int, cap: int) -> tuple[int, str] | None:
     return at, f"{cap} lines"
 
 
-def bound(mail: ParsedMail, limits: Limits) -> list[str]:
-    """Shorten what is too heavy to read in `mail` (in place); returns the notes for the ticket."""
+def bound(mail: ParsedMail, limits: Limits, *, keep: bool = True) -> list[str]:
+    """Shorten what is too heavy to read in `mail` (in place); returns the notes for the ticket.
+
+    With `keep`, what is shortened is added as an attachment (message.txt, message.html);
+    without, the caller keeps the whole message (original.eml).
+    """
     notes = []
     if len(mail.text_plain) > limits.text_bytes:
-        mail.attachments.append(Attachment("message.txt", "text/plain; charset=utf-8", mail.text_plain.encode()))
-        cut = mail.text_plain.rfind("\n", 0, limits.text_bytes)
-        mail.text_plain = mail.text_plain[: cut if cut > 0 else limits.text_bytes] + "\n[…]"
-        notes.append(f"text shortened to {limits.text_bytes} characters; the full text is the attachment message.txt")
+        if keep:
+            mail.attachments.append(Attachment("message.txt", "text/plain; charset=utf-8", mail.text_plain.encode()))
+        notes.append(_shorten(mail, limits, "message.txt" if keep else "original.eml"))
     html = mail.text_html
     if len(html) > limits.html_bytes:
-        mail.attachments.append(Attachment("message.html", "text/html; charset=utf-8", html.encode()))
+        kept = "message.html" if keep else "original.eml"
+        if keep:
+            mail.attachments.append(Attachment("message.html", "text/html; charset=utf-8", html.encode()))
         mail.text_html = ""
         if not mail.text_plain:
             mail.text_plain = plain_extract(html)
-            notes += bound(mail, limits)
+            if len(mail.text_plain) > limits.text_bytes:
+                notes.append(_shorten(mail, limits, kept))
         notes.append(f"HTML body of {len(html)} characters (over {limits.html_bytes}) shown as plain text; "
-                     f"it is the attachment message.html")
+                     f"it is kept in {kept}")
     elif html:
         mail.text_html, deepest = flatten_nesting(html, limits.html_depth)
         if deepest > limits.html_depth:
             notes.append(f"HTML nested {deepest} levels deep shown with its markup cut at level {limits.html_depth}")
     return notes
+
+
+def _shorten(mail: ParsedMail, limits: Limits, kept: str) -> str:
+    cut = mail.text_plain.rfind("\n", 0, limits.text_bytes)
+    mail.text_plain = mail.text_plain[: cut if cut > 0 else limits.text_bytes] + "\n[…]"
+    return f"text shortened to {limits.text_bytes} characters; the full text is kept in {kept}"
 
 
 def distinct_first(values: list[bytes], cap: int) -> list[int]:

@@ -19,6 +19,8 @@ from email.utils import getaddresses, parseaddr
 
 import mailparser
 
+from gateway.mail import feed
+
 log = logging.getLogger("gateway.parse")
 _MSGID = re.compile(r"<[^<>\s]+>")
 _BODY_SPLIT = re.compile(rb"\r?\n\r?\n")
@@ -238,7 +240,7 @@ def parse(raw: bytes) -> ParsedMail:
     """Parse with mail-parser; fall back to the stdlib parser for what mail-parser cannot read."""
     raw = normalise_line_endings(raw)
     try:
-        mp = mailparser.parse_from_bytes(raw)
+        mp = mailparser.MailParser(feed.message_from_bytes(raw))  # chunked: see gateway.mail.feed
         parsed = _base(mp.message, raw, raw_header(mp.message, "Subject"), [str(d) for d in mp.defects], "mail-parser")
         parsed.text_plain, parsed.text_html, parsed.attachments = _stdlib_parts(mp.message)
         return parsed
