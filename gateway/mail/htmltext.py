@@ -45,6 +45,8 @@ _NO_LEVEL = {
     "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup",
 }
 _BLOCK_BREAK = re.compile(r"<(?:br|/?p|/?div|/?li|/?tr|/?h[1-6]|/?blockquote|/?table)\b[^>]*>", re.I)
+_SPACE_RUNS = re.compile(r"[^\S\n]+")
+_SPACED_NEWLINE = re.compile(r" ?\n ?")
 _DROPPED_BLOCK = re.compile(r"<(script|style|head|title)\b[^>]*>.*?</\1\s*>", re.I | re.S)
 
 _SAFE_TAGS = {
@@ -170,8 +172,8 @@ def plain_extract(html: str) -> str:
     text = _DROPPED_BLOCK.sub(" ", html)
     text = _BLOCK_BREAK.sub("\n", text)
     text = _ANY_TAG.sub("", text)
-    text = htmllib.unescape(text).replace("\xa0", " ")
-    text = "\n".join(" ".join(line.split()) for line in text.split("\n"))
+    text = _SPACE_RUNS.sub(" ", htmllib.unescape(text).replace("\xa0", " "))
+    text = _SPACED_NEWLINE.sub("\n", text)
     return _BLANK_RUNS.sub("\n\n", text).strip()
 
 
