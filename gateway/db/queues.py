@@ -87,7 +87,8 @@ def claim_inbound(engine: Engine, token: str, *, limit: int, lease: timedelta,
     if engine.dialect.name == "postgresql":
         sizes = sizes.with_for_update(skip_locked=True)
     with engine.begin() as conn:
-        taken, total = [], 0
+        taken: list[int] = []
+        total = 0
         for row in conn.execute(sizes):
             total += row.size or 0
             if taken and total > max_bytes:

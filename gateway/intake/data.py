@@ -39,11 +39,11 @@ class LeanData(SMTP):
         if problem or data is None:
             if problem:
                 await self.push(problem)
-            self._set_post_data_state()
+            self._set_post_data_state()  # type: ignore[no-untyped-call]
             return
         self.envelope.content = self.envelope.original_content = data
         status: Any = await self._call_handler_hook("DATA")
-        self._set_post_data_state()
+        self._set_post_data_state()  # type: ignore[no-untyped-call]
         await self.push("250 OK" if status is MISSING else status)
 
     async def _read_data(self) -> tuple[bytes | None, str]:
