@@ -151,16 +151,21 @@ def flatten_nesting(html: str, max_depth: int) -> tuple[str, int]:
     pieces: list[str] = []
     done = depth = deepest = 0
     for tag in _ANY_TAG.finditer(html):
-        name = (tag.group(2) or "").lower()
-        if not name or name in _NO_LEVEL or tag.group(3).endswith("/"):
+        closing, name, attributes = tag.groups()
+        if name is None or attributes.endswith("/") or name.lower() in _NO_LEVEL:
             continue
-        closing = bool(tag.group(1))
-        level = depth if closing else depth + 1
-        depth = max(depth - 1, 0) if closing else depth + 1
-        deepest = max(deepest, depth)
+        if closing:
+            level = depth
+            depth -= depth > 0
+        else:
+            depth += 1
+            level = depth
+            if depth > deepest:
+                deepest = depth
         if level > max_depth:
-            pieces.append(html[done : tag.start()])
-            done = tag.end()
+            start, end = tag.span()
+            pieces.append(html[done:start])
+            done = end
     if not pieces:
         return html, deepest
     pieces.append(html[done:])
