@@ -1,7 +1,7 @@
 """`postdesk outbox list|show|retry`: dead mail is listed with the relay's answer, shown with its
 headers and text, and delivered once requeued; mail that is not dead is left alone.
 
-A real daemon (SQLite) whose relay, the test's sink, refuses one recipient for good until the
+A real daemon on each store (SQLite, PostgreSQL) whose relay, the test's sink, refuses one recipient for good until the
 test "fixes" it.
 """
 
@@ -17,13 +17,13 @@ from tests.harness import Daemon, Database, Sink, make_mail, unique_address, wai
 
 
 @pytest.fixture(scope="module")
-def daemon(sink: Sink, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+def daemon(backend: Database, sink: Sink, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """A daemon on each store (the `backend` fixture: SQLite and PostgreSQL)."""
     folder = tmp_path_factory.mktemp("outbox")
-    db = Database("sqlite", folder)
+    db = backend
     proc = Daemon(db, sink, folder / "daemon.log").start()
     yield proc
     proc.stop()
-    db.drop()
 
 
 def _dead_confirmation(daemon: Daemon, sink: Sink) -> tuple[str, int]:

@@ -1,4 +1,4 @@
-"""Sign-in against a real daemon: the per-address limit survives a restart (it is kept in the
+"""Sign-in against a real daemon on each store: the per-address limit survives a restart (it is kept in the
 database), sign-in mail passes the automatic-mail budget like every other automatic mail, and a
 ticket link does not replace the session of somebody else signed in in that browser without
 asking.
@@ -19,16 +19,16 @@ from tests.web.site import Client, mails_to, sign_in
 
 
 @pytest.fixture(scope="module")
-def daemon(sink: Sink, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+def daemon(backend: Database, sink: Sink, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """A daemon on each store (the `backend` fixture: SQLite and PostgreSQL)."""
     folder = tmp_path_factory.mktemp("signin")
-    db = Database("sqlite", folder)
+    db = backend
     # Two automatic mails per recipient, refilled slowly: a confirmation and one sign-in mail.
     proc = Daemon(db, sink, folder / "daemon.log", env_extra={
         "POSTDESK_GUARD__PER_RECIPIENT__CAPACITY": "2", "POSTDESK_GUARD__PER_RECIPIENT__PER_HOUR": "0.01",
     }).start()
     yield proc
     proc.stop()
-    db.drop()
 
 
 def _customer(daemon: Daemon, sink: Sink) -> tuple[str, str]:
