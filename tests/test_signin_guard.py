@@ -1,7 +1,7 @@
-"""Sign-in against a real daemon on each store: the per-address limit survives a restart (it is kept in the
-database), sign-in mail passes the automatic-mail budget like every other automatic mail, and a
-ticket link does not replace the session of somebody else signed in in that browser without
-asking.
+"""Sign-in against a real daemon on each store: the per-address limit survives a restart (it is
+kept in the database), sign-in mail passes the automatic-mail budget like every other automatic
+mail, and a ticket link does not replace the session of somebody else signed in in that browser
+without asking.
 """
 
 from __future__ import annotations
