@@ -139,6 +139,10 @@ class ProcessorConfig(_Section):
     batch_size: int = Field(default=64, ge=1, le=10000)
     poll_interval: float = Field(default=1.0, gt=0)
     lease_seconds: int = Field(default=300, ge=10)
+    # A reply whose parent is still queued (another daemon has it) waits this long, at most
+    # max_defers times, before it opens a ticket of its own.
+    defer_seconds: float = Field(default=1.0, gt=0)
+    max_defers: int = Field(default=20, ge=0)
     # Raw bytes claimed per batch at most (at least one message is always claimed).
     batch_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
 

@@ -52,10 +52,10 @@ class Admitted:
     original: Attachment | None = None
 
 
-def parse_bounded(raw: bytes, limits: Limits) -> tuple[ParsedMail, list[str]]:
+def parse_bounded(raw: bytes, limits: Limits, *, envelope: str | None = None) -> tuple[ParsedMail, list[str]]:
     """`parse` within the caps: the mail and the notes on what was cut (empty: nothing was)."""
     admitted = admit(raw, limits)
-    mail = parse(admitted.raw)
+    mail = parse(admitted.raw, envelope=envelope)
     # A cut message is kept whole as original.eml: copies of its parts would add nothing.
     notes = admitted.notes + bound(mail, limits, keep=admitted.original is None)
     if admitted.original is not None:

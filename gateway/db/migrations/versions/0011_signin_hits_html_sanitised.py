@@ -1,7 +1,7 @@
 """Sign-in rate limits in the database, and a mark on HTML that was sanitised when processed
 
 Revision ID: 0011
-Revises: 0006
+Revises: 0010
 Create Date: 2026-12-01
 
 Sign-in requests were counted in each process's memory: a restart forgot them, and several
@@ -16,7 +16,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0011"
-down_revision = "0006"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
