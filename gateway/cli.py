@@ -31,7 +31,7 @@ def _setup_logging(config: Config) -> None:
     # Under systemd the journal stamps each line; gateway.logs leaves the timestamp out there.
     logs.setup(config.logging.level, sys.stderr)
     # aiosmtpd logs every SMTP command and alembic every plugin at INFO: too much for an admin.
-    for noisy in ("mail.log", "alembic", "mailparser"):
+    for noisy in ("mail.log", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 

@@ -219,7 +219,7 @@ class Pipeline:
         if ctx.on_behalf is not None:
             # The stored message is the customer's words only: not the agent's mail around them.
             ctx.text = ctx.body = ctx.on_behalf.text or "(no text)"
-            ctx.html = ""
+            ctx.html = ctx.signature = ""
 
     # -- APPLY: inside the batch transaction -----------------------------------------------
 

@@ -79,9 +79,9 @@ class IntakeHandler:
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
     ) -> str:
-        # The null sender (bounces) is empty here; anything else must be an address we could
-        # store and answer.
-        problem = address_problem(address) if address else None
+        # The null sender (bounces) is fine; anything else must be an address we could store
+        # and answer.
+        problem = address_problem(address) if address not in ("", "<>") else None
         if problem:
             metrics.refused("bad_address")
             log.info("refused MAIL FROM %r from %s: %s", address, session.peer, problem)
