@@ -144,6 +144,8 @@ class ProcessorConfig(_Section):
     # max_defers times, before it opens a ticket of its own.
     defer_seconds: float = Field(default=1.0, gt=0)
     max_defers: int = Field(default=20, ge=0)
+    # Raw bytes claimed per batch at most (at least one message is always claimed).
+    batch_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
 
 
 class OutboxConfig(_Section):
@@ -312,11 +314,13 @@ class AgentMailConfig(_Section):
     # IP addresses or CIDR networks of our own MTAs: only mail whose SMTP client is one of them
     # has its Authentication-Results read. Empty: none is read.
     mta_hosts: tuple[str, ...] = ()
+    # Agents' domains that sign their mail without publishing DMARC: a reply token from them
+    # counts only with a passing aligned DKIM signature, as for domains that publish DMARC.
+    signed_domains: tuple[str, ...] = ()
     # Tell admin_address when mail from an agent's address arrives without proof.
     report_forgeries: bool = True
     # Messages of the ticket's history quoted in mail to agents (newest first).
     history_messages: int = Field(default=3, ge=0, le=20)
-
 
     @field_validator("mta_hosts", mode="before")
     @classmethod
@@ -329,6 +333,18 @@ class AgentMailConfig(_Section):
             except ValueError:
                 raise ValueError(f"{host!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.4.0/24)") from None
         return tuple(str(host).strip() for host in value or ())
+
+
+class LimitsConfig(_Section):
+    """Caps on the work one message may cost (`gateway.mail.limits`); over a cap, it is cut."""
+
+    max_parts: int = Field(default=500, ge=1)
+    max_containers: int = Field(default=50, ge=1)
+    max_lines: int = Field(default=400_000, ge=100)
+    text_bytes: int = Field(default=1024 * 1024, ge=1024)
+    html_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    html_depth: int = Field(default=100, ge=4)
+    max_dkim_signatures: int = Field(default=5, ge=1)
 
 
 class LoggingConfig(_Section):
@@ -365,6 +381,7 @@ class Config(BaseModel):
     scheduler: SchedulerConfig = SchedulerConfig()
     agents: tuple[Agent, ...] = ()
     agent_mail: AgentMailConfig = AgentMailConfig()
+    limits: LimitsConfig = LimitsConfig()
     templates_dir: Path = Path("templates")
     store_dir: Path = Path("store")
     # The staff from the directory in force, merged with `agents` (gateway.routing.staff).

@@ -290,6 +290,22 @@ def check_templates(config: Config) -> list[Finding]:
     return findings
 
 
+def check_agent_tokens(config: Config) -> Finding:
+    """Name the agents' domains where a leaked reply token alone acts for an agent."""
+    from gateway.agents.binding import Binding
+    from gateway.agents.proof import dns_lookup
+
+    domains = sorted({agent.address.rpartition("@")[2].lower() for agent in config.agents})
+    if not domains:
+        return Finding("agents", True, "no agents configured")
+    weak = Binding(dns_lookup(config), config.agent_mail.signed_domains).token_only(domains)
+    if not weak:
+        return Finding("agents", True, f"reply tokens need the domain's DKIM as well for {', '.join(domains)}")
+    return Finding("agents", True, f"token-only proof for {', '.join(weak)} (no DMARC record, not in "
+                   "agent_mail.signed_domains): a leaked agent notice acts for its agent until it expires; "
+                   "publish DMARC or list the domain in agent_mail.signed_domains if it signs its mail")
+
+
 def diagnose(config_path: Path | None, relay_timeout: float = 10.0) -> Iterator[Finding]:
     """Run every check in order; without settings only the config check can run."""
     config, finding = check_config(config_path)
@@ -301,6 +317,7 @@ def diagnose(config_path: Path | None, relay_timeout: float = 10.0) -> Iterator[
     yield check_tls(config)
     yield from check_rules(config)
     yield from check_templates(config)
+    yield check_agent_tokens(config)
 
 
 def run(config_path: Path | None, echo: Callable[[str], None], relay_timeout: float = 10.0) -> int:

@@ -30,7 +30,8 @@ from gateway.mail.classify import classify
 from gateway.mail.compose import LOOP_HEADER
 from gateway.mail.dsn import Bounce
 from gateway.mail.htmltext import html_to_text, sanitize_html
-from gateway.mail.parse import ParsedMail, parse
+from gateway.mail.limits import Limits, parse_bounded
+from gateway.mail.parse import ParsedMail
 from gateway.mail.quotes import new_text, reply_of
 from gateway.notify import Notifier
 from gateway.routing.evaluate import Decision, Facts
@@ -94,6 +95,8 @@ class Context:
     proof: Proof = field(default_factory=Proof)
     # A ticket an agent opens for a customer: whose it is and their words.
     on_behalf: OnBehalf | None = None
+    # What `gateway.mail.limits` cut from a message over a cap: notes for the ticket.
+    held: list[str] = field(default_factory=list)
 
     @property
     def mail(self) -> ParsedMail:
@@ -147,7 +150,7 @@ def smtp_rejection(routing: Routing, raw: bytes, rcpt_to: list[str], mail_from: 
 
     Only rules can be checked here (no database yet): follow-up is unknown and counts as new.
     """
-    mail = parse(raw)
+    mail, _ = parse_bounded(raw, Limits())
     sender = mail.from_addr or mail_from.lower()
     text = new_text(mail.text_plain or None, mail.text_html or None)
     for box in dict.fromkeys(base_mailbox(r) for r in rcpt_to):
@@ -179,12 +182,13 @@ class Pipeline:
         self.loop_token = self.config.loop_token()
         self.prover = Prover(self.config)
         self.desk = Desk(self.notifier, lambda: self.routing.current.directory)
+        self.limits = Limits(**self.config.limits.model_dump())
 
     # -- PREPARE: no database --------------------------------------------------------------
 
     def parse(self, ctx: Context) -> None:
         envelope = None if ctx.mail_from in ("", NULL_SENDER) else ctx.mail_from
-        ctx.parsed = parse(ctx.raw, envelope=envelope)
+        ctx.parsed, ctx.held = parse_bounded(ctx.raw, self.limits, envelope=envelope)
 
     def classify(self, ctx: Context) -> None:
         mail_from = None if ctx.mail_from == "" else ("" if ctx.mail_from == NULL_SENDER else ctx.mail_from)
@@ -323,6 +327,7 @@ class Pipeline:
         return {"direction": "in", "kind": ctx.kind, "author": ctx.sender, "message_id": mail.message_id,
                 "visibility": visibility,
                 "subject": mail.subject, "text": ctx.text, "body": ctx.body, "html": ctx.html,
+                "html_sanitised": bool(ctx.html),
                 "signature": ctx.signature,
                 "body_hash": mail.body_hash, "thread_by": ctx.thread.by if ctx.thread else "",
                 "inbound_id": ctx.inbound_id, "mailbox": mailbox,
@@ -330,7 +335,7 @@ class Pipeline:
 
     def _store(self, ctx: Context, conn: Connection, ticket_id: int, mailbox: str) -> None:
         row = store.add_message(conn, ticket_id, self._message_values(ctx, mailbox))
-        notes = store.store_attachments(conn, row, ctx.mail.attachments, self.config.attachments.max_size)
+        notes = ctx.held + store.store_attachments(conn, row, ctx.mail.attachments, self.config.attachments.max_size)
         for note in notes:
             store.add_event(conn, ticket_id, "note", actor="postdesk", detail=note)
         ctx.notes.extend(notes)

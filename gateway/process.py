@@ -90,7 +90,8 @@ class Processor:
         token = new_claim(self.instance)
         limit = 1 if self._alone else config.batch_size
         self._alone = max(self._alone - 1, 0)
-        rows = claim_inbound(self.engine, token, limit=limit, lease=timedelta(seconds=config.lease_seconds))
+        rows = claim_inbound(self.engine, token, limit=limit, lease=timedelta(seconds=config.lease_seconds),
+                             max_bytes=config.batch_bytes)
         if not rows:
             return 0
         started = time.perf_counter()

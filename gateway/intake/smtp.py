@@ -17,6 +17,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway import metrics
 from gateway.config import Config
+from gateway.intake.data import LeanData
 from gateway.intake.writer import GroupWriter
 from gateway.pipeline import has_reject_rules, smtp_rejection
 from gateway.validate import address_problem
@@ -29,8 +30,8 @@ TEMP_FAILURE = "451 4.3.0 Temporary failure storing the message, try again later
 NO_RECIPIENTS = "554 5.5.1 No valid recipients"
 
 
-class PostdeskSMTP(SMTP):
-    """aiosmtpd's protocol with room for long lines.
+class PostdeskSMTP(LeanData):
+    """aiosmtpd's protocol with room for long lines, reading DATA into one buffer.
 
     RFC 5321 limits a line to 1,000 octets, but real clients send longer ones (HTML on one
     line, unwrapped 8-bit text) and MTAs such as Postfix accept them; refusing them would

@@ -76,6 +76,7 @@ def routes(templates_dir: Path) -> list[Route | Mount]:
         Route("/signin/{token}", auth.confirm, methods=["POST"]),
         Route("/signout", auth.sign_out, methods=["POST"]),
         Route("/t/{token}", auth.ticket_link, methods=["GET"]),
+        Route("/t/{token}", auth.ticket_link_confirm, methods=["POST"]),
         Route("/tickets", views.ticket_list, methods=["GET"]),
         Route("/tickets/{number}", views.ticket_page, methods=["GET"]),
         Route("/tickets/{number}/attachments/{attachment}", views.attachment, methods=["GET"]),
@@ -113,8 +114,8 @@ def create_app(
         sessions=Sessions(tokens, secure=config.web.base_url.lower().startswith("https:")),
         pages=Pages(templates_dir),
         notifier=Notifier(config, MailTemplates(templates_dir), TagFormat(config.tickets.tag_format)),
-        per_address=RateLimiter(limits[0]),
-        per_client=RateLimiter(limits[1]),
+        per_address=RateLimiter(limits[0], engine=writer, scope="address"),
+        per_client=RateLimiter(limits[1], engine=writer, scope="client"),
         on_outbox=on_outbox,
     )
     app = Starlette(routes=routes(templates_dir), middleware=[Middleware(SecurityHeaders)])
