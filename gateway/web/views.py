@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from gateway.mail.htmltext import sanitize_html
+from gateway.mail.htmltext import display_html
 from gateway.tickets.calendar import BusinessCalendar
 from gateway.tickets.lifecycle import Event, Kind, Status, status_history
 from gateway.tickets.sla import Clocks, SlaPlan, compute_clocks
@@ -153,6 +153,11 @@ def _steps(log: list[Event]) -> list[tuple[datetime, str]]:
         return []
 
 
+def stored_html(row: Row[Any]) -> Markup | None:
+    """A message's HTML as stored, sanitised once when it was processed (not on every view)."""
+    return Markup(display_html(row.html, row.html_sanitised)) if row.html else None
+
+
 def load_ticket(web: Web, viewer: Viewer, number: int) -> TicketView | None:
     with web.reader.connect() as conn:
         ticket = store.ticket_by_number(conn, number)
@@ -166,7 +171,7 @@ def load_ticket(web: Web, viewer: Viewer, number: int) -> TicketView | None:
     views = [
         MessageView(
             row,
-            Markup(sanitize_html(row.html)) if row.html else None,
+            stored_html(row),
             files.get(row.id, []),
             _trace(row.trace) if internal else [],
         )

@@ -1,7 +1,7 @@
 """Outlook's Thread-Index root on messages, so a reply carrying nothing else threads
 
 Revision ID: 0008
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-01
 
 Outlook answers with a `Thread-Index` whose first 22 bytes are the conversation's; some of its
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
