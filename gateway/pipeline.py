@@ -25,6 +25,7 @@ from gateway.db.models import utcnow
 from gateway.db.tables import MESSAGE, OUTBOX
 from gateway.followup import TagFormat, ThreadResult, by_token, find_thread, is_participant
 from gateway.guard import suppress
+from gateway.i18n.people import new_customer_language
 from gateway.mail.classify import classify
 from gateway.mail.compose import LOOP_HEADER
 from gateway.mail.dsn import Bounce
@@ -377,12 +378,14 @@ class Pipeline:
         org = directory.organisation_for(ctx.sender)
         customer = store.customer(conn, ctx.sender, ctx.sender_name, org.name if org else None)
         subject = " ".join(ctx.subject.split()) or "(no subject)"
+        language = customer.language or new_customer_language(self.config, directory, org, decision.department,
+                                                              f"{subject}\n{ctx.text}")[0]
         values = {
             "department": decision.department, "topic": decision.topic, "priority": decision.priority or "normal",
             "sla_plan": decision.sla, "assignee": decision.assignee, "organisation": customer.organisation,
             "tags": ",".join(decision.tags), "fields": json.dumps(decision.fields, ensure_ascii=False),
             "missing_fields": ",".join(decision.missing_fields),
-            "language": customer.language or (org.language if org else None),
+            "language": language,
             "linked_ticket_id": linked.id if linked is not None else None,
         }
         why = f"mail to {mailbox}; rules {', '.join(decision.matched) or 'none'}; department from {decision.department_from or 'nothing'}"
@@ -399,7 +402,7 @@ class Pipeline:
             labels = {f.name: f.label for f in directory.fields.values()}
             sent = self.notifier.confirmation(
                 conn, ref, to=customer.email, customer_name=customer.name,
-                language=customer.language or (org.language if org else None),
+                language=language,
                 mailbox=mailbox, in_reply_to=answers, references=[] if ctx.on_behalf is not None else mail.references,
                 missing=[labels.get(m, m) for m in decision.missing_fields],
                 linked_number=linked.number if linked is not None else None,

@@ -1,0 +1,51 @@
+"""The gettext catalogues and Babel formatting: every marked string translated, times in the
+reader's zone with the zone named, durations in words, and a new customer's language guessed
+from their own text."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from gateway.i18n import catalogues, formats
+from gateway.i18n.detect import detect
+from gateway.i18n.extract import missing
+
+
+@pytest.mark.parametrize("lang", [lang for lang in catalogues.languages() if lang != catalogues.SOURCE])
+def test_every_marked_string_is_translated(lang: str) -> None:
+    # A string added to a template or to the code without a translation fails here, with its
+    # text: run `python -m gateway.i18n.extract` and translate the new entries.
+    assert missing(lang) == []
+
+
+def test_languages_are_the_catalogues_present() -> None:
+    assert set(catalogues.languages()) >= {"en", "sv", "ro"}
+    assert catalogues.gettext("sv", "Ticket %(number)s", number=7) == "Ärende 7"
+    assert catalogues.gettext("ro", "Ticket %(number)s", number=7) == "Tichetul 7"
+    assert catalogues.gettext("xx", "Ticket %(number)s", number=7) == "Ticket 7"
+
+
+def test_times_are_local_with_the_zone_named() -> None:
+    noon_utc = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    assert formats.when(noon_utc, "sv", "Europe/Stockholm") == "2026-12-01 13:00 CET"
+    assert formats.when(noon_utc, "ro", "Europe/Bucharest") == "01.12.2026, 14:00 EET"
+    summer = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+    assert formats.when(summer, "sv", "Europe/Stockholm").endswith("14:00 CEST")
+    assert "Europe/Bucharest" in formats.zone_label("Europe/Bucharest", "ro")
+
+
+def test_durations_are_words_of_the_locale() -> None:
+    span = timedelta(days=3, minutes=3)
+    assert formats.span(span, "sv") == "3 dygn och 3 minuter"
+    assert formats.span(span, "ro") == "3 zile și 3 minute"
+    assert formats.span(span, "en") == "3 days and 3 minutes"
+    assert formats.span(timedelta(seconds=40), "en") == "40 seconds"
+
+
+def test_detects_the_language_of_a_customers_text() -> None:
+    assert detect("Hej! Brandlarmet i trapphuset tjuter hela tiden, kan ni skicka någon?") == "sv"
+    assert detect("Bună ziua, centrala de incendiu din clădire nu mai funcționează de ieri.") == "ro"
+    assert detect("Hello, the fire alarm in the stairwell keeps ringing, can you send someone?") == "en"
+    assert detect("Hej") is None  # too short to tell
