@@ -19,9 +19,13 @@ from gateway.db.models import utcnow
 from gateway.db.tables import CUSTOMER, MESSAGE, OUTBOX
 from gateway.followup import TagFormat
 from gateway.guard import allow_automatic, suppressed
+from gateway.i18n import formats
+from gateway.i18n.catalogues import gettext
 from gateway.mail.compose import Outgoing
 from gateway.templating import MailTemplates
+from gateway.tickets import kinds
 from gateway.tickets.lifecycle import Status, display_name
+from gateway.tickets.notices import Text
 from gateway.tickets.store import TicketRef
 from gateway.web.tokens import feedback_links, ticket_link
 
@@ -34,7 +38,8 @@ _THREAD = (select(MESSAGE.c.message_id).where(MESSAGE.c.ticket_id == bindparam("
                                               MESSAGE.c.visibility != "internal",
                                               MESSAGE.c.kind != "third_party_question")
            .order_by(MESSAGE.c.id.desc()).limit(20))
-_HISTORY = (select(MESSAGE.c.created_at, MESSAGE.c.direction, MESSAGE.c.kind, MESSAGE.c.author, MESSAGE.c.text)
+_HISTORY = (select(MESSAGE.c.created_at, MESSAGE.c.direction, MESSAGE.c.kind, MESSAGE.c.author, MESSAGE.c.text,
+                   MESSAGE.c.visibility)
             .where(MESSAGE.c.ticket_id == bindparam("tid"), MESSAGE.c.text != "", MESSAGE.c.visibility != "mail")
             .order_by(MESSAGE.c.id.desc()).limit(bindparam("n")))
 _HISTORY_CHARS = 600
@@ -70,16 +75,15 @@ def unsubscribe_link(config: Config, email: str) -> str:
 INSERT_MESSAGE = insert(MESSAGE)
 
 
-def _history(conn: Connection, ticket_id: int, count: int) -> list[dict[str, str]]:
+def _history(conn: Connection, ticket_id: int, count: int, lang: str, zone: str) -> list[dict[str, str]]:
     """The ticket's latest messages, newest first, each trimmed: what an agent reads first."""
     found = []
     for row in conn.execute(_HISTORY, {"tid": ticket_id, "n": count}) if count else []:
         text = row.text.strip()
         if len(text) > _HISTORY_CHARS:
             text = text[:_HISTORY_CHARS].rstrip() + " […]"
-        when = row.created_at.strftime("%Y-%m-%d %H:%M") if row.created_at else ""
-        found.append({"when": when, "who": row.author or "postdesk", "kind": row.kind.replace("_", " "),
-                      "text": text})
+        found.append({"when": formats.when(row.created_at, lang, zone), "who": row.author or "postdesk",
+                      "kind": gettext(lang, kinds.label(row)).lower(), "text": text})
     return found
 
 
@@ -223,18 +227,27 @@ class Notifier:
         mailbox = ticket.mailbox or self.config.mailboxes[0]
         return reply_address(self.config.secret_key(), mailbox, ticket.number, address, purpose)
 
-    def staff_notice(self, conn: Connection, ticket: Any | None, to: str, event: str, text: str) -> None:
+    def staff_reader(self, address: str) -> tuple[str, str]:
+        """The language and time zone of staff mail to `address`."""
+        agent = self.config.agent(address)
+        return ((agent.language if agent else None) or self.config.tickets.language,
+                (agent.timezone if agent else None) or self.config.tickets.timezone)
+
+    def staff_notice(self, conn: Connection, ticket: Any | None, to: str, event: str, text: str | Text) -> None:
         """A short mail to an agent, manager or the support lead (escalations, digests, reminders).
 
         About a ticket, it quotes the ticket's latest messages, threads with the other mail
         about that ticket in the agent's client, and (to a configured agent) carries a signed
         Reply-To, so that answering it works the ticket (`gateway.agents`).
         """
+        lang, zone = self.staff_reader(to)
+        words = text(lang, zone) if callable(text) else text
+        title = gettext(lang, _title(event))
         if ticket is None:
-            self._staff_mail(conn, None, to, "staff_notice", f"staff:{event}", title=_title(event), text=text)
+            self._staff_mail(conn, None, to, "staff_notice", f"staff:{event}", title=title, text=words)
             return
-        self._staff_mail(conn, ticket, to, "agent_notice", f"staff:{event}", title=_title(event), text=text,
-                         history=_history(conn, ticket.id, self.config.agent_mail.history_messages))
+        self._staff_mail(conn, ticket, to, "agent_notice", f"staff:{event}", title=title, text=words,
+                         history=_history(conn, ticket.id, self.config.agent_mail.history_messages, lang, zone))
 
     def agent_result(self, conn: Connection, ticket: Any, agent: Agent, *, ok: bool, lines: list[str],
                      in_reply_to: str | None) -> None:

@@ -69,3 +69,8 @@ def gettext(lang: str, message: str, **values: object) -> str:
 def ngettext(lang: str, singular: str, plural: str, count: int, **values: object) -> str:
     text = translations(lang).ngettext(singular, plural, count)
     return text % {"num": count, **values}
+
+
+def N_(message: str) -> str:
+    """Marks `message` for the catalogues where it is translated later, by whoever shows it."""
+    return message
