@@ -45,3 +45,17 @@ def label(message: Any) -> str:
         return _SENT.get(message.kind, N_("Mail sent"))
     return _WRITTEN.get((message.direction, message.kind), N_("Internal note") if message.visibility != "public"
                         else N_("Message"))
+
+
+_EVENTS = {
+    "created": N_("created"), "status": N_("status changed"), "assigned": N_("assigned"),
+    "first_response": N_("first response"), "note": N_("note"), "department": N_("department changed"),
+    "priority": N_("priority changed"), "fields": N_("fields supplied"), "on_behalf": N_("opened for the customer"),
+    "rating": N_("rated"), "sla_warning": N_("SLA warning"), "sla_breach": N_("SLA breached"),
+    "sla_escalated": N_("SLA breach escalated"), "third_party_asked": N_("third party asked"),
+}
+
+
+def event_label(kind: str) -> str:
+    """The English label of an event kind (translate it); an unknown kind as it is stored."""
+    return _EVENTS.get(kind, kind)

@@ -46,7 +46,7 @@ def explain_in(clock: TargetClock, lang: str, zone: str) -> str:
         "total": span(clock.target, lang),
         "used": span(clock.elapsed, lang),
         "start": when(clock.started_at, lang, zone),
-        "kind": gettext(lang, "time") if clock.always_open
+        "kind": gettext(lang, "clock time") if clock.always_open
         else gettext(lang, "business time (calendar %(calendar)s)", calendar=clock.calendar),
     }
     if clock.state is ClockState.STOPPED:

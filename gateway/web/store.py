@@ -97,13 +97,21 @@ def ticket_list(conn: Connection, viewer: Viewer, *, status: str, page: int, siz
     return ListPage(rows[:size], page, len(rows) > size)
 
 
+_TICKET = (select(TICKET, CUSTOMER.c.email.label("customer_email"), CUSTOMER.c.name.label("customer_name"))
+           .join(CUSTOMER, CUSTOMER.c.id == TICKET.c.customer_id))
+
+
 def ticket_by_number(conn: Connection, number: int) -> Row[Any] | None:
-    query = (
-        select(TICKET, CUSTOMER.c.email.label("customer_email"), CUSTOMER.c.name.label("customer_name"))
-        .join(CUSTOMER, CUSTOMER.c.id == TICKET.c.customer_id)
-        .where(TICKET.c.number == number)
-    )
-    return conn.execute(query).first()
+    return conn.execute(_TICKET.where(TICKET.c.number == number)).first()
+
+
+def ticket_by_id(conn: Connection, ticket_id: int) -> Row[Any] | None:
+    return conn.execute(_TICKET.where(TICKET.c.id == ticket_id)).first()
+
+
+def linked_from(conn: Connection, ticket_id: int) -> list[Row[Any]]:
+    """Tickets opened as followers of this one (a reply to it after it was closed)."""
+    return list(conn.execute(_TICKET.where(TICKET.c.linked_ticket_id == ticket_id).order_by(TICKET.c.number)).all())
 
 
 def messages(conn: Connection, ticket_id: int, *, internal: bool) -> list[Row[Any]]:
@@ -115,11 +123,12 @@ def messages(conn: Connection, ticket_id: int, *, internal: bool) -> list[Row[An
 
 
 def attachments(conn: Connection, message_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
-    """Attachment names, types and sizes per message id (not the bytes)."""
+    """Attachment names, types, Content-IDs and sizes per message id (not the bytes)."""
     if not message_ids:
         return {}
     query = (
-        select(MESSAGE_ATTACHMENT.c.id, MESSAGE_ATTACHMENT.c.message_id, MESSAGE_ATTACHMENT.c.filename, MESSAGE_ATTACHMENT.c.content_type, ATTACHMENT.c.size)
+        select(MESSAGE_ATTACHMENT.c.id, MESSAGE_ATTACHMENT.c.message_id, MESSAGE_ATTACHMENT.c.filename,
+                MESSAGE_ATTACHMENT.c.content_type, MESSAGE_ATTACHMENT.c.content_id, ATTACHMENT.c.size)
         .join(ATTACHMENT, ATTACHMENT.c.id == MESSAGE_ATTACHMENT.c.attachment_id)
         .where(MESSAGE_ATTACHMENT.c.message_id.in_(list(message_ids)))
         .order_by(MESSAGE_ATTACHMENT.c.id)
