@@ -195,3 +195,31 @@ def test_staff_ticket_page(browser: Any, desk: Desk, lang: str, agent: str, zone
     assert f"({zone})" in text
     _shot(page, f"{lang}-staff-ticket", "staff-ticket.png" if lang == "sv" else None)
     context.close()
+
+
+def test_outbox_page_for_staff_only(browser: Any, desk: Desk) -> None:
+    from sqlalchemy import insert, select
+
+    from gateway.db.tables import OUTBOX, TICKET
+
+    with desk.site.writer.begin() as conn:
+        ticket_id = conn.execute(select(TICKET.c.id).where(TICKET.c.number == desk.sv_ticket)).scalar_one()
+        conn.execute(insert(OUTBOX), {"created_at": desk.created, "next_attempt_at": datetime.now(UTC), "kind": "confirmation",
+                                      "ticket_id": ticket_id, "mail_from": "support@telenta.example",
+                                      "rcpt_to": SV_CUSTOMER, "message_id": "<waiting@test>", "raw": b"x",
+                                      "state": "pending", "attempts": 3, "last_error": "connection refused"})
+    context = browser.new_context(locale="sv-SE")
+    page = context.new_page()
+    _sign_in(page, desk, SV_AGENT, "sv")
+    page.get_by_role("link", name="Utgående mail").click()
+    row = page.locator("table.outbox tr.state-pending", has_text=SV_CUSTOMER)
+    assert "connection refused" in row.inner_text() and "väntar, nästa försök" in row.inner_text()
+    assert RO_CUSTOMER not in page.inner_text("table.outbox"), "another department's mail"
+    _shot(page, "sv-outbox")
+    context.close()
+    customer = browser.new_context(locale="sv-SE")
+    page = customer.new_page()
+    _sign_in(page, desk, SV_CUSTOMER, "sv")
+    page.goto(f"{desk.site.base}/outbox")
+    assert page.get_by_role("heading", name="Hittades inte").is_visible()
+    customer.close()

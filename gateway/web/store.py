@@ -23,6 +23,7 @@ from gateway.db.tables import (
     ATTACHMENT,
     CUSTOMER,
     EVENT,
+    OUTBOX,
     MESSAGE,
     MESSAGE_ATTACHMENT,
     RATING,
@@ -161,3 +162,21 @@ def customer(conn: Connection, email: str) -> Row[Any] | None:
 
 def rating(conn: Connection, ticket_id: int) -> Row[Any] | None:
     return conn.execute(select(RATING).where(RATING.c.ticket_id == ticket_id)).first()
+
+
+_OUTBOX_COLUMNS = (OUTBOX.c.id, OUTBOX.c.created_at, OUTBOX.c.kind, OUTBOX.c.rcpt_to, OUTBOX.c.state,
+                   OUTBOX.c.attempts, OUTBOX.c.next_attempt_at, OUTBOX.c.last_error, OUTBOX.c.sent_at,
+                   TICKET.c.number, TICKET.c.subject)
+
+
+def outbox(conn: Connection, viewer: Viewer, *, limit: int = 100) -> list[Row[Any]]:
+    """The newest outgoing mail `viewer` may see: waiting and dead first, then sent.
+
+    Only names, states and errors: never the bodies, which hold the recipients' personal links.
+    Mail about no ticket (sign-in links, digests) is for those who see every ticket.
+    """
+    query = select(*_OUTBOX_COLUMNS).select_from(OUTBOX.outerjoin(TICKET, TICKET.c.id == OUTBOX.c.ticket_id))
+    if not viewer.everything:
+        query = query.where(OUTBOX.c.ticket_id.is_not(None), ticket_clause(viewer, TICKET))
+    waiting_first = (OUTBOX.c.state == "sent").asc()
+    return list(conn.execute(query.order_by(waiting_first, OUTBOX.c.id.desc()).limit(limit)).all())
