@@ -49,3 +49,30 @@ def test_detects_the_language_of_a_customers_text() -> None:
     assert detect("Bună ziua, centrala de incendiu din clădire nu mai funcționează de ieri.") == "ro"
     assert detect("Hello, the fire alarm in the stairwell keeps ringing, can you send someone?") == "en"
     assert detect("Hej") is None  # too short to tell
+
+
+@pytest.mark.parametrize("lang", catalogues.languages())
+def test_translations_keep_the_placeholders(lang: str) -> None:
+    # A translation that drops or misspells %(number)s would fail when a mail is rendered.
+    from babel.messages.pofile import read_po
+
+    with catalogues.po_path(lang).open("rb") as handle:
+        catalog = read_po(handle, locale=lang)
+    assert [(message.id, [str(e) for e in errors]) for message, errors in catalog.check()] == []
+
+
+@pytest.mark.parametrize("lang", ["sv", "ro"])
+def test_a_mail_is_in_one_language_from_subject_to_signature(lang: str) -> None:
+    from pathlib import Path
+
+    from gateway.doctor import EVENT_CONTEXT, SAMPLE_CONTEXT
+    from gateway.templating import MailTemplates
+
+    templates = MailTemplates(Path(__file__).resolve().parents[1] / "templates")
+    for event in ("closed", "resolved", "signin", "info_requested", "agent_command_result"):
+        mail = templates.render(event, lang, **SAMPLE_CONTEXT, **EVENT_CONTEXT.get(event, {}))
+        words = f"{mail.subject}\n{mail.text}".replace(SAMPLE_CONTEXT["subject"], "").replace("A sample text.", "")
+        assert mail.language == lang
+        assert detect(words) == lang, f"{event} in {lang}:\n{words}"
+        for english in ("Hello", "Kind regards", "Your request", "ticket", "mail again"):
+            assert english not in words, f"{english!r} in the {lang} {event} mail:\n{words}"
