@@ -25,6 +25,7 @@ from gateway.db.models import utcnow
 from gateway.db.tables import MESSAGE, OUTBOX
 from gateway.followup import TagFormat, ThreadResult, by_token, find_thread, is_participant
 from gateway.guard import suppress
+from gateway.i18n.catalogues import N_
 from gateway.i18n.people import new_customer_language
 from gateway.mail.classify import classify
 from gateway.mail.compose import LOOP_HEADER
@@ -36,7 +37,7 @@ from gateway.notify import Notifier
 from gateway.routing.evaluate import Decision, Facts
 from gateway.routing.rules import route
 from gateway.routing.runtime import Routing
-from gateway.tickets import actions, store
+from gateway.tickets import actions, notices, store
 from gateway.tickets.lifecycle import Status
 from gateway.tickets.store import TicketRef
 
@@ -411,8 +412,8 @@ class Pipeline:
                 ctx.notifications.append({"kind": "confirmation", "to": customer.email, "ticket": str(ref.number)})
         ticket = store.load(conn, ref.id)
         for agent in self.config.agents_of(ticket.department):
-            self.notifier.staff_notice(conn, ticket, agent.address, "new_ticket",
-                                       f"New ticket from {customer.name or customer.email} <{customer.email}>.")
+            self.notifier.staff_notice(conn, ticket, agent.address, "new_ticket", notices.words(
+                N_("New ticket from %(name)s <%(email)s>."), name=customer.name or customer.email, email=customer.email))
         return ref
 
     def _opened_by_agent(self, ctx: Context, conn: Connection, ref: TicketRef) -> None:

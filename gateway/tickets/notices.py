@@ -35,6 +35,13 @@ TARGETS = {
 }
 
 
+def words(message: str, **values: Any) -> Text:
+    """A notice that is `message` (marked with N_) in the recipient's language, values filled in."""
+    def text(lang: str, zone: str) -> str:
+        return gettext(lang, message, **values)
+    return text
+
+
 def target_name(name: str, lang: str) -> str:
     return gettext(lang, TARGETS[name]) if name in TARGETS else name
 
