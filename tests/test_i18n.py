@@ -76,3 +76,24 @@ def test_a_mail_is_in_one_language_from_subject_to_signature(lang: str) -> None:
         assert detect(words) == lang, f"{event} in {lang}:\n{words}"
         for english in ("Hello", "Kind regards", "Your request", "ticket", "mail again"):
             assert english not in words, f"{english!r} in the {lang} {event} mail:\n{words}"
+
+
+def test_time_zone_order_person_organisation_department_calendar_default() -> None:
+    from gateway.config import Agent, Config
+    from gateway.i18n import people
+    from gateway.routing.directory import Department, Directory, Organisation
+
+    directory = Directory(
+        departments=[Department("ro-national", timezone="Europe/Bucharest"), Department("ro-iasi", parent="ro-national")],
+        organisations=[Organisation("Tecnet", department="ro-iasi"), Organisation("Kund AB", timezone="Europe/Helsinki")],
+    )
+    config = Config(sla={"default_plan": "office", "calendars": {"cal": {"timezone": "Europe/Lisbon",
+                                                                          "hours": {"mon-fri": "09:00-17:00"}}},
+                         "plans": {"office": {"calendar": "cal"}}})
+    assert people.customer_zone(config, directory, "Asia/Tokyo", "Kund AB") == "Asia/Tokyo"
+    assert people.customer_zone(config, directory, None, "Kund AB") == "Europe/Helsinki"
+    assert people.customer_zone(config, directory, None, "Tecnet") == "Europe/Bucharest", "the national team's"
+    assert people.customer_zone(config, directory, None, None) == "Europe/Lisbon", "the business calendar's"
+    assert people.customer_zone(Config(), directory, None, None) == "Europe/Stockholm", "tickets.timezone"
+    agent = Agent(name="A", address="a@telenta.example", departments=("ro-iasi",))
+    assert people.agent_zone(config, directory, agent) == "Europe/Bucharest"

@@ -7,8 +7,8 @@ This module owns the order in which settings are consulted, so that mail and pag
   (`gateway.i18n.detect`, when `tickets.detect_language`), then `tickets.language`;
 - a known customer's: their own setting first, then the same chain without the detection;
 - an agent's: their own, then their first department's, then `tickets.language`;
-- a time zone: the person's own, their organisation's, their department's, then
-  `tickets.timezone`.
+- a time zone: the person's own, their organisation's, their department's, the zone of the
+  default SLA plan's business calendar, then `tickets.timezone`.
 """
 
 from __future__ import annotations
@@ -35,6 +35,14 @@ def _department_setting(directory: Directory, names: Iterable[str | None], key: 
             # A local team without its own setting speaks as its national team does.
             department = directory.department(department.parent) if department.parent else None
     return None
+
+
+def _default_zone(config: Config) -> str:
+    """The default SLA plan's calendar zone (where support works), else `tickets.timezone`."""
+    plan = config.sla.plans.get(config.sla.default_plan)
+    calendar = config.sla.calendars.get(plan.calendar, {}) if plan is not None else {}
+    zone = calendar.get("timezone") if isinstance(calendar, dict) else None
+    return str(zone) if isinstance(zone, str) and zone else config.tickets.timezone
 
 
 def new_customer_language(config: Config, directory: Directory, organisation: Organisation | None,
@@ -66,7 +74,7 @@ def customer_zone(config: Config, directory: Directory, own: str | None, organis
     org = directory.organisations.get(organisation) if organisation else None
     names = [department, org.department if org else None]
     return str(_first(own, org.timezone if org else None, _department_setting(directory, names, "timezone"))
-               or config.tickets.timezone)
+               or _default_zone(config))
 
 
 def agent_language(config: Config, directory: Directory, agent: Agent | None) -> str:
@@ -78,4 +86,4 @@ def agent_language(config: Config, directory: Directory, agent: Agent | None) ->
 def agent_zone(config: Config, directory: Directory, agent: Agent | None) -> str:
     names = list(agent.departments) if agent else []
     return str(_first(agent.timezone if agent else None, _department_setting(directory, names, "timezone"))
-               or config.tickets.timezone)
+               or _default_zone(config))
