@@ -12,11 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import click
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from typing import TYPE_CHECKING
 
-from gateway.config import Config, ConfigError, load_config
+import click
+
+if TYPE_CHECKING:  # imported where used: `postdesk route --mail-only` must start fast
+    from sqlalchemy import Engine
+
+    from gateway.config import Config
 
 EX_DATAERR, EX_NOUSER, EX_TEMPFAIL, EX_CONFIG = 65, 67, 75, 78
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,6 +47,8 @@ def config_option(func: F) -> F:
 
 
 def _config(config_path: Path | None) -> Config:
+    from gateway.config import ConfigError, load_config
+
     try:
         return load_config(config_path)
     except ConfigError as exc:
@@ -138,6 +143,8 @@ def inject(config_path: Path | None, mailbox: str | None, sender: str | None) ->
     if len(raw) > config.smtp.max_message_size:
         click.echo(f"postdesk: message of {len(raw)} bytes exceeds smtp.max_message_size", err=True)
         sys.exit(EX_DATAERR)
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         (inbound_id,) = enqueue_inbound(
             _engine(config), [{"source": "pipe", "mail_from": _envelope_sender(sender), "rcpt_to": target, "raw": raw}]
@@ -209,48 +216,70 @@ def quarantine_retry(config_path: Path | None, entry_ids: tuple[int, ...], retry
 
 @main.command("route")
 @config_option
-@click.argument("message", type=click.File("rb"))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path, allow_dash=True))
 @click.option("--mailbox", help="Which of our mailboxes it was sent to (default: the first).")
 @click.option("--sender", default="", help="Envelope sender ('<>' for a bounce's null sender).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def route_command(config_path: Path | None, message: Any, mailbox: str | None, sender: str, as_json: bool) -> None:
-    """Show what Postdesk makes of MESSAGE (an .eml file, or - for stdin), changing nothing.
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per message (JSON lines).")
+@click.option("--mail-only", is_flag=True,
+              help="Only read the mail (sender, kind, texts, attachments): no settings, database or rules.")
+def route_command(config_path: Path | None, paths: tuple[Path, ...], mailbox: str | None, sender: str,
+                  as_json: bool, mail_only: bool) -> None:
+    """Show what Postdesk makes of each message in PATHS, changing nothing.
 
-    Classification, thread, the rules that matched for each mailbox and what they set, the new
-    text as it would be stored, attachments, and the mail that would be sent.
+    PATHS are .eml files, folders of them, mbox files, or - for stdin. Classification, thread,
+    the rules that matched for each mailbox and what they set, the new text and signature as
+    they would be stored, attachments with their hashes, and the mail that would be sent.
     """
     import json
 
-    from gateway.daemon import build_pipeline
-    from gateway.dryrun import route_message
+    from gateway.mail.sources import iter_messages
+
+    route = _mail_reader(sender) if mail_only else _router(config_path, mailbox, sender)
+    for label, raw, problem in iter_messages(list(paths)):
+        report = {"file": label, "quarantine": problem} if raw is None else {"file": label, **route(raw)}
+        if as_json:
+            click.echo(json.dumps(report, ensure_ascii=False))
+        else:
+            click.echo(_route_text(report) if raw is not None else f"{label}: {problem}")
+
+
+def _mail_reader(sender: str) -> Callable[[bytes], dict[str, Any]]:
+    from gateway.mail.reading import read_mail
+
+    envelope = sender or None
+    return lambda raw: read_mail(raw, envelope=envelope)
+
+
+def _router(config_path: Path | None, mailbox: str | None, sender: str) -> Callable[[bytes], dict[str, Any]]:
+    from gateway.dryrun import Router, build_pipeline
     from gateway.process import Processor
     from gateway.routing.rules import DirectoryError, RulesError
 
     config = _config(config_path)
     logging.basicConfig(level=logging.ERROR)
     try:
-        processor = Processor(_engine(config), build_pipeline(config), "dry-run")
+        router = Router(config, Processor(None, build_pipeline(config), "dry-run"))  # type: ignore[arg-type]
     except (RulesError, DirectoryError) as exc:
         for problem in exc.problems:
             click.echo(f"postdesk: {problem}", err=True)
         sys.exit(EX_CONFIG)
-    report = route_message(config, processor, message.read(), mailbox=mailbox, sender=sender)
-    if as_json:
-        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
-        return
-    click.echo(_route_text(report))
+    return lambda raw: router.route(raw, mailbox=mailbox, sender=sender)
 
 
 def _route_text(report: dict[str, Any]) -> str:
-    thread = report["thread"]
+    thread = report.get("thread", {"by": "not checked", "tickets": []})
+    sender = report["sender"]
     lines = [
-        f"from:          {report['from'] or '(unknown)'}",
+        f"file:          {report['file']}",
+        f"from:          {sender['address'] or '(unknown)'}" + (f" ({sender['name']})" if sender["name"] else "")
+        + (f", from {sender['from']}" if sender["from"] not in ("", "From") else ""),
         f"subject:       {report['subject']}",
         f"kind:          {report['kind']}" + (f" ({'; '.join(report['reasons'])})" if report["reasons"] else ""),
+        "auto answer:   " + ("may be sent" if report["may_auto_answer"] else f"none ({'; '.join(report['no_answer_reasons'])})"),
         f"thread:        {thread['by']}" + (f" -> ticket {', '.join(map(str, thread['tickets']))}" if thread["tickets"] else "")
         + (f" ({thread['note']})" if thread.get("note") else ""),
     ]
-    for box, decision in report["routing"].items():
+    for box, decision in report.get("routing", {}).items():
         rules = ", ".join(decision["rules"]) or "no rule matched"
         lines.append(f"route {box}: {rules}")
         lines.append(f"   department {decision['department'] or '-'} (from {decision['department_from'] or '-'}), "
@@ -260,14 +289,17 @@ def _route_text(report: dict[str, Any]) -> str:
             lines.append(f"   missing fields: {', '.join(decision['missing_fields'])}")
         for note in decision["notes"]:
             lines.append(f"   note: {note}")
-    lines.append(f"outcome:       {report['outcome']}")
+    lines.append(f"outcome:       {report.get('outcome') or report['quarantine'] or '-'}")
     for item in report["attachments"]:
-        lines.append(f"attachment:    {item['filename']} ({item['content_type']}, {item['size']} bytes)")
-    for mail in report["notifications"]:
+        lines.append(f"attachment:    {item['filename']} ({item['content_type']}, {item['size']} bytes, "
+                     f"sha256 {item['sha256'][:16]}…)" + (f" cid {item['content_id']}" if item["content_id"] else ""))
+    for mail in report.get("notifications", []):
         lines.append(f"would send:    {mail['kind']} to {mail['to']}")
-    for note in report["notes"]:
+    for note in report.get("notes", []):
         lines.append(f"note:          {note}")
-    lines += ["text:", *("  " + line for line in report["text"].splitlines())]
+    lines += ["text:", *("  " + line for line in report["new_text"].splitlines())]
+    if report["signature"]:
+        lines += ["signature:", *("  " + line for line in report["signature"].splitlines())]
     return "\n".join(lines)
 
 

@@ -150,6 +150,10 @@ class ProcessorConfig(_Section):
     batch_size: int = Field(default=64, ge=1, le=10000)
     poll_interval: float = Field(default=1.0, gt=0)
     lease_seconds: int = Field(default=300, ge=10)
+    # A reply whose parent is still queued (another daemon has it) waits this long, at most
+    # max_defers times, before it opens a ticket of its own.
+    defer_seconds: float = Field(default=1.0, gt=0)
+    max_defers: int = Field(default=20, ge=0)
 
 
 class OutboxConfig(_Section):

@@ -30,6 +30,7 @@ from gateway.metrics import MetricsServer
 from gateway.notify import Notifier
 from gateway.outbox import Sender
 from gateway.pipeline import Pipeline
+from gateway.postmaster import postmaster_addresses
 from gateway.process import Processor
 from gateway.routing.runtime import RoutingState
 from gateway.scheduler import Duties, run_scheduler
@@ -72,7 +73,8 @@ class Daemon:
             log.info("released %d inbound and %d outbox lease(s) left by an earlier run", *released)
         writer = GroupWriter(self.engine, self.intake_pool, on_commit=self._process_wake.set)
         writer.start()
-        handler = IntakeHandler(Mailboxes(self.config.mailboxes), writer, self.stats, self.routing)
+        handler = IntakeHandler(Mailboxes(self.config.mailboxes, postmaster_addresses(self.config)), writer,
+                                self.stats, self.routing)
         server = await start_server(self.config, handler)
         imap = ImapIntake(self.config, self.engine, self.intake_pool, on_commit=self._process_wake.set)
         imap.start()

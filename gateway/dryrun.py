@@ -1,9 +1,10 @@
-"""`postdesk route FILE.eml`: every stage on one message, in a transaction that is rolled back.
+"""`postdesk route FILE…`: every stage on each message, in a transaction that is rolled back.
 
 Admins use it to see why a mail went where: classification, thread, rules matched per mailbox,
 the new text, attachments, and which mail Postdesk would send. It reads the configured database
 (so threading is checked against real tickets) and changes nothing; without a database at the
-current schema it uses an empty in-memory one and says so.
+current schema it uses an empty in-memory one and says so. One `Router` serves every message
+of a run: the engine, rules and templates are loaded once.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from gateway.db.engine import current_revision, head_revision, make_engine, upgr
 from gateway.db.models import utcnow
 from gateway.db.queues import INBOUND
 from gateway.db.tables import TICKET
-from gateway.pipeline import Context, Reject, base_mailbox
+from gateway.mail.reading import mail_facts
+from gateway.pipeline import Context, Pipeline, Reject, base_mailbox
 from gateway.process import Processor
 
 
@@ -35,9 +37,50 @@ def _engine(config: Config) -> tuple[Engine, str]:
     return engine, f"{note}: threading checked against an empty store"
 
 
+def build_pipeline(config: Config) -> Pipeline:
+    """The daemon's pipeline, built without importing the daemon (its servers start slowly)."""
+    from pathlib import Path
+
+    from gateway.followup import TagFormat
+    from gateway.notify import Notifier
+    from gateway.routing.runtime import RoutingState
+    from gateway.templating import MailTemplates
+
+    tags = TagFormat(config.tickets.tag_format)
+    notifier = Notifier(config, MailTemplates(Path(config.templates_dir)), tags)
+    return Pipeline(config=config, notifier=notifier, tags=tags, routing=RoutingState(config))
+
+
+class Router:
+    """Routes many messages against one engine (opened on first use, disposed by `close`)."""
+
+    def __init__(self, config: Config, processor: Processor) -> None:
+        self.config, self.processor = config, processor
+        self._engine: tuple[Engine, str] | None = None
+
+    def route(self, raw: bytes, *, mailbox: str | None = None, sender: str = "") -> dict[str, Any]:
+        if self._engine is None:
+            self._engine = _engine(self.config)
+        engine, note = self._engine
+        return _route(self.config, self.processor, engine, note, raw, mailbox=mailbox, sender=sender)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine[0].dispose()
+            self._engine = None
+
+
 def route_message(config: Config, processor: Processor, raw: bytes, *, mailbox: str | None = None,
                   sender: str = "") -> dict[str, Any]:
-    engine, note = _engine(config)
+    router = Router(config, processor)
+    try:
+        return router.route(raw, mailbox=mailbox, sender=sender)
+    finally:
+        router.close()
+
+
+def _route(config: Config, processor: Processor, engine: Engine, note: str, raw: bytes, *,
+           mailbox: str | None, sender: str) -> dict[str, Any]:
     ctx = Context(inbound_id=0, claim="dry-run", raw=raw, mail_from=sender, rcpt_to=[], source="dry-run")
     processor.run_prepare(ctx)
     if mailbox:
@@ -67,15 +110,23 @@ def route_message(config: Config, processor: Processor, raw: bytes, *, mailbox: 
             error = f"quarantined at {ctx.stage}: {type(exc).__name__}: {exc}"
         finally:
             transaction.rollback()
-    engine.dispose()
     return _report(ctx, error, note, thread_numbers)
 
 
 def _report(ctx: Context, error: str, note: str, thread_numbers: list[int]) -> dict[str, Any]:
     mail = ctx.parsed
     thread = ctx.thread
+    facts = mail_facts(mail) if mail else {}
+    quarantined = error.startswith("quarantined")
     return {
+        **facts,
         "from": ctx.sender if mail else "",
+        "new_text": ctx.text,
+        "signature": ctx.signature,
+        "automatic": ctx.kind in ("auto_reply", "bounce", "loop"),
+        "may_auto_answer": ctx.may_auto_answer,
+        "no_answer_reasons": ctx.no_answer_reasons,
+        "quarantine": error if quarantined else "",
         "subject": mail.subject if mail else "",
         "message_id": mail.message_id if mail else "",
         "kind": ctx.kind,
@@ -94,8 +145,6 @@ def _report(ctx: Context, error: str, note: str, thread_numbers: list[int]) -> d
             for box, d in ctx.decisions.items()
         },
         "text": ctx.text,
-        "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": len(a.payload)}
-                        for a in (mail.attachments if mail else [])],
         "notifications": ctx.notifications,
         "outcome": error or ctx.outcome,
         "notes": ctx.notes + ([note] if note else []),

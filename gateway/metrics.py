@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway.metrics")
 
 REGISTRY = CollectorRegistry(auto_describe=True)
-REFUSAL_REASONS = ("relay", "rule", "size", "temp_failure", "no_recipients")
+REFUSAL_REASONS = ("relay", "rule", "size", "temp_failure", "no_recipients", "bad_address")
 QUEUES = ("inbound", "outbox", "quarantine")
 
 ACCEPTED = Counter("postdesk_messages_accepted", "Messages answered with 250 (committed to the inbound queue).",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,7 +21,9 @@ from sqlalchemy import Engine, Row, update
 from gateway import metrics
 from gateway.config import Config
 from gateway.db.models import utcnow
-from gateway.db.queues import OUTBOX, claim_outbox, new_claim
+from gateway.db.queues import OUTBOX, claim_outbox, new_claim, release
+from gateway.db.retry import is_transient
+from gateway.validate import address_problem
 
 log = logging.getLogger("gateway.outbox")
 
@@ -90,6 +93,11 @@ class Sender:
         return client
 
     async def _send_one(self, slot: int, row: Row[Any]) -> Result:
+        # A bad address would be written into the SMTP dialogue and derail the connection for
+        # the mail after it: refuse it before it reaches the client.
+        problem = _envelope_problem(row)
+        if problem:
+            return Result(row.id, False, permanent=True, error=problem)
         try:
             client = await self._client(slot)
             errors, _ = await client.sendmail(row.mail_from, [row.rcpt_to], row.raw)
@@ -107,6 +115,13 @@ class Sender:
         except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
             await self._drop(slot)
             return Result(row.id, False, error=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            # Anything else is this mail's alone: its connection is in an unknown state, so it
+            # goes; bad values (ValueError, UnicodeError) will not get better by retrying.
+            log.exception("outbox %d: unexpected failure while sending", row.id)
+            await self._drop(slot)
+            permanent = isinstance(exc, ValueError)
+            return Result(row.id, False, permanent=permanent, error=f"{type(exc).__name__}: {exc}")
 
     async def _drop(self, slot: int) -> None:
         client, self._clients[slot] = self._clients[slot], None
@@ -129,15 +144,13 @@ class Sender:
         )
         if not rows:
             return 0
-        slots = len(self._clients)
-        shares = [rows[i::slots] for i in range(slots)]
-        results = [
-            result
-            for part in await asyncio.gather(*(self._worker(i, share) for i, share in enumerate(shares) if share))
-            for result in part
-        ]
-        by_id = {row.id: row for row in rows}
-        await loop.run_in_executor(self.executor, record_results, self.engine, self.config, token, by_id, results)
+        try:
+            results = await self._send_all(rows)
+        except BaseException:
+            # Nothing was recorded: give the rows back now rather than at lease expiry.
+            await loop.run_in_executor(self.executor, release, self.engine, OUTBOX, token)
+            raise
+        await self._record(token, {row.id: row for row in rows}, results)
         sent = sum(1 for r in results if r.ok)
         self.sent += sent
         metrics.delivered(sent)
@@ -148,6 +161,37 @@ class Sender:
             log.info("delivered %d mail(s) to the relay %s:%d", sent, self.config.relay.host, self.config.relay.port)
         return len(rows)
 
+    async def _send_all(self, rows: list[Row[Any]]) -> list[Result]:
+        slots = len(self._clients)
+        shares = [rows[i::slots] for i in range(slots)]
+        return [
+            result
+            for part in await asyncio.gather(*(self._worker(i, share) for i, share in enumerate(shares) if share))
+            for result in part
+        ]
+
+    async def _record(self, token: str, rows: dict[int, Row[Any]], results: list[Result]) -> None:
+        """Record the results, retrying a database that went away meanwhile.
+
+        The relay has taken these mails: giving the rows back unrecorded would send them again.
+        Recording is retried (with jitter) for up to half the lease; only then does the lease
+        decide.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.outbox.lease_seconds / 2
+        pause = 0.1
+        while True:
+            try:
+                await loop.run_in_executor(self.executor, record_results, self.engine, self.config, token, rows,
+                                           results)
+                return
+            except Exception as exc:
+                if not is_transient(exc) or loop.time() + pause > deadline:
+                    raise
+                log.warning("could not record %d delivery result(s), retrying: %s", len(results), exc)
+                await asyncio.sleep(pause * random.uniform(0.5, 1.5))
+                pause = min(pause * 2, 5.0)
+
     async def close(self) -> None:
         for slot in range(len(self._clients)):
             client = self._clients[slot]
@@ -157,3 +201,12 @@ class Sender:
                 except (aiosmtplib.SMTPException, OSError):
                     pass
             self._clients[slot] = None
+
+
+def _envelope_problem(row: Row[Any]) -> str | None:
+    if row.mail_from:
+        problem = address_problem(row.mail_from)
+        if problem:
+            return f"sender {row.mail_from!r}: {problem}"
+    problem = address_problem(row.rcpt_to)
+    return f"recipient {row.rcpt_to!r}: {problem}" if problem else None

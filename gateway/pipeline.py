@@ -32,7 +32,7 @@ from gateway.mail.compose import LOOP_HEADER
 from gateway.mail.dsn import Bounce
 from gateway.mail.htmltext import html_to_text, sanitize_html
 from gateway.mail.parse import ParsedMail, parse
-from gateway.mail.quotes import new_text
+from gateway.mail.quotes import new_text, reply_of
 from gateway.notify import Notifier
 from gateway.routing.evaluate import Decision, Facts
 from gateway.routing.rules import route
@@ -77,6 +77,10 @@ class Context:
     text: str = ""
     body: str = ""
     html: str = ""
+    signature: str = ""  # taken off `text`, kept beside it
+    # The second decision beside `kind`: may this mail get an automatic answer (confirmation)?
+    may_auto_answer: bool = True
+    no_answer_reasons: list[str] = field(default_factory=list)
     thread: ThreadResult | None = None
     mailboxes: list[str] = field(default_factory=list)
     decisions: dict[str, Decision] = field(default_factory=dict)
@@ -113,6 +117,11 @@ class Context:
         return {
             "kind": self.kind,
             "reasons": self.reasons,
+            "automatic": self.kind in ("auto_reply", "bounce", "loop"),
+            "may_auto_answer": self.may_auto_answer,
+            "no_answer_reasons": self.no_answer_reasons,
+            "sender_from": self.parsed.sender.source if self.parsed else "",
+            "sender_as_written": self.parsed.sender.address if self.parsed else "",
             "proof": self.proof.summary(),
             "thread": self.thread.by if self.thread else None,
             "thread_note": self.thread.note if self.thread else "",
@@ -172,7 +181,8 @@ class Pipeline:
     # -- PREPARE: no database --------------------------------------------------------------
 
     def parse(self, ctx: Context) -> None:
-        ctx.parsed = parse(ctx.raw)
+        envelope = None if ctx.mail_from in ("", NULL_SENDER) else ctx.mail_from
+        ctx.parsed = parse(ctx.raw, envelope=envelope)
 
     def classify(self, ctx: Context) -> None:
         mail_from = None if ctx.mail_from == "" else ("" if ctx.mail_from == NULL_SENDER else ctx.mail_from)
@@ -180,6 +190,7 @@ class Pipeline:
                           own_domains=frozenset({self.config.message_id_domain.lower()}),
                           loop_header=LOOP_HEADER, loop_token=self.loop_token)
         ctx.kind, ctx.reasons, ctx.bounce = result.kind, list(result.reasons), result.bounce
+        ctx.may_auto_answer, ctx.no_answer_reasons = result.may_auto_answer, list(result.no_answer_reasons)
         # A bounce or an auto-reply without a sender is normal; a customer's mail needs one to
         # be answered and threaded.
         if ctx.kind == "customer" and not ctx.sender:
@@ -188,7 +199,9 @@ class Pipeline:
     def strip(self, ctx: Context) -> None:
         mail = ctx.mail
         ctx.body = mail.text_plain.strip() or (html_to_text(mail.text_html) if mail.text_html else "")
-        ctx.text = new_text(mail.text_plain or None, mail.text_html or None).strip() or ctx.body
+        reply = reply_of(mail.text_plain or None, mail.text_html or None, mail.from_name)
+        ctx.text = reply.text.strip() or ctx.body
+        ctx.signature = reply.signature if reply.text.strip() else ""
         ctx.html = sanitize_html(mail.text_html) if mail.text_html else ""
 
     def prove(self, ctx: Context) -> None:
@@ -300,6 +313,7 @@ class Pipeline:
         return {"direction": "in", "kind": ctx.kind, "author": ctx.sender, "message_id": mail.message_id,
                 "visibility": visibility,
                 "subject": mail.subject, "text": ctx.text, "body": ctx.body, "html": ctx.html,
+                "signature": ctx.signature,
                 "body_hash": mail.body_hash, "thread_by": ctx.thread.by if ctx.thread else "",
                 "inbound_id": ctx.inbound_id, "mailbox": mailbox,
                 "trace": json.dumps(ctx.trace(), ensure_ascii=False)}
@@ -399,7 +413,9 @@ class Pipeline:
             self._opened_by_agent(ctx, conn, ref)
         # The customer's confirmation answers their own mail: never an agent's that passed it on.
         answers = (ctx.on_behalf.message_id if ctx.on_behalf is not None else mail.message_id) or None
-        if decision.confirm:
+        if decision.confirm and not ctx.may_auto_answer:
+            ctx.notes.append(f"no confirmation: {'; '.join(ctx.no_answer_reasons)}")
+        elif decision.confirm:
             labels = {f.name: f.label for f in directory.fields.values()}
             sent = self.notifier.confirmation(
                 conn, ref, to=customer.email, customer_name=customer.name,

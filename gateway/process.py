@@ -5,6 +5,12 @@ before any transaction is open; APPLY stages run inside one write transaction pe
 item in its own savepoint, so that one bad message is quarantined and the rest of the batch
 still commits. Marking the inbound row done happens in that same transaction, guarded by our
 claim token: the ticket, its messages and its outbox rows exist exactly when the item is done.
+
+Shared batches stay fair under contention: on PostgreSQL the tickets a batch will touch are
+locked first, in id order, so two daemons answering the same tickets wait for each other
+instead of deadlocking; a deadlock or lost connection that still happens puts the item (or the
+batch) back on the queue with jitter, never in quarantine. A reply whose parent is still queued
+(another daemon holds it) waits for it, a bounded number of times.
 """
 
 from __future__ import annotations
@@ -15,22 +21,37 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, bindparam, insert, update
+from sqlalchemy import Connection, Engine, Row, bindparam, insert, select, update
 
 from gateway import metrics
+from gateway.admit import check
 from gateway.db.models import utcnow
-from gateway.db.queues import INBOUND, claim_inbound, new_claim
-from gateway.db.tables import QUARANTINE
+from gateway.db.queues import INBOUND, claim_inbound, new_claim, release
+from gateway.db.retry import is_transient, jitter
+from gateway.db.tables import QUARANTINE, TICKET
 from gateway.pipeline import Context, Pipeline, Reject
+from gateway.postmaster import Postmaster
 
 log = logging.getLogger("gateway.process")
 FINISH_INBOUND = (update(INBOUND).where(INBOUND.c.id == bindparam("iid"), INBOUND.c.claim == bindparam("token"))
                   .values(state=bindparam("state"), processed_at=bindparam("now"), lease_until=None,
                           note=bindparam("note")))
+_PARENT_QUEUED = select(INBOUND.c.id).where(
+    INBOUND.c.message_id.in_(bindparam("ids", expanding=True)), INBOUND.c.state == "queued",
+    INBOUND.c.id != bindparam("iid")).limit(1)
 
 
 class Skip(Exception):
     """The item is no longer ours (its lease expired and another worker took it)."""
+
+
+class Defer(Exception):
+    """The item goes back to the queue for a while: it is not bad, only early or unlucky."""
+
+    def __init__(self, reason: str, delay: float, counts: bool = True) -> None:
+        super().__init__(reason)
+        self.delay = delay
+        self.counts = counts  # waiting for a parent counts towards the bound; a deadlock does not
 
 
 Stage = Callable[[Context], None]
@@ -44,9 +65,11 @@ class Processor:
         self.engine = engine
         self.pipeline = pipeline
         self.instance = instance
+        self.postmaster = Postmaster(pipeline.config, pipeline.loop_token)
         self.prepare: tuple[tuple[str, Stage], ...] = (
             ("parse", pipeline.parse),
             ("classify", pipeline.classify),
+            ("check", check),
             ("strip", pipeline.strip),
             ("prove", pipeline.prove),
         )
@@ -55,26 +78,41 @@ class Processor:
             ("route", pipeline.route),
             ("apply", pipeline.apply),
         )
+        # Claim tokens of failed batches whose leases could not be given back yet.
+        self._unreleased: list[str] = []
+        # After a batch failed for a reason of its own: how many batches to take one item at a time.
+        self._alone = 0
 
     def run_batch(self) -> int:
         """Process one batch; returns how many items were handled (0: the queue is empty)."""
         config = self.pipeline.config.processor
+        self._release_leftovers()
         token = new_claim(self.instance)
-        rows = claim_inbound(
-            self.engine, token, limit=config.batch_size, lease=timedelta(seconds=config.lease_seconds)
-        )
+        limit = 1 if self._alone else config.batch_size
+        self._alone = max(self._alone - 1, 0)
+        rows = claim_inbound(self.engine, token, limit=limit, lease=timedelta(seconds=config.lease_seconds))
         if not rows:
             return 0
-        contexts = [self.run_prepare(_context(row, token)) for row in rows]
         started = time.perf_counter()
-        with self.engine.begin() as conn:
-            for ctx in contexts:
-                self._apply_one(conn, ctx)
+        try:
+            contexts = [self.run_prepare(_context(row, token)) for row in rows]
+            deferrals = {row.id: row.deferrals for row in rows}
+            with self.engine.begin() as conn:
+                self._lock_tickets(conn, contexts)
+                for ctx in contexts:
+                    self._apply_one(conn, ctx, deferrals[ctx.inbound_id])
+        except Exception as exc:
+            if is_transient(exc):
+                # Nothing of this batch was committed: its items go back to the queue now, not
+                # when the lease runs out.
+                self._release(token)
+                raise
+            return self._poisoned(token, rows, exc)
         log.debug("batch of %d committed in %.1f ms", len(rows), (time.perf_counter() - started) * 1000)
         done_at = utcnow()
         for row, ctx in zip(rows, contexts, strict=True):
             _log_outcome(ctx)
-            if not ctx.outcome.startswith("skipped"):
+            if not ctx.outcome.startswith(("skipped", "deferred")):
                 metrics.processed(row.received_at, done_at)
         return len(rows)
 
@@ -90,30 +128,135 @@ class Processor:
         ctx.stage = ""
         return ctx
 
-    def run_apply(self, conn: Connection, ctx: Context) -> None:
+    def run_apply(self, conn: Connection, ctx: Context, between: Callable[[], None] = lambda: None) -> None:
         """The APPLY stages alone (no inbound bookkeeping): what `postdesk route` dry-runs."""
         for name, stage in self.apply:
             ctx.stage = name
             stage(ctx, conn)
+            if name == "thread":
+                between()
         ctx.stage = ""
 
-    def _apply_one(self, conn: Connection, ctx: Context) -> None:
+    def _apply_one(self, conn: Connection, ctx: Context, deferrals: int) -> None:
         if ctx.stage:  # a PREPARE stage failed
             _quarantine(conn, ctx, ctx.stage, ctx.reasons[-1])
             return
         try:
             with conn.begin_nested():
-                self.run_apply(conn, ctx)
+                if self.postmaster.take(conn, ctx):
+                    _finish(conn, ctx, "done", ctx.outcome)
+                    return
+                parent = self._queued_parent(conn, ctx, deferrals)
+                self.run_apply(conn, ctx, lambda: self._await_parent(ctx, parent))
                 _finish(conn, ctx, "done", ctx.outcome)
         except Skip:
             ctx.outcome = "skipped: lease lost"
+        except Defer as exc:
+            _defer(conn, ctx, exc)
         except Reject as exc:
             ctx.outcome = f"quarantined by rule: {exc}"
             _quarantine(conn, ctx, "route", str(exc))
         except Exception as exc:
+            if is_transient(exc):
+                # Another transaction won a race (or the database hiccuped): try it again soon.
+                # On a lost connection this write fails too and the whole batch is given back.
+                log.warning("inbound %d: transient failure at %s, retrying: %s", ctx.inbound_id, ctx.stage, exc)
+                _defer(conn, ctx, Defer(f"retry after {type(exc).__name__}", 1.0, counts=False))
+                return
             log.exception("stage %s failed for inbound %d", ctx.stage, ctx.inbound_id)
             ctx.outcome = f"quarantined at {ctx.stage}: {exc}"
             _quarantine(conn, ctx, ctx.stage, _reason(exc))
+
+    def _queued_parent(self, conn: Connection, ctx: Context, deferrals: int) -> int | None:
+        """A mail this one answers that is still waiting in the queue (another daemon has it).
+
+        Asked before threading, not after: the parent's daemon commits its message and its
+        `done` together, so a parent not queued here has its message visible to the threading
+        that follows; asked the other way round, a commit between the two reads is missed.
+        After `max_defers` waits the reply goes its own way, so a parent that never gets
+        processed cannot hold it for ever.
+        """
+        config = self.pipeline.config.processor
+        if ctx.kind != "customer" or ctx.on_behalf is not None or deferrals >= config.max_defers:
+            return None
+        wanted = list(dict.fromkeys(ctx.mail.in_reply_to + ctx.mail.references))
+        if not wanted:
+            return None
+        parent = conn.execute(_PARENT_QUEUED, {"ids": wanted, "iid": ctx.inbound_id}).scalar()
+        return int(parent) if parent is not None else None
+
+    def _await_parent(self, ctx: Context, parent: int | None) -> None:
+        """A reply that threads nowhere yet, to a mail still queued, waits for it."""
+        if parent is None or ctx.kind != "customer" or ctx.thread is None or ctx.thread.ticket_ids:
+            return
+        raise Defer(f"waiting for inbound {parent}, which it answers", self.pipeline.config.processor.defer_seconds)
+
+    def _lock_tickets(self, conn: Connection, contexts: list[Context]) -> None:
+        """Lock every existing ticket the batch will write to, in id order, before writing any.
+
+        Rows locked in batch order deadlock as soon as two daemons hold replies to the same two
+        tickets in opposite orders; one fixed order makes the second wait instead. Threading is
+        only read here (and run again in order by the APPLY stages).
+        """
+        if conn.dialect.name != "postgresql":
+            return  # SQLite has one writer at a time: nothing to order
+        ids: set[int] = set()
+        for ctx in contexts:
+            if ctx.stage:
+                continue
+            kind = ctx.kind
+            try:
+                with conn.begin_nested():
+                    self.pipeline.thread(ctx, conn)
+                if ctx.thread is not None:
+                    ids.update(ctx.thread.ticket_ids)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                # A mail that cannot be threaded fails again in its own APPLY run, and is
+                # quarantined there with the reason.
+            finally:
+                ctx.thread, ctx.kind = None, kind
+        if ids:
+            conn.execute(select(TICKET.c.id).where(TICKET.c.id.in_(sorted(ids))).order_by(TICKET.c.id)
+                         .with_for_update())
+
+    def _poisoned(self, token: str, rows: list[Row[Any]], exc: Exception) -> int:
+        """A batch failed for a reason of its own: find the one item that causes it.
+
+        The batch's items are given back and the next ones taken one at a time; an item that
+        fails alone is quarantined in a transaction of its own or, where even that fails, set
+        aside until its lease would have run out, so that it never holds up the others.
+        """
+        if len(rows) > 1:
+            log.error("batch of %d failed (%s: %s); taking the next ones one at a time", len(rows),
+                      type(exc).__name__, exc)
+            self._alone = len(rows)
+            self._release(token)
+            return len(rows)
+        log.error("inbound %d fails outside its own savepoint: %s: %s", rows[0].id, type(exc).__name__, exc)
+        ctx = _context(rows[0], token)
+        try:
+            with self.engine.begin() as conn:
+                _quarantine(conn, ctx, "batch", _reason(exc))
+        except Exception as again:
+            log.error("inbound %d set aside for %d s: could not quarantine it either (%s)", rows[0].id,
+                      self.pipeline.config.processor.lease_seconds, again)
+            lease = timedelta(seconds=self.pipeline.config.processor.lease_seconds)
+            release(self.engine, INBOUND, token, not_before=utcnow() + lease)
+        return 1
+
+    def _release(self, token: str) -> None:
+        try:
+            release(self.engine, INBOUND, token, not_before=utcnow() + jitter(0.5))
+        except Exception as exc:
+            log.warning("could not give back the leases of a failed batch yet: %s", exc)
+            self._unreleased.append(token)
+
+    def _release_leftovers(self) -> None:
+        while self._unreleased:
+            release(self.engine, INBOUND, self._unreleased[0])
+            self._unreleased.pop(0)
 
 
 def _reason(exc: Exception) -> str:
@@ -139,6 +282,17 @@ def _finish(conn: Connection, ctx: Context, state: str, note: str) -> None:
         raise Skip()
 
 
+def _defer(conn: Connection, ctx: Context, defer: Defer) -> None:
+    """Back to the queue, claimable again after the (jittered) delay; still ours until then."""
+    values: dict[str, Any] = {"claim": None, "lease_until": utcnow() + jitter(defer.delay), "note": str(defer)[:500]}
+    if defer.counts:
+        values["deferrals"] = INBOUND.c.deferrals + 1
+    result = conn.execute(update(INBOUND).where(INBOUND.c.id == ctx.inbound_id, INBOUND.c.claim == ctx.claim)
+                          .values(**values))
+    ctx.outcome = f"deferred: {defer}" if result.rowcount == 1 else "skipped: lease lost"
+    ctx.ticket_numbers.clear()
+
+
 def _quarantine(conn: Connection, ctx: Context, stage: str, reason: str) -> None:
     try:
         with conn.begin_nested():
@@ -154,5 +308,3 @@ def _log_outcome(ctx: Context) -> None:
     number = ", ".join(f"#{n}" for n in ctx.ticket_numbers) or "-"
     level = logging.WARNING if ctx.outcome.startswith("quarantined") else logging.INFO
     log.log(level, "inbound %d %s ticket %s message %s: %s", ctx.inbound_id, ctx.kind, number, mid or "(none)", ctx.outcome)
-
-

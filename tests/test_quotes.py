@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from gateway.mail.htmltext import html_to_text, sanitize_html
-from gateway.mail.quotes import new_text, new_text_from_html, visible_text
+from gateway.mail.quotes import new_text, new_text_from_html, reply_of, split_reply, visible_text
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "email_reply_parser"
 REQUIRED_SHARE = 0.95
@@ -104,12 +104,12 @@ def test_corpus_fragment_level_files(name: str) -> None:
     assert visible_text(_body(name)) == DERIVED[name]
 
 
-def test_corpus_inline_replies_keep_answers_and_drop_trailing_history() -> None:
+def test_corpus_inline_replies_keep_answers_drop_quotes_and_trailing_history() -> None:
     _corpus()
     text = visible_text(_body("github/email_1_8.txt"))
     assert "I will reply under this one" in text
     assert text.endswith("and under this.")
-    assert "> okay?" in text
+    assert "okay?" not in text, "the quoted question is history; the answers are the new text"
     assert "Tim Haines" not in text and "this is my signature" not in text
 
 
@@ -142,7 +142,7 @@ QUOTE = "> Hej Anna,\n>\n> Prova att logga ut och in igen.\n> \n> Hälsningar\n>
 )
 def test_attribution_and_quote_are_removed(attribution: str) -> None:
     body = f"Det fungerar nu, tack!\n\nMvh\nAnna\n\n{attribution}\n{QUOTE}"
-    assert visible_text(body) == "Det fungerar nu, tack!\n\nMvh\nAnna"
+    assert split_reply(body) == ("Det fungerar nu, tack!", "Mvh\nAnna")
 
 
 def test_attribution_without_quote_marks_starts_history() -> None:
@@ -212,18 +212,14 @@ def test_from_line_in_prose_is_kept() -> None:
 
 # Inline answers -------------------------------------------------------------------------
 
-def test_inline_answers_are_kept_with_the_questions_they_answer() -> None:
+def test_inline_answers_are_the_new_text_in_order() -> None:
     body = (
         "On Tue, Mar 3, 2026 at 10:12 AM Postdesk Support <support@postdesk.example> wrote:\n"
         "> Which version of the app are you using?\n\n3.4.1, installed last week.\n\n"
         "> Does the error happen on every login?\n\nOnly on the first login of the day.\n\n"
         "> Best regards,\n> Support\n"
     )
-    text = visible_text(body)
-    assert "3.4.1, installed last week." in text
-    assert text.endswith("Only on the first login of the day.")
-    assert "> Which version of the app are you using?" in text
-    assert "Best regards" not in text
+    assert visible_text(body) == "3.4.1, installed last week.\n\nOnly on the first login of the day."
 
 
 def test_bottom_posted_reply_is_kept() -> None:
@@ -270,7 +266,6 @@ def test_signature_before_quoted_history_is_removed() -> None:
         "We tried it -- nothing changed.\n\nkthxbai",
         "Steps:\n\n- Open the app\n- Tap Export",
         "Things I tried:\n\n-Reinstall\n-Reboot",
-        "Dear support,\n\nplease call me.\n\nBest regards,\nAnna Svensson",
     ],
 )
 def test_normal_text_is_not_a_signature(body: str) -> None:
@@ -338,7 +333,7 @@ THUNDERBIRD = (
 @pytest.mark.parametrize(
     ("html", "expected"),
     [
-        (GMAIL, "Hej,\n\ndet fungerar nu!\n\nMvh Anna"),
+        (GMAIL, "Hej,\n\ndet fungerar nu!"),
         (OUTLOOK_WEB, "Bună ziua,\n\nFactura este corectă acum."),
         (OUTLOOK_DESKTOP, "Hallo,\n\ndie Rechnung ist jetzt korrekt."),
         (APPLE_MAIL, "Thanks, that fixed it."),
@@ -371,7 +366,7 @@ def test_html_signature_containers_are_removed() -> None:
 def test_new_text_prefers_plain_part() -> None:
     plain = "Plain answer.\n\n> quoted\n"
     assert new_text(plain, "<p>HTML answer.</p>") == "Plain answer."
-    assert new_text("  \n", GMAIL) == "Hej,\n\ndet fungerar nu!\n\nMvh Anna"
+    assert reply_of("  \n", GMAIL) == ("Hej,\n\ndet fungerar nu!", "Mvh Anna")
     assert new_text(None, None) == ""
 
 
@@ -407,3 +402,149 @@ def test_sanitize_html_removes_active_content() -> None:
     assert "<b>Anna</b>" in safe
     assert 'href="https://postdesk.example/t/1"' in safe
     assert '<img src="cid:logo@acme" alt="logo">' in safe
+
+
+# Bottom posting, inline answers, indented quotes (s-nail, mutt, Thunderbird) ------------------
+
+def test_bottom_posting_new_text_is_below_the_quote() -> None:
+    body = ("On Tue, Mar 03, 2026 at 10:12:00AM +0100, Postdesk Support wrote:\n"
+            "> Hej Anna,\n>\n> fungerar larmet nu?\n>\n> -- \n> Postdesk Support\n\n"
+            "Ja, det fungerar sedan i morse.\n\nTack!\n\n-- \nAnna Svensson\n")
+    assert split_reply(body) == ("Ja, det fungerar sedan i morse.\n\nTack!", "-- \nAnna Svensson")
+
+
+def test_inline_answers_between_quoted_blocks_in_order() -> None:
+    body = ("Postdesk Support <support@postdesk.example> wrote:\n> Vilken version?\n3.4.1\n"
+            "> Händer det varje gång?\nBara på morgonen.\n> Mvh Support\n")
+    assert visible_text(body) == "3.4.1\n\nBara på morgonen."
+
+
+@pytest.mark.parametrize("indent", ["\t", "    "])
+def test_indented_quote_after_an_attribution(indent: str) -> None:
+    quoted = "\n".join(f"{indent}{line}" for line in ("Hej Anna,", "", "prova att starta om centralen.", "Mvh Support"))
+    body = f"Den 3 mars 2026 10:12 skrev Support <support@postdesk.example>:\n{quoted}\n\nDet hjälpte inte.\n"
+    assert visible_text(body) == "Det hjälpte inte."
+
+
+# Attribution lines in the languages we serve -----------------------------------------------------
+
+ATTRIBUTIONS = {
+    "en": "On Tue, 3 Mar 2026 at 10:12, Support <support@postdesk.example> wrote:",
+    "sv": "Den tis 3 mars 2026 kl 10:12 skrev Support <support@postdesk.example>:",
+    "ro": "Pe mar., 3 mar. 2026 la 10:12, Support <support@postdesk.example> a scris:",
+    "de": "Am Di., 3. März 2026 um 10:12 Uhr schrieb Support <support@postdesk.example>:",
+    "fr": "Le mar. 3 mars 2026 à 10:12, Support <support@postdesk.example> a écrit :",
+    "es": "El mar, 3 mar 2026 a las 10:12, Support (<support@postdesk.example>) escribió:",
+    "it": "Il giorno mar 3 mar 2026 alle ore 10:12 Support <support@postdesk.example> ha scritto:",
+    "nl": "Op di 3 mrt 2026 om 10:12 schreef Support <support@postdesk.example>:",
+    "pt": "Em ter., 3 de mar. de 2026 às 10:12, Support <support@postdesk.example> escreveu:",
+    "pl": "W dniu 3.03.2026 o 10:12, Support <support@postdesk.example> pisze:",
+    "da": "Den tir. 3. mar. 2026 kl. 10.12 skrev Support <support@postdesk.example>:",
+    "no": "tir. 3. mar. 2026 kl. 10:12 skrev Support <support@postdesk.example>:",
+    "fi": "ti 3. maalisk. 2026 klo 10.12 Support (support@postdesk.example) kirjoitti:",
+    "ru": "вт, 3 мар. 2026 г. в 10:12, Support <support@postdesk.example>:",
+    "hu": "Support <support@postdesk.example> ezt írta (időpont: 2026. márc. 3., K, 10:12):",
+    "verbless": '03.03.2026, 10:12, "Support" <support@postdesk.example>:',
+    "mutt-star": "* Support <support@postdesk.example> [2026-03-03 10:12]:",
+    "lotus-notes": "Support <support@postdesk.example> wrote on 03/03/2026 10:12:00:",
+    "mail-ru": "Вторник, 3 марта 2026, 10:12 +03:00 от Support <support@postdesk.example>:",
+    "evolution": "On Tue, 2026-03-03 at 10:12 +0100, Support wrote:",
+    "yahoo": "On Tuesday, March 3, 2026, 10:12:00 AM GMT+1, Support <support@postdesk.example> wrote:",
+}
+
+
+@pytest.mark.parametrize("language", sorted(ATTRIBUTIONS))
+@pytest.mark.parametrize("marked", [True, False], ids=["quoted", "unmarked"])
+def test_attribution_in_every_language(language: str, marked: bool) -> None:
+    history = "Hej,\n\nprova att starta om centralen.\n\nSupport"
+    if marked:
+        history = "\n".join(f"> {line}".rstrip() for line in history.split("\n"))
+    body = f"Det hjälpte, tack.\n\n{ATTRIBUTIONS[language]}\n\n{history}\n"
+    assert visible_text(body) == "Det hjälpte, tack."
+
+
+HEADER_BLOCKS = {
+    "en-sent-first": "Sent: Tuesday, March 3, 2026 10:12 AM\nFrom: Support <support@postdesk.example>\n"
+                     "To: Anna\nSubject: RE: Larm",
+    "en-date-first": "Date: Tue, 3 Mar 2026 10:12:00 +0100\nFrom: support@postdesk.example\nSubject: Larm",
+    "fr-to-first": "À : Anna <anna@kund.example>\nDe : Support <support@postdesk.example>\n"
+                   "Envoyé : mardi 3 mars 2026 10:12\nObjet : Larm",
+    "es": "De: Support <support@postdesk.example>\nEnviado: martes, 3 de marzo de 2026 10:12\nPara: Anna\nAsunto: Larm",
+    "it": "Da: Support <support@postdesk.example>\nInviato: martedì 3 marzo 2026 10:12\nA: Anna\nOggetto: Larm",
+    "nl": "Van: Support <support@postdesk.example>\nVerzonden: dinsdag 3 maart 2026 10:12\nAan: Anna\nOnderwerp: Larm",
+    "pt": "De: Support <support@postdesk.example>\nEnviada: terça-feira, 3 de março de 2026 10:12\nPara: Anna\nAssunto: Larm",
+    "pl": "Od: Support <support@postdesk.example>\nWysłano: wtorek, 3 marca 2026 10:12\nDo: Anna\nTemat: Larm",
+    "da": "Fra: Support <support@postdesk.example>\nSendt: 3. marts 2026 10:12\nTil: Anna\nEmne: Larm",
+    "fi": "Lähettäjä: Support <support@postdesk.example>\nLähetetty: tiistai 3. maaliskuuta 2026 10.12\n"
+          "Vastaanottaja: Anna\nAihe: Larm",
+    "ru": "От: Support <support@postdesk.example>\nОтправлено: 3 марта 2026 г. 10:12\nКому: Anna\nТема: Larm",
+    "hu": "Feladó: Support <support@postdesk.example>\nKüldve: 2026. március 3. 10:12\nCímzett: Anna\nTárgy: Larm",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HEADER_BLOCKS))
+def test_header_blocks_starting_with_any_field(name: str) -> None:
+    body = f"Det hjälpte, tack.\n\n{HEADER_BLOCKS[name]}\n\nHej Anna,\n\nprova att starta om.\n"
+    assert visible_text(body) == "Det hjälpte, tack."
+
+
+# Signatures without a delimiter -------------------------------------------------------------
+
+@pytest.mark.parametrize("sign_off", ["Mvh", "Med vänlig hälsning", "Cu stimă,", "Best regards,",
+                                      "Mit freundlichen Grüßen", "Cordialement,", "Met vriendelijke groet,",
+                                      "Pozdrawiam", "Ystävällisin terveisin", "С уважением,"])
+def test_sign_off_with_name_and_contact_lines_is_the_signature(sign_off: str) -> None:
+    signature = f"{sign_off}\nAnna Svensson\nServicetekniker, Acme AB\nTel: +46 8 123 45 67"
+    body = f"Centralen piper igen sedan i natt.\n\n{signature}\n"
+    assert split_reply(body) == ("Centralen piper igen sedan i natt.", signature)
+
+
+def test_business_card_block_with_the_senders_name_is_the_signature() -> None:
+    card = "Anna Svensson\nAcme AB\nStorgatan 12\n123 45 Stockholm\n+46 70 123 45 67\nhttps://www.acme.example"
+    body = f"Kan ni skicka en tekniker på torsdag?\n\n{card}\n"
+    assert split_reply(body, sender_name="Anna Svensson") == ("Kan ni skicka en tekniker på torsdag?", card)
+
+
+@pytest.mark.parametrize("body", [
+    "Ring mig på 070-123 45 67 efter lunch.",
+    "Thanks for the update!",
+    "Tack!",
+    "Adressen är Storgatan 12, 123 45 Stockholm, port 3.\n\nKoden är 4711.",
+])
+def test_text_with_numbers_or_thanks_is_not_a_signature(body: str) -> None:
+    assert split_reply(body, sender_name="Anna Svensson") == (body, "")
+
+
+@pytest.mark.parametrize("html", [
+    # Proton Mail
+    '<div>Det fungerar nu.</div><div class="protonmail_signature_block"><div>Anna</div></div><br>'
+    '<div class="protonmail_quote">------- Original Message -------<br>On Tuesday, March 3rd, 2026 at 10:12, '
+    'Support &lt;support@postdesk.example&gt; wrote:<br><blockquote class="protonmail_quote" type="cite">'
+    'Prova igen.</blockquote></div>',
+    # new Outlook: an empty "appendonsend" marker, a rule, then the header block
+    '<div>Det fungerar nu.</div><div id="appendonsend"></div><hr style="display:inline-block;width:98%">'
+    '<div id="divRplyFwdMsg"><b>From:</b> Support<br><b>Sent:</b> Tuesday, March 3, 2026 10:12<br></div>'
+    '<div>Prova igen.</div>',
+    # Zoho Mail
+    '<div>Det fungerar nu.<br></div><div class="zmail_extra"><div>---- On Tue, 03 Mar 2026 10:12:00 +0100 '
+    '<b>Support &lt;support@postdesk.example&gt;</b> wrote ----<br></div><blockquote>Prova igen.</blockquote></div>',
+], ids=["protonmail", "new-outlook", "zoho"])
+def test_more_html_clients_quote_containers(html: str) -> None:
+    assert new_text_from_html(html) == "Det fungerar nu."
+
+
+def test_inline_answer_directly_under_a_long_question_is_kept() -> None:
+    body = ("> Could you tell us which firmware version the panel in the warehouse is running?\n"
+            "yes, it is 3.4.1 since the update in January\n"
+            "> And does the error also happen on the second panel by the gate?\nno, only the first one\n")
+    assert visible_text(body) == "yes, it is 3.4.1 since the update in January\n\nno, only the first one"
+
+
+def test_business_card_with_a_title_line_of_its_own() -> None:
+    card = "John Doe\nProduct Manager at Acme\nPhone: +1 555 123 4567\nwww.acme.example"
+    assert split_reply(f"The export works again, thanks.\n\n{card}") == ("The export works again, thanks.", card)
+
+
+def test_closing_paragraph_with_a_number_in_a_sentence_is_text() -> None:
+    body = "It fails every morning.\n\nPlease call me on +46 70 123 45 67\nor see https://status.acme.example"
+    assert split_reply(body) == (body, "")

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from gateway.db.normalise import bound_text_columns
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -96,6 +98,8 @@ class Message(SQLModel, table=True):
     html: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # sanitised
     # The whole body as text (quoted history included); `text` is only what is new.
     body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # The signature taken off `text` (sign-off, name, contact lines), kept beside it.
+    signature: str = Field(default="", sa_column=Column(Text, nullable=False, default="", server_default=""))
     # Which of our mailboxes this copy was routed for (one mail to two addresses: two copies).
     mailbox: str = Field(default="", max_length=320)
     # JSON: how this message was handled (classification reasons, thread strategy, rules).
@@ -121,6 +125,10 @@ class Inbound(SQLModel, table=True):
     lease_until: datetime | None = None
     processed_at: datetime | None = None
     note: str = Field(default="", max_length=500)
+    # The message's own Message-ID (as `gateway.validate` stores it): replies look for a
+    # parent still waiting here. `deferrals`: how often this one waited for its parent.
+    message_id: str = Field(default="", max_length=998, index=True)
+    deferrals: int = 0
 
 
 class Outbox(SQLModel, table=True):
@@ -269,3 +277,7 @@ class ImapSeen(SQLModel, table=True):
     inbound_id: int = Field(foreign_key="inbound.id")
     done: bool = False
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# Last, once every table exists: NUL removed and lengths enforced alike on SQLite and PostgreSQL.
+bound_text_columns(SQLModel.metadata)

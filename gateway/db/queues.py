@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, Row, Table, and_, insert, or_, select, update
 
 from gateway.db.models import utcnow
+from gateway.db.normalise import raw_message_id
 from gateway.db.tables import INBOUND, OUTBOX
 
 
@@ -30,6 +31,7 @@ def enqueue_inbound(engine: Engine, items: Sequence[dict[str, Any]]) -> list[int
     rows = [{"received_at": now, "state": "queued", "note": "", **item} for item in items]
     for row in rows:
         row["size"] = len(row["raw"])
+        row.setdefault("message_id", raw_message_id(row["raw"]))
     with engine.begin() as conn:
         result = conn.execute(insert(INBOUND).returning(INBOUND.c.id), rows)
         return [r[0] for r in result]
@@ -79,6 +81,17 @@ def claim_inbound(engine: Engine, token: str, *, limit: int, lease: timedelta) -
 def claim_outbox(engine: Engine, token: str, *, limit: int, lease: timedelta) -> list[Row[Any]]:
     due = OUTBOX.c.next_attempt_at <= utcnow()
     return claim(engine, OUTBOX, token, limit=limit, lease=lease, state="pending", extra=due)
+
+
+def release(engine: Engine, table: Table, claim_token: str, *, not_before: datetime | None = None) -> int:
+    """Give back the rows a failed batch still holds, at once (or from `not_before`)."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(table)
+            .where(table.c.claim == claim_token, table.c.state.in_(("queued", "pending")))
+            .values(claim=None, lease_until=not_before)
+        )
+        return int(result.rowcount)
 
 
 def release_instance(engine: Engine, instance: str) -> tuple[int, int]:

@@ -40,6 +40,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.config import Config, ImapAccount
 from gateway.db.engine import make_engine
 from gateway.db.models import ImapSeen, ImapState, utcnow
+from gateway.db.normalise import raw_message_id
 from gateway.db.queues import INBOUND
 from gateway.mail.parse import decode_text
 
@@ -456,7 +457,8 @@ def commit_messages(engine: Engine, key: FolderKey, mailbox: str, messages: Sequ
         ids: list[int] = []
         if messages:
             rows = [{"received_at": now, "source": "imap", "mail_from": "", "rcpt_to": mailbox, "raw": raw,
-                     "size": len(raw), "state": "queued", "note": ""} for _uid, raw in messages]
+                     "size": len(raw), "state": "queued", "note": "", "message_id": raw_message_id(raw)}
+                    for _uid, raw in messages]
             queued = conn.execute(insert(INBOUND).returning(INBOUND.c.id, sort_by_parameter_order=True), rows)
             ids = list(queued.scalars())
             conn.execute(insert(IMAPSEEN), [

@@ -1,7 +1,8 @@
 """The SMTP intake: an aiosmtpd handler that only accepts our mailboxes and answers 250 after commit.
 
-The handler is deliberately thin (aiosmtpd's own model): RCPT checks the address, DATA hands the
-raw bytes to the group writer and waits for the commit. Size limits are aiosmtpd's
+The handler is deliberately thin (aiosmtpd's own model): MAIL and RCPT check the address (553
+with the reason for one no relay or database would take), DATA hands the raw bytes to the group
+writer and waits for the commit. Size limits are aiosmtpd's
 `data_size_limit` (552 on excess); relaying is refused with 550.
 """
 
@@ -18,10 +19,12 @@ from gateway import metrics
 from gateway.config import Config
 from gateway.intake.writer import GroupWriter
 from gateway.pipeline import has_reject_rules, smtp_rejection
+from gateway.validate import address_problem
 
 log = logging.getLogger("gateway.smtp")
 
 REFUSED_RELAY = "550 5.7.1 Relaying denied: not a mailbox served here"
+BAD_ADDRESS = "553 5.1.3 Bad {what} address syntax: {problem}"
 TEMP_FAILURE = "451 4.3.0 Temporary failure storing the message, try again later"
 NO_RECIPIENTS = "554 5.5.1 No valid recipients"
 
@@ -45,10 +48,14 @@ class PostdeskSMTP(SMTP):
 
 
 class Mailboxes:
-    """Which RCPT addresses we accept: each mailbox, and its `local+tag@domain` reply addresses."""
+    """Which RCPT addresses we accept: each mailbox, and its `local+tag@domain` reply addresses.
 
-    def __init__(self, addresses: tuple[str, ...]) -> None:
-        self._exact = frozenset(address.lower() for address in addresses)
+    `postmaster` (alone and at our domains) is accepted too, as RFC 5321 requires of every MX;
+    the processor passes that mail to the admin (`gateway.postmaster`).
+    """
+
+    def __init__(self, addresses: tuple[str, ...], postmaster: frozenset[str] = frozenset()) -> None:
+        self._exact = frozenset(address.lower() for address in addresses) | postmaster
 
     def accepts(self, address: str) -> bool:
         address = address.lower()
@@ -68,9 +75,30 @@ class IntakeHandler:
         # A RoutingState: `reject` rules are applied here, before the message is accepted.
         self.routing = routing
 
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
+        # The null sender (bounces) is empty here; anything else must be an address we could
+        # store and answer.
+        problem = address_problem(address) if address else None
+        if problem:
+            metrics.refused("bad_address")
+            log.info("refused MAIL FROM %r from %s: %s", address, session.peer, problem)
+            return BAD_ADDRESS.format(what="sender", problem=problem)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
+        # Checked before the mailbox: a NUL in a plus tag reached the database and failed the
+        # group commit of every message waiting with it.
+        problem = address_problem(address, need_domain=False)
+        if problem:
+            metrics.refused("bad_address")
+            log.info("refused RCPT %r from %s: %s", address, session.peer, problem)
+            return BAD_ADDRESS.format(what="recipient", problem=problem)
         if not self.mailboxes.accepts(address):
             self.stats["refused_relay"] = self.stats.get("refused_relay", 0) + 1
             metrics.refused("relay")

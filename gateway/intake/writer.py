@@ -4,6 +4,10 @@ A per-message commit costs one fsync each; under load the handler instead hands 
 this writer and awaits a future. The writer takes everything that is waiting, inserts it in one
 transaction on the database thread, and resolves each future only after the commit returned, so
 that a 250 still means "committed".
+
+One bad message must not cost the others their 250: when the group's transaction fails, each
+message is tried again in a transaction of its own, so only the one that fails gets the error
+(and its client a 451); the others are committed.
 """
 
 from __future__ import annotations
@@ -56,14 +60,31 @@ class GroupWriter:
             try:
                 ids = await loop.run_in_executor(self._executor, enqueue_inbound, self._engine, items)
             except Exception as exc:
-                log.error("could not store %d inbound message(s): %s", len(batch), exc)
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+                log.warning("group commit of %d inbound message(s) failed, storing them one by one: %s",
+                            len(batch), exc)
+                await self._one_by_one(batch)
                 continue
             for (_, future), row_id in zip(batch, ids, strict=True):
                 if not future.done():
                     future.set_result(row_id)
+            self._on_commit()
+
+    async def _one_by_one(self, batch: list[tuple[dict[str, Any], asyncio.Future[int]]]) -> None:
+        loop = asyncio.get_running_loop()
+        stored = 0
+        for item, future in batch:
+            try:
+                [row_id] = await loop.run_in_executor(self._executor, enqueue_inbound, self._engine, [item])
+            except Exception as exc:
+                log.error("could not store an inbound message from %s to %s: %s", item.get("mail_from"),
+                          item.get("rcpt_to"), exc)
+                if not future.done():
+                    future.set_exception(exc)
+                continue
+            stored += 1
+            if not future.done():
+                future.set_result(row_id)
+        if stored:
             self._on_commit()
 
     async def close(self) -> None:

@@ -2,10 +2,16 @@
 
 Built with the stdlib's compat32 classes: the modern policy parses every header it is given back
 into a tree, which made composing five times slower on the hot path for no gain here.
+
+Every header stays within RFC 5322's limits: compat32 folds at whitespace, so what could still
+make a line over 998 characters is a long run without any, which only customers' values bring
+(a subject, a Message-ID). Subjects are shortened, over-long Message-IDs left out of
+In-Reply-To and References, and control characters (header injection) never written.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from email.charset import QP, Charset
@@ -26,9 +32,32 @@ _UTF8 = Charset("utf-8")
 _UTF8.body_encoding = QP
 
 
+# A subject longer than this is cut (at a word) and marked with an ellipsis.
+MAX_SUBJECT = 200
+# The longest unbroken run a header may carry: folding cannot split it.
+MAX_RUN = 900
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_LONG_RUN = re.compile(r"\S{%d,}" % (MAX_RUN + 1))
+
+
 def _header(value: str) -> str:
-    """RFC 2047-encode a header value only when it is not plain ASCII."""
+    """RFC 2047-encode a header value only when it is not plain ASCII; never a control character."""
+    value = _LONG_RUN.sub(lambda m: m.group()[:MAX_RUN], " ".join(_CONTROL.sub(" ", value).split()))
     return value if value.isascii() else Header(value, "utf-8").encode()
+
+
+def shorten_subject(subject: str) -> str:
+    """At most MAX_SUBJECT characters, cut at a word where there is one."""
+    subject = " ".join(_CONTROL.sub(" ", subject).split())
+    if len(subject) <= MAX_SUBJECT:
+        return subject
+    cut = subject[: MAX_SUBJECT - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > MAX_SUBJECT // 2 else cut).rstrip() + "…"
+
+
+def _message_id_fits(value: str) -> bool:
+    return bool(value) and len(value) <= MAX_RUN and not _CONTROL.search(value) and " " not in value
 
 
 def new_message_id(domain: str) -> str:
@@ -63,19 +92,21 @@ class Outgoing:
             alternative.attach(MIMEText(self.html, "html", _UTF8))
             msg = alternative
         self.message_id = self.message_id or new_message_id(self.domain)
-        msg["From"] = formataddr((self.from_name, self.from_addr), charset="utf-8")
-        msg["To"] = self.to
-        msg["Subject"] = _header(self.subject)
+        msg["From"] = formataddr((shorten_subject(self.from_name), self.from_addr), charset="utf-8")
+        msg["To"] = _header(self.to)
+        msg["Subject"] = _header(shorten_subject(self.subject))
         msg["Date"] = format_datetime(utcnow())
         msg["Message-ID"] = self.message_id
-        if self.in_reply_to:
-            msg["In-Reply-To"] = self.in_reply_to
-        refs = [ref for ref in self.references if ref] + ([self.in_reply_to] if self.in_reply_to else [])
+        # Ids that cannot be written within a line are left out: threading falls back to the tag.
+        in_reply_to = self.in_reply_to if self.in_reply_to and _message_id_fits(self.in_reply_to) else None
+        if in_reply_to:
+            msg["In-Reply-To"] = in_reply_to
+        refs = [ref for ref in self.references if _message_id_fits(ref)] + ([in_reply_to] if in_reply_to else [])
         if refs:
             # Keep the newest references; some servers refuse very long header lines.
             msg["References"] = " ".join(dict.fromkeys(refs[-20:]))
         if self.reply_to:
-            msg["Reply-To"] = self.reply_to
+            msg["Reply-To"] = _header(self.reply_to)
         if self.automatic:
             # RFC 3834 plus the Exchange header: other robots must not answer us.
             msg["Auto-Submitted"] = "auto-replied"

@@ -18,10 +18,12 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import HeaderParser
 from email.utils import getaddresses
+
+from gateway.mail.charsets import decode
+from gateway.mail.headers import decode_value
 
 log = logging.getLogger("gateway.classify")
 
@@ -92,7 +94,7 @@ def header_values(msg: Message, name: str) -> list[str]:
         return values
     for key, value in items:
         if str(key).strip().lower() == wanted:
-            values.append(_decode_header_text(_FOLD.sub(" ", str(value)).strip()))
+            values.append(decode_value(str(value)).strip())
     return values
 
 
@@ -100,20 +102,6 @@ def header_text(msg: Message, name: str) -> str:
     """The first value of a header, or "" when absent."""
     values = header_values(msg, name)
     return values[0] if values else ""
-
-
-def _decode_header_text(value: str) -> str:
-    # Raw 8-bit header bytes arrive as surrogate escapes; show them as text, not as errors.
-    try:
-        value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    except UnicodeError:  # A lone surrogate that no byte produced: leave the text as it is.
-        pass
-    if "=?" not in value:
-        return value
-    try:
-        return str(make_header(decode_header(value)))
-    except Exception:  # Malformed encoded words: keep the raw text, it still matches patterns.
-        return value
 
 
 def _ctype(part: Message) -> str:
@@ -166,18 +154,15 @@ def _part_text(part: Message) -> str:
         payload = part.get_payload(decode=True)
     except Exception:
         payload = None
-    if payload is None:
+    if not isinstance(payload, bytes):
         try:
             raw = part.get_payload()
         except Exception:
             return ""
         text = raw if isinstance(raw, str) else ""
     else:
-        charset = _param(part, "charset") or "utf-8"
-        try:
-            text = payload[: MAX_TEXT * 4].decode(charset, errors="replace")
-        except (LookupError, ValueError):
-            text = payload[: MAX_TEXT * 4].decode("utf-8", errors="replace")
+        # The same charset table and detection as every other body (gateway.mail.charsets).
+        text = decode(payload[: MAX_TEXT * 4], _param(part, "charset") or None)
     return _NEWLINES.sub("\n", text[:MAX_TEXT])
 
 

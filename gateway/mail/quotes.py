@@ -1,100 +1,84 @@
-"""The customer's own words: the new text of a reply, without quoted history or signature.
+"""The customer's own words: the new text of a reply, and its signature, beside the full body.
 
-Owns what mail clients do to mark earlier messages — `>` quoting, attribution lines ("On …
-wrote:", "Den … skrev:", "La … a scris:", "Am … schrieb …:", "Le … a écrit :"), Outlook
-header blocks in English, Swedish, Romanian, German and French, HTML quote containers — and
-how senders sign off ("-- ", mobile footers, mailing-list footers).
+The new text is everything the sender wrote that is not quoted, in order: a top-posted answer
+above the quote, a bottom-posted one below it, inline answers between quoted blocks. Quoted is
+a `>` line, an attribution ("On … wrote:", see `gateway.mail.attribution`) with the quote it
+introduces, an indented block after an attribution (mutt and s-nail indent with a tab), and
+everything after an Outlook header block, an "Original Message" rule or an attribution that
+is followed by unmarked text: clients that do not mark the quote put nothing of the sender's
+below it. The signature (`gateway.mail.signature`) is then taken off the end.
 
-Only history that *ends* the message is removed. Quoted blocks with new text after them stay,
-so that answers written inline keep the questions they answer. Every pattern is compiled
-once, has no nested quantifiers and only ever sees a line (or a few joined lines) of bounded
-length, because bodies come from strangers and some are megabytes of `>`.
+`new_text` is a pure function of the body, so known-source removal (text Postdesk itself
+sent) can run before or after it. Every pattern sees a line, or a few joined lines, of
+bounded length, and each line is looked at a bounded number of times: bodies come from
+strangers and some are megabytes of `>`.
 """
 
 from __future__ import annotations
 
 import re
-from html import escape
-from html.parser import HTMLParser
+from typing import NamedTuple
 
+from gateway.mail.attribution import (MAX_LINES, attribution_length, header_block_length, is_forward,
+                                      is_original_message)
+from gateway.mail.htmlquotes import without_quote_containers
 from gateway.mail.htmltext import html_to_text
+from gateway.mail.signature import is_mobile_footer, signature_start
 
 _NEWLINE = re.compile(r"\r\n?")
-
-# Attribution lines. The verb either closes the line ("On Tue, … John <j@x.com> wrote:",
-# "La 3 mar. 2026, la 10:12, Ion <ion@x.ro> a scris:") or comes before the author
-# ("Den 2026-03-03 kl. 10:12 skrev Anna <a@b.se>:", "Am 03.03.2026 um 10:12 schrieb Hans:").
-_VERBS = r"(?:wrote|writes|skrev|a scris|schrieb|a écrit|escribió|ha scritto|schreef)"
-_VERB_LAST = re.compile(rf"\b{_VERBS}\s*:$", re.IGNORECASE)
-_VERB_INSIDE = re.compile(rf"\s{_VERBS}\s", re.IGNORECASE)
-# A wrapped attribution must start like one, or any paragraph ending in one would match.
-_LEAD = re.compile(r"(?:On|Den|Am|La|Le|El|Il|Op)\b|\d")
-# A date, a time or an address: what tells "On 3 Mar 2026, at 10:12, John wrote:" from a
-# sentence that happens to end in "wrote:".
-_EVIDENCE = re.compile(r"@|\d{1,2}[:.]\d{2}|\d{1,4}[./-]\d{1,2}[./-]\d{1,4}")
-_ATTRIBUTION_MAX_CHARS = 500
-_ATTRIBUTION_MAX_LINES = 3
-
-# Outlook header blocks: a From line followed by a Sent/Date line and a To or Subject line.
-_FROM = re.compile(r"\s*\*{0,2}(?:From|Från|De la|Von|De)\s*:", re.IGNORECASE)
-_SENT = re.compile(
-    r"(?:^|[\s*])(?:Sent|Date|Skickat|Datum|Trimis|Data|Gesendet|Envoyé)\s*:", re.IGNORECASE
-)
-_TO_OR_SUBJECT = re.compile(
-    r"(?:^|[\s*])(?:To|Till|Către|Catre|An|À|Subject|Ämne|Subiect|Betreff|Objet)\s*:",
-    re.IGNORECASE,
-)
-_HEADER_WINDOW = 8
-_HEADER_MAX_CHARS = 2000
-_ORIGINAL_MESSAGE = re.compile(
-    r"-{2,}\s*(?:Original Message|Ursprüngliche Nachricht|Ursprungligt meddelande"
-    r"|Originalmeddelande|Mesaj original|Message d'origine|Mensaje original)\s*-{2,}",
-    re.IGNORECASE,
-)
-# A forwarded message is something the customer chose to send us, not history to hide.
-_FORWARD = re.compile(
-    r"-{2,}\s*(?:Forwarded message|Vidarebefordrat meddelande|Mesaj redirecționat"
-    r"|Weitergeleitete Nachricht|Message transféré)\s*-{2,}|Begin forwarded message:",
-    re.IGNORECASE,
-)
 _SEPARATOR = re.compile(r"(?:[-_=*~—–]\s*){3,}")
-_UNDERSCORES = re.compile(r"_{4,}")
-
-# Footers that phones and mail apps add by themselves, in the languages we serve.
-_WORD = r"[\w.()\-]+"
-_APP = r"(?:Mail|Outlook|Yahoo|Samsung|Gmail|Proton\w*|BlueMail|AOL|Huawei|Xiaomi|iPhone|iPad)"
-_MOBILE = re.compile(
-    rf"""(?:
-        Sent\ from\ (?:my\ {_WORD}|{_APP})(?:\ {_WORD}){{0,3}}
-      | Skickat\ från\ (?:min\ )?{_WORD}(?:\ {_WORD}){{0,3}}
-      | Trimis\ de\ pe\ {_WORD}(?:\ {_WORD}){{0,3}}
-      | Von\ meinem\ {_WORD}(?:\ {_WORD}){{0,2}}\ gesendet
-      | Gesendet\ von\ (?:meinem\ )?{_WORD}(?:\ {_WORD}){{0,2}}
-      | Envoyé\ de\ mon\ {_WORD}(?:\ {_WORD}){{0,2}}
-      | (?:Get|Hämta|Obțineți)\ Outlook\ (?:for|för|pentru)\ (?:iOS|Android)
-      | Outlook\ für\ (?:iOS|Android)\ beziehen
-    )\.?(?:\s*<[^<>\s]{{1,200}}>|\s*\([^()\s]{{1,200}}\))?""",
-    re.IGNORECASE | re.VERBOSE,
-)
-_MOBILE_MAX_CHARS = 120
-_SIGNATURE_MAX_LINES = 12
-_SIGNATURE_SCAN_LINES = 40
+# A quote line that an editor hard-wrapped lost its `>` on the continuation.
+_WRAPPED_AFTER = 60
 
 
-def new_text(plain: str | None, html: str | None) -> str:
+class Reply(NamedTuple):
+    text: str  # the new text
+    signature: str
+
+
+def new_text(plain: str | None, html: str | None, sender_name: str = "") -> str:
     """New text of a reply from its parts: the plain part when it says anything, else HTML."""
+    return reply_of(plain, html, sender_name).text
+
+
+def reply_of(plain: str | None, html: str | None, sender_name: str = "") -> Reply:
     if plain and plain.strip():
-        return visible_text(plain)
-    return new_text_from_html(html) if html else ""
+        return split_reply(plain, sender_name)
+    if html:
+        return split_reply(html_to_text(without_quote_containers(html)), sender_name)
+    return Reply("", "")
 
 
-def visible_text(body: str) -> str:
-    """Plain-text body -> the new text of the reply, stripped of trailing history and signature."""
-    raw = _NEWLINE.sub("\n", body).split("\n")
-    lines = [line.rstrip() for line in raw]
-    end = min(_history_start(lines), _signature_start(raw))
-    end = _trim_tail(lines, end)
-    return "\n".join(lines[:end]).strip()
+def new_text_from_html(html: str) -> str:
+    """HTML body -> new text: quote containers removed, converted to text, then `visible_text`."""
+    return visible_text(html_to_text(without_quote_containers(html)))
+
+
+def visible_text(body: str, sender_name: str = "") -> str:
+    """Plain-text body -> the new text of the reply, without quoted history and signature."""
+    return split_reply(body, sender_name).text
+
+
+def split_reply(body: str, sender_name: str = "") -> Reply:
+    # Trailing blanks go, except the one in the "-- " delimiter, which ends the new text.
+    lines = _rejoin_split_addresses([line if line == "-- " else line.rstrip()
+                                     for line in _NEWLINE.sub("\n", body).split("\n")])
+    end = _history_start(lines)
+    kept = _unquoted(lines, end)
+    delimiter = next((i for i, line in enumerate(kept) if line == "-- "), len(kept))
+    start = signature_start(kept, delimiter, sender_name)
+    return Reply("\n".join(kept[:start]).strip(), "\n".join(kept[start:]).strip("\n"))
+
+
+def _rejoin_split_addresses(lines: list[str]) -> list[str]:
+    """Gmail wraps "… skrev Anna <anna@x.se\n>:"; the ">:" is the attribution's end, not a quote."""
+    out: list[str] = []
+    for line in lines:
+        if line.strip() == ">:" and out and "<" in out[-1] and not _is_quoted(out[-1]):
+            out[-1] += ">:"
+        else:
+            out.append(line)
+    return out
 
 
 def _is_blank(line: str) -> bool:
@@ -105,82 +89,44 @@ def _is_quoted(line: str) -> bool:
     return line.lstrip().startswith(">")
 
 
-def _is_attribution(text: str, strict: bool) -> bool:
-    """Does `text` read as "… wrote:"? Strict means: even without a quote after it."""
-    if len(text) > _ATTRIBUTION_MAX_CHARS or not text.endswith(":"):
-        return False
-    verb_last = _VERB_LAST.search(text)
-    # The verb needs someone before it: a bare "wrote:" is the tail of a wrapped line.
-    verb_last_ok = verb_last is not None and verb_last.start() >= 2
-    verb_inside = _VERB_INSIDE.search(text) is not None
-    if strict:
-        # Without a quote to vouch for it, it must also open like one or name an address:
-        # "Yesterday at 10:12 the server wrote:" introduces the customer's own paste.
-        opens_like_one = _LEAD.match(text) is not None or "@" in text
-        dated = _EVIDENCE.search(text) is not None
-        return (verb_last_ok or verb_inside) and opens_like_one and dated
-    # "Den 3 mars 2026 skrev Anna <a@b.se>:" has its verb inside; a sentence like "I wrote
-    # this to you:" does too, so that shape needs to open like an attribution.
-    return verb_last_ok or (verb_inside and _LEAD.match(text) is not None)
-
-
-def _attribution_length(lines: list[str], start: int, strict: bool) -> int:
-    """How many lines from `start` form an attribution (it may wrap), 0 if none."""
-    parts: list[str] = []
-    for line in lines[start : start + _ATTRIBUTION_MAX_LINES]:
-        if _is_blank(line) or _is_quoted(line) or len(line) > _ATTRIBUTION_MAX_CHARS:
-            return 0
-        parts.append(line.strip())
-        if len(parts) > 1 and not _LEAD.match(parts[0]):
-            return 0
-        if _is_attribution(" ".join(parts), strict):
-            return len(parts)
-    return 0
-
-
 def _next_content(lines: list[str], index: int) -> int:
     while index < len(lines) and _is_blank(lines[index]):
         index += 1
     return index
 
 
-def _is_header_block(lines: list[str], index: int) -> bool:
-    """An Outlook-style "From: / Sent: / To: / Subject:" block starts at `index`."""
-    if not _FROM.match(lines[index]) or _forwarded(lines, index):
-        return False
-    window: list[str] = []
-    for line in lines[index : index + _HEADER_WINDOW]:
+def _history_start(lines: list[str]) -> int:
+    """Index where unmarked history begins (Outlook block, rule, bare attribution), or len(lines)."""
+    index = -1
+    while index + 1 < len(lines):
+        index += 1
+        line = lines[index]
         if _is_blank(line) or _is_quoted(line):
-            break
-        window.append(line)
-    text = " ".join(window)
-    if len(text) > _HEADER_MAX_CHARS:
-        return False
-    return bool(_SENT.search(text)) and bool(_TO_OR_SUBJECT.search(text))
+            continue
+        if is_original_message(line):
+            return _back_over_separators(lines, index)
+        block = header_block_length(lines, index)
+        if block and _forwarded(lines, index):
+            index += block - 1  # a forwarded message is what the customer chose to send us
+            continue
+        if block:
+            return _back_over_separators(lines, index)
+        if is_mobile_footer(line.strip()):
+            # The phone's footer ends what the sender typed; below it is the quoted original.
+            return index + 1
+        length = attribution_length(lines, index, strict=True)
+        if length:
+            following = _next_content(lines, index + length)
+            if following < len(lines) and not _is_quoted(lines[following]) and not _indented(lines[following]):
+                return _back_over_separators(lines, index)
+    return len(lines)
 
 
 def _forwarded(lines: list[str], index: int) -> bool:
     before = index - 1
     while before >= 0 and _is_blank(lines[before]):
         before -= 1
-    return before >= 0 and bool(_FORWARD.search(lines[before][:200]))
-
-
-def _history_start(lines: list[str]) -> int:
-    """Index where unquoted history begins (Outlook block, bare attribution), or len(lines)."""
-    for index, line in enumerate(lines):
-        if _is_blank(line) or _is_quoted(line):
-            continue
-        if _ORIGINAL_MESSAGE.fullmatch(line.strip()[:200]) or _is_header_block(lines, index):
-            return _back_over_separators(lines, index)
-        length = _attribution_length(lines, index, strict=True)
-        # An attribution followed by a `>` quote is the quote's header and stays with it;
-        # one followed by plain text (Gmail's "Inbox" style) starts unquoted history.
-        if length:
-            following = _next_content(lines, index + length)
-            if following < len(lines) and not _is_quoted(lines[following]):
-                return index
-    return len(lines)
+    return before >= 0 and is_forward(lines[before])
 
 
 def _back_over_separators(lines: list[str], index: int) -> int:
@@ -194,187 +140,76 @@ def _is_separator(line: str) -> bool:
     return len(line) <= 200 and bool(_SEPARATOR.fullmatch(line.strip()))
 
 
-def _signature_start(raw: list[str]) -> int:
-    """The standard "-- " delimiter (with its space) ends the new text wherever it is."""
-    for index, line in enumerate(raw):
-        if line == "-- ":
-            return index
-    return len(raw)
+def _indented(line: str) -> bool:
+    return line.startswith(("\t", "    ")) and bool(line.strip())
 
 
-def _trim_tail(lines: list[str], end: int) -> int:
-    """Peel blank lines, quotes, attributions and signatures off the end until none is left."""
-    after_quote = False
-    while end > 0:
-        last = lines[end - 1]
-        if _is_blank(last):
-            end -= 1
+def _unquoted(lines: list[str], end: int) -> list[str]:
+    """The lines of `lines[:end]` that are not quoted, a blank line where a quote stood."""
+    quoted = _quoted_marks(lines, end)
+    kept: list[str] = []
+    for index in range(end):
+        if quoted[index]:
+            if kept and kept[-1] != "":
+                kept.append("")
             continue
-        if _is_quoted(last):
-            end -= 1
-            after_quote = True
+        if lines[index] == "" and kept and kept[-1] == "" and index and quoted[index - 1]:
             continue
-        start = _trailing_attribution(lines, end, strict=not after_quote)
-        if start is None:
-            start = _trailing_signature(lines, end)
-        if start is None:
-            return end
-        end, after_quote = start, False
-    return end
+        kept.append(lines[index])
+    while kept and kept[-1] == "":
+        kept.pop()
+    return kept
 
 
-def _trailing_attribution(lines: list[str], end: int, strict: bool) -> int | None:
-    # Longest first: the last line of "On …, Chris Wanstrath\n<n@github.com> wrote:" would
-    # pass on its own and leave the first line behind.
-    for size in range(_ATTRIBUTION_MAX_LINES, 0, -1):
-        start = end - size
-        if start < 0 or any(_is_blank(line) or _is_quoted(line) for line in lines[start:end]):
-            continue
-        if _attribution_length(lines, start, strict) == size:
-            return start
-    return None
-
-
-def _trailing_signature(lines: list[str], end: int) -> int | None:
-    """Start of a signature that ends the text at `end`, or None."""
-    last = lines[end - 1].strip()
-    if _is_separator(last):
-        return end - 1
-    if len(last) <= _MOBILE_MAX_CHARS and _MOBILE.fullmatch(last):
-        return end - 1
-    if _is_dash_name(last) and (end == 1 or _is_blank(lines[end - 2])):
-        return end - 1
-    return _delimited_signature(lines, end)
-
-
-def _is_dash_name(line: str) -> bool:
-    """A sign-off like "-Abhishek Kona" or "– Anna Svensson", not a list item like "- fix it"."""
-    if len(line) > 40 or line[:1] not in "-–—" or line[1:2] in "-–—":
-        return False
-    words = line[1:].split()
-    return 0 < len(words) <= 4 and all(word[0].isupper() for word in words)
-
-
-def _delimited_signature(lines: list[str], end: int) -> int | None:
-    """A "--" (space lost) or "_____" line with at most a few short lines of signature below."""
-    content = 0
-    for index in range(end - 1, max(end - _SIGNATURE_SCAN_LINES, 0) - 1, -1):
-        line = lines[index].strip()
-        if line == "--" or _UNDERSCORES.fullmatch(line):
-            return index
+def _quoted_marks(lines: list[str], end: int) -> list[bool]:
+    quoted = [False] * end
+    index = 0
+    while index < end:
+        line = lines[index]
         if _is_quoted(line):
-            return None
-        if line:
-            content += 1
-            if content > _SIGNATURE_MAX_LINES:
-                return None
-    return None
+            quoted[index] = True
+            _mark_attribution_before(lines, quoted, index)
+        elif index and quoted[index - 1] and index + 1 < end and _is_quoted(lines[index + 1]) \
+                and _wrapped_quote(lines[index - 1], line):
+            quoted[index] = True
+        else:
+            length = attribution_length(lines, index, strict=False)
+            following = _next_content(lines, index + length) if length else index
+            if length and (following >= end or _indented(lines[following])):
+                # An attribution with nothing after it, or with an indented quote (mutt, s-nail).
+                for marked in range(index, following):
+                    quoted[marked] = True
+                index = following
+                while index < end and (_indented(lines[index]) or _is_blank(lines[index])):
+                    quoted[index] = True
+                    index += 1
+                continue
+        index += 1
+    return quoted
 
 
-# HTML ------------------------------------------------------------------
-
-_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-         "track", "wbr"}
-# Containers whose start means "everything from here on is the earlier message".
-_CUT_IDS = {"divrplyfwdmsg", "mail-editor-reference-message-container", "olk_src_body_section"}
-_OUTLOOK_RULES = ("border-top:solid#e1e1e1", "border-top:solid#b5c4df")
-# Containers that are quoted history or a signature, removed with what they hold.
-_SKIP_CLASSES = {"gmail_quote", "moz-cite-prefix", "yahoo_quoted", "gmail_signature",
-                 "moz-signature"}
-_SKIP_IDS = {"signature"}
-# Substrings without which none of the containers above can be present.
-_MARKERS = ("border-top", "cite", "signature", *_CUT_IDS, *_SKIP_CLASSES)
-
-
-def new_text_from_html(html: str) -> str:
-    """HTML body -> new text: quote containers removed, converted to text, then `visible_text`."""
-    return visible_text(html_to_text(_without_quote_containers(html)))
+def _mark_attribution_before(lines: list[str], quoted: list[bool], quote: int) -> None:
+    """Mark the attribution that introduces the quote starting at `quote` (blank lines between)."""
+    if quote and quoted[quote - 1]:
+        return
+    last = quote - 1
+    while last >= 0 and _is_blank(lines[last]):
+        last -= 1
+    # Longest first: "On …, Chris Wanstrath\n<n@github.com> wrote:" also passes on its last line.
+    for size in range(MAX_LINES, 0, -1):
+        start = last - size + 1
+        if start >= 0 and not quoted[start] and attribution_length(lines, start, strict=False) == size:
+            for index in range(start, last + 1):
+                quoted[index] = True
+            return
 
 
-def _without_quote_containers(html: str) -> str:
-    lowered = html.lower()
-    # Most bodies carry none of the markers; parsing them twice would only cost time.
-    if not any(marker in lowered for marker in _MARKERS):
-        return html
-    pruner = _QuotePruner()
-    pruner.feed(html)
-    pruner.close()
-    return pruner.result()
+def _wrapped_quote(previous: str, line: str) -> bool:
+    """`line` continues the quoted `previous` line that an editor wrapped, losing the `>`.
 
-
-def _container(tag: str, attrs: list[tuple[str, str | None]]) -> str | None:
-    """Whether a start tag opens a "cut" or a "skip" container (see above), or neither."""
-    values = {name.lower(): (value or "") for name, value in attrs}
-    element_id = values.get("id", "").strip().lower()
-    style = "".join(values.get("style", "").split()).lower()
-    if element_id in _CUT_IDS or (tag == "div" and any(r in style for r in _OUTLOOK_RULES)):
-        return "cut"
-    classes = set(values.get("class", "").lower().split())
-    if classes & _SKIP_CLASSES or element_id in _SKIP_IDS:
-        return "skip"
-    if tag == "blockquote" and values.get("type", "").strip().lower() == "cite":
-        return "skip"
-    return None
-
-
-class _QuotePruner(HTMLParser):
-    """Re-emits HTML without quote containers, stopping at the first "cut" container.
-
-    A skipped subtree ends at the end tag that balances its start tag of the same name;
-    counting only that name keeps unclosed <p> and <li> inside it from confusing the count.
+    Only between two quoted lines, after a long one that does not ask or introduce anything,
+    and starting in lower case: an inline answer follows a question.
     """
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self._out: list[str] = []
-        self._skip_tag: str | None = None
-        self._skip_depth = 0
-        self._done = False
-
-    def result(self) -> str:
-        return "".join(self._out)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self._done:
-            return
-        if self._skip_tag is not None:
-            if tag == self._skip_tag:
-                self._skip_depth += 1
-            return
-        kind = _container(tag, attrs)
-        if kind == "cut":
-            self._cut()
-        elif kind == "skip" and tag not in _VOID:
-            self._skip_tag, self._skip_depth = tag, 1
-        elif kind is None:
-            self._out.append(self.get_starttag_text() or "")
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self._done or self._skip_tag is not None:
-            return
-        kind = _container(tag, attrs)
-        if kind == "cut":
-            self._cut()
-        elif kind is None:
-            self._out.append(self.get_starttag_text() or "")
-
-    def handle_endtag(self, tag: str) -> None:
-        if self._done:
-            return
-        if self._skip_tag is not None:
-            if tag == self._skip_tag:
-                self._skip_depth -= 1
-                if self._skip_depth == 0:
-                    self._skip_tag = None
-            return
-        self._out.append(f"</{tag}>")
-
-    def handle_data(self, data: str) -> None:
-        if not self._done and self._skip_tag is None:
-            self._out.append(escape(data, quote=False))
-
-    def _cut(self) -> None:
-        # Outlook draws a rule just above its header block; it belongs to the history.
-        while self._out and (not self._out[-1].strip() or self._out[-1][:3].lower() == "<hr"):
-            self._out.pop()
-        self._done = True
+    stripped = line.strip()
+    return (len(previous) >= _WRAPPED_AFTER and not previous.rstrip().endswith(("?", ":"))
+            and bool(stripped) and stripped[0].islower() and not is_mobile_footer(stripped))

@@ -1,0 +1,121 @@
+"""Addresses in headers, and whose mail a message is: a sender, always, when there is one.
+
+Address lists are split on the raw header value and each display name decoded afterwards, so
+an encoded name that decodes to "Müller, Bernd" cannot split its own address off. The sender
+is the first valid address of the From headers (there may be several, and a list may start
+with `<>` or junk), then Sender, Reply-To, Return-Path and the envelope sender, as mature
+helpdesks recover it. System senders without a domain (MAILER-DAEMON, postmaster) count as
+senders, for bounces. Addresses keep the case they were written in; `key` is what to compare.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from email.message import Message
+from email.utils import getaddresses
+
+from gateway.mail.headers import decode_value
+
+_ADDRESS = re.compile(r"[^@\s<>()\[\],;:\"]{1,64}@[A-Za-z0-9\u00a0-\uffff](?:[A-Za-z0-9\u00a0-\uffff.-]{0,252})")
+# Domainless system senders an MTA writes into its own reports.
+_SYSTEM = re.compile(r"(?i)^(?:mailer[-_ ]?daemon|mail[-_ ]daemon|postmaster|mail delivery subsystem|"
+                     r"mail delivery system|mail administrator|mdaemon|root|uucp)$")
+SENDER_HEADERS = ("From", "Sender", "Reply-To", "Return-Path")
+
+
+@dataclass(frozen=True)
+class Address:
+    address: str  # as written
+    name: str = ""
+
+    @property
+    def key(self) -> str:
+        """What two addresses are compared by: case does not make another mailbox."""
+        return self.address.lower()
+
+
+@dataclass(frozen=True)
+class Sender(Address):
+    source: str = ""  # the header it came from, "envelope", or "" for none
+
+
+def header_values(message: Message, name: str) -> list[str]:
+    """Raw (undecoded) values of header `name`, in order; never raises."""
+    lowered = name.lower()
+    try:
+        return [str(v) for k, v in message.raw_items() if k.lower() == lowered]
+    except Exception:  # an oddly built message object: nothing to read
+        return []
+
+
+def addresses(values: list[str], *, hint: str | None = None) -> list[Address]:
+    """Every valid address in the given raw header values, display names decoded."""
+    found: list[Address] = []
+    for value in values:
+        for name, addr in _split(value):
+            address = clean(addr)
+            if address:
+                found.append(Address(address, _name(name, hint)))
+    return found
+
+
+def _split(value: str) -> list[tuple[str, str]]:
+    flat = " ".join(value.split())
+    try:
+        pairs = getaddresses([flat])
+    except Exception:  # the stdlib's parser has raised on hostile input before
+        pairs = []
+    if any(clean(addr) for _, addr in pairs):
+        return pairs
+    # getaddresses gives up on junk around an address: take what looks like one.
+    return [("", match.group(0)) for match in _ADDRESS.finditer(flat)]
+
+
+def _name(raw: str, hint: str | None) -> str:
+    name = " ".join(decode_value(raw, hint=hint).split()).strip("\"' ")
+    return name
+
+
+def clean(addr: str) -> str:
+    """The address if it is one (local@domain with a dotted or bracketed domain), else ""."""
+    addr = addr.strip().strip("<>").strip()
+    if addr.lower().startswith("mailto:"):
+        addr = addr[7:]
+    local, at, domain = addr.rpartition("@")
+    if not at or not local or not domain or len(addr) > 320 or any(c.isspace() for c in addr):
+        return ""
+    if "." not in domain and not domain.startswith("[") and domain.lower() != "localhost":
+        return ""
+    return addr
+
+
+def system_sender(value: str) -> str:
+    """"MAILER-DAEMON" (or kin) when the value names a domainless system sender, else ""."""
+    try:
+        pairs = getaddresses([" ".join(value.split())])
+    except Exception:  # the stdlib's parser has raised on hostile input before
+        pairs = []
+    for name, addr in pairs + [("", value)]:
+        for candidate in (addr, name):
+            bare = candidate.strip().strip("<>").strip().strip('"')
+            if bare and _SYSTEM.match(bare):
+                return bare
+    return ""
+
+
+def find_sender(message: Message, envelope: str | None = None, *, hint: str | None = None) -> Sender:
+    """Whose mail this is; Sender("") when neither headers nor envelope name anyone."""
+    for header in SENDER_HEADERS:
+        values = header_values(message, header)
+        for found in addresses(values, hint=hint):
+            return Sender(found.address, found.name, header)
+    if envelope and clean(envelope):
+        return Sender(clean(envelope), "", "envelope")
+    for value in header_values(message, "From") + header_values(message, "Sender"):
+        system = system_sender(value)
+        if system:
+            return Sender(system, "", "From")
+    if envelope and system_sender(envelope):
+        return Sender(system_sender(envelope), "", "envelope")
+    return Sender("")

@@ -1,0 +1,109 @@
+"""Header blocks as real software writes them: repaired before parsing, decoded after.
+
+`repair` fixes the header block of a raw message so that the stdlib parser sees every header:
+junk lines before the first header are dropped and continuation lines that lost their leading
+whitespace are indented again (the parser would otherwise end the header block there and read
+the remaining headers as body). `decode_value` turns one header value into text: unfolded,
+RFC 2047 encoded-words decoded (also with spaces inside, or split over folded lines), raw
+8-bit bytes decoded by `gateway.mail.charsets`.
+"""
+
+from __future__ import annotations
+
+import re
+import quopri
+
+from gateway.mail.charsets import decode
+from gateway.mail.transfer import base64_bytes
+
+_FIELD = re.compile(rb"[!-9;-~]{1,76}[ \t]*:")
+_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\n|\r)|[^\r\n]+$")
+_FOLD = re.compile(r"\r\n|\r|\n")
+# An encoded-word; its text may carry spaces (against the RFC, common in practice).
+_WORD = re.compile(r"=\?([^?\s]{1,40})\?([qQbB])\?([^?]{0,2000}?)\?=")
+_JUNK_MAX_LINES = 5
+
+
+def repair(raw: bytes) -> bytes:
+    """The message with a header block the stdlib parser reads whole; the body untouched.
+
+    A line in the header block that is neither a field nor indented is a wrapped header when
+    more fields follow it, and the start of a body that lost its blank line when none do.
+    """
+    lines = _LINE.findall(raw[:1_000_000])
+    start = _first_header(lines)
+    end = next((i for i in range(start, len(lines)) if not lines[i].strip(b"\r\n")), len(lines))
+    fields = [i for i in range(start, end) if _is_field(lines[i], i == start)]
+    last_field = fields[-1] if fields else start - 1
+    out: list[bytes] = []
+    for index in range(start, end):
+        line = lines[index]
+        if line[:1] in (b" ", b"\t") or _is_field(line, index == start) or not out:
+            out.append(line)
+        elif index < last_field:
+            out.append(b" " + line)  # wrapped by software that forgot the indentation
+        else:
+            break  # the body begins here, without its blank line
+    else:
+        index = end
+    if start == 0 and index == end:
+        return raw
+    consumed = sum(len(line) for line in lines[:index])
+    newline = b"\r\n" if b"\r\n" in raw[:4096] else b"\n"
+    separator = b"" if index == end else newline
+    return b"".join(out) + separator + raw[consumed:]
+
+
+def _is_field(line: bytes, first: bool) -> bool:
+    return bool(_FIELD.match(line)) or (first and line.startswith(b"From "))
+
+
+def _first_header(lines: list[bytes]) -> int:
+    """Skip a few lines of junk (blank lines, stray text) before the first real header."""
+    for index, line in enumerate(lines[: _JUNK_MAX_LINES + 1]):
+        if _FIELD.match(line) or line.startswith(b"From "):
+            return index
+    return 0
+
+
+def decode_value(value: str, *, hint: str | None = None) -> str:
+    """One header value as text; never raises. `hint`: a charset the message uses elsewhere."""
+    if any("\udc80" <= ch <= "\udcff" for ch in value):
+        # compat32 keeps undecodable header bytes as surrogate escapes: detect their charset.
+        value = decode(value.encode("utf-8", "surrogateescape"), None, hint=hint)
+    value = unfold(value)
+    if "=?" not in value:
+        return value
+    return _decode_words(value)
+
+
+def unfold(value: str) -> str:
+    """RFC 5322 unfolding: a line break followed by whitespace is whitespace."""
+    return _FOLD.sub("", value) if "\n" in value or "\r" in value else value
+
+
+def _decode_words(value: str) -> str:
+    """Decode encoded-words leniently: spaces inside, bad base64, split characters."""
+    pieces: list[tuple[bytes, str | None]] = []  # charset None: literal text (as UTF-8)
+    position = 0
+    for match in _WORD.finditer(value):
+        between = value[position:match.start()]
+        # Whitespace between two encoded-words is not part of the text (RFC 2047 §6.2).
+        if between and not (between.isspace() and pieces and pieces[-1][1] is not None):
+            pieces.append((between.encode("utf-8", "surrogatepass"), None))
+        charset, kind, text = match.groups()
+        charset = charset.split("*", 1)[0]  # RFC 2231 language suffix: "utf-8*sv"
+        data = text.encode("ascii", "replace")
+        if kind in "bB":
+            payload = base64_bytes(data)
+        else:
+            payload = quopri.decodestring(data.replace(b"_", b" ").replace(b" ", b"=20"))
+        # A multi-byte character may be split over two encoded-words of one charset.
+        if pieces and pieces[-1][1] == charset:
+            pieces[-1] = (pieces[-1][0] + payload, charset)
+        else:
+            pieces.append((payload, charset))
+        position = match.end()
+    pieces.append((value[position:].encode("utf-8", "surrogatepass"), None))
+    return "".join(data.decode("utf-8", "replace") if charset is None else decode(data, charset)
+                   for data, charset in pieces)

@@ -1,0 +1,203 @@
+"""A message's MIME parts: which text is the body, and every other part as a byte-exact attachment.
+
+The body is the inline text/plain and text/html parts without a file name. Every other part is
+an attachment: delivery reports (`message/delivery-status`), attached messages (the bytes as
+received, named after their subject), text attachments with their bytes as sent (CRLF kept),
+HTML parts that are not the body, inline images with their Content-ID, uuencoded files found
+in a text body. Transfer encodings are decoded leniently (`gateway.mail.transfer`); each text
+part is decoded on its own (`gateway.mail.charsets`), so one bad part never spoils another.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from email.message import Message
+
+from gateway.mail.addresses import header_values
+from gateway.mail.charsets import decode
+from gateway.mail.headers import decode_value
+from gateway.mail.transfer import decode_transfer, uu_bytes, uu_filename
+
+log = logging.getLogger("gateway.parse")
+_UU_BLOCK = re.compile(rb"(?m)^begin [0-7]{3,4} [^\r\n]{1,255}\r?\n(?:[\x20-\x60]{1,62}\r?\n){0,1000000}?(?:`?\r?\n)?end[ \t]*(?=\r?\n|\Z)")
+_MESSAGE_TYPES = ("message/rfc822", "message/global")
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f/\\:*?\"<>|]+")
+_BOUNDARY_LINE = re.compile(rb"\r?\n")
+
+
+@dataclass
+class Attachment:
+    filename: str
+    content_type: str
+    payload: bytes
+    content_id: str | None = None
+
+
+@dataclass
+class Parts:
+    plain: list[str] = field(default_factory=list)
+    html: list[str] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+    charsets: list[str] = field(default_factory=list)
+
+
+def read_parts(message: Message, raw: bytes | None) -> Parts:
+    """Body text and attachments of `message`; `raw` (its bytes) lets attached messages stay exact."""
+    parts = Parts()
+    _walk(message, raw, parts)
+    return parts
+
+
+def _walk(part: Message, raw: bytes | None, parts: Parts) -> None:
+    ctype = part.get_content_type()
+    if ctype in _MESSAGE_TYPES or (ctype.startswith("message/") and part.is_multipart()):
+        _attach_message(part, raw, parts)
+        return
+    if part.is_multipart():
+        children = part.get_payload()
+        children = children if isinstance(children, list) else []
+        pieces = _raw_children(raw, part.get_boundary(), len(children))
+        for child, piece in zip(children, pieces):
+            _walk(child, piece, parts)
+        return
+    _leaf(part, ctype, parts)
+
+
+def _leaf(part: Message, ctype: str, parts: Parts) -> None:
+    payload = payload_bytes(part)
+    filename = _filename(part)
+    disposition = (part.get_content_disposition() or "").lower()
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    if ctype.startswith("multipart/"):
+        ctype = "text/plain"  # a multipart whose boundary never comes: its text is all there is
+    body_like = ctype in ("text/plain", "text/html") and not filename and disposition != "attachment"
+    if not body_like:
+        name = filename or uu_filename(payload) or _default_name(ctype)
+        if name.lower() == "winmail.dat" or ctype == "application/ms-tnef":
+            from gateway.mail.tnef import expand
+
+            expand(payload, name, parts)
+            return
+        cid = str(part.get("Content-ID", "")).strip() or None
+        parts.attachments.append(Attachment(name, ctype, payload, cid))
+        return
+    if ctype == "text/plain" and encoding not in ("x-uuencode", "uuencode") and b"begin " in payload:
+        payload = _lift_uuencoded(payload, parts)
+    charset = part.get_content_charset()
+    if charset:
+        parts.charsets.append(charset)
+    text = decode(payload, charset, hint=parts.charsets[0] if parts.charsets else None)
+    text = text.replace("\r\n", "\n")  # body text in one line-ending style; attachments keep theirs
+    (parts.plain if ctype == "text/plain" else parts.html).append(text)
+
+
+def payload_bytes(part: Message) -> bytes:
+    """The decoded bytes of a leaf part: the raw payload, then its transfer encoding undone."""
+    # The stored payload, not get_payload(): compat32 would decode 8-bit bytes with "replace".
+    raw = getattr(part, "_payload", None)  # the only way to the bytes as they arrived
+    if isinstance(raw, list):
+        return b""
+    data = raw.encode("ascii", "surrogateescape") if isinstance(raw, str) else bytes(raw or b"")
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip()
+    return decode_transfer(data, encoding)
+
+
+def _filename(part: Message) -> str:
+    try:
+        name = part.get_filename() or ""
+    except Exception:  # a broken RFC 2231 continuation in a parameter
+        name = ""
+    name = decode_value(str(name)) if name else ""
+    return _UNSAFE_NAME.sub("_", name).strip(" ._") if name else ""
+
+
+def _default_name(ctype: str) -> str:
+    """A file name for a part that has none: "image.png", "delivery-status.txt", "part.bin"."""
+    import mimetypes
+
+    main, _, sub = ctype.partition("/")
+    if main == "message" or ctype == "text/rfc822-headers":
+        return f"{sub or 'message'}.txt"
+    extension = mimetypes.guess_extension(ctype) or f".{sub or 'bin'}"
+    return f"{main or 'part'}{extension}"
+
+
+def _lift_uuencoded(payload: bytes, parts: Parts) -> bytes:
+    """Move uuencoded files out of a text body into attachments (old clients still send them)."""
+    def lift(match: re.Match[bytes]) -> bytes:
+        block = match.group(0)
+        name = uu_filename(block) or "attachment.bin"
+        parts.attachments.append(Attachment(name, "application/octet-stream", uu_bytes(block), None))
+        return b""
+
+    return _UU_BLOCK.sub(lift, payload)
+
+
+def _attach_message(part: Message, raw: bytes | None, parts: Parts) -> None:
+    """An attached message, kept as the bytes that arrived; named after its subject."""
+    data = _body_of(raw) if raw is not None else None
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip()
+    if data is not None:
+        data = decode_transfer(data, encoding)
+    else:
+        inner = part.get_payload()
+        # Without the raw bytes the parsed parts are written out again: the best left to do.
+        data = (b"\r\n".join(m.as_bytes() for m in inner if isinstance(m, Message)) if isinstance(inner, list)
+                else payload_bytes(part))
+    ctype = part.get_content_type()
+    name = _filename(part)
+    if not name:
+        inner = part.get_payload()
+        subject = ""
+        if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+            subjects = header_values(inner[0], "Subject")
+            subject = decode_value(subjects[0]) if subjects else ""
+        stem = _UNSAFE_NAME.sub("_", " ".join(subject.split()))[:120].strip(" ._")
+        name = f"{stem or 'message'}.eml" if ctype in _MESSAGE_TYPES else _default_name(ctype)
+    parts.attachments.append(Attachment(name, ctype, data, None))
+
+
+def _body_of(raw: bytes) -> bytes:
+    """The bytes after a part's header block."""
+    match = re.search(rb"\r?\n\r?\n", raw)
+    if raw.startswith((b"\r\n", b"\n")):
+        return raw[2:] if raw.startswith(b"\r\n") else raw[1:]
+    return raw[match.end():] if match else b""
+
+
+def _raw_children(raw: bytes | None, boundary: str | None, count: int) -> list[bytes | None]:
+    """The raw bytes of each child of a multipart, or Nones when they cannot be told apart."""
+    if raw is None or not boundary:
+        return [None] * count
+    body = _body_of(raw)
+    delimiter = b"--" + boundary.encode("ascii", "surrogateescape")
+    pieces: list[bytes] = []
+    current: int | None = None
+    position = 0
+    for line_end in _line_starts(body):
+        line = body[position:line_end]
+        if line.startswith(delimiter) and line[len(delimiter):].strip(b" \t\r\n") in (b"", b"--"):
+            if current is not None:
+                pieces.append(_strip_last_newline(body[current:position]))
+            if line[len(delimiter):].strip(b" \t\r\n") == b"--":
+                current = None
+                break
+            current = line_end
+        position = line_end
+    if current is not None:
+        pieces.append(body[current:])
+    return list(pieces) if len(pieces) == count else [None] * count
+
+
+def _line_starts(body: bytes) -> list[int]:
+    ends = [m.end() for m in _BOUNDARY_LINE.finditer(body)]
+    return ends + ([len(body)] if not ends or ends[-1] != len(body) else [])
+
+
+def _strip_last_newline(data: bytes) -> bytes:
+    # The line break before a boundary belongs to the boundary (RFC 2046 §5.1.1).
+    if data.endswith(b"\r\n"):
+        return data[:-2]
+    return data[:-1] if data.endswith(b"\n") else data

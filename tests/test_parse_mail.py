@@ -1,0 +1,206 @@
+"""Reading real mail right: senders, headers, charsets, bodies and attachments, on .eml files.
+
+The fixtures in tests/fixtures/mail are written in the shapes that real software sends (MTAs
+that add several From headers, list managers, Outlook's encoded names, old clients'
+uuencode, mislabelled 8-bit mail); each test reads one through `postdesk route --mail-only`'s
+reader or the parser and checks what a person would see.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.mail.charsets import codec, decode
+from gateway.mail.headers import decode_value, repair
+from gateway.mail.parse import parse
+from gateway.mail.reading import read_mail
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "mail"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _read(name: str, envelope: str | None = None) -> dict:
+    return read_mail((FIXTURES / name).read_bytes(), envelope=envelope)
+
+
+# -- a sender, always ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "address", "display", "source"), [
+    ("sender_several_from.eml", "Karin.Lind@Kund.example", "Karin Lind", "From"),
+    ("sender_null_first.eml", "ove.berg@kund.example", "Ove Berg", "From"),
+    ("sender_encoded_comma.eml", "Bernd.Mueller@Kunde.example", "Müller, Bernd", "From"),
+    ("sender_reply_to_only.eml", "lena.ek@kund.example", "Lena Ek", "Reply-To"),
+])
+def test_sender_is_recovered_as_written(name: str, address: str, display: str, source: str) -> None:
+    report = _read(name)
+    assert report["sender"] == {"address": address, "name": display, "from": source}
+    assert report["kind"] == "customer" and report["quarantine"] == ""
+    assert parse((FIXTURES / name).read_bytes()).from_addr == address.lower(), "compared case-insensitively"
+
+
+def test_envelope_sender_is_the_last_resort() -> None:
+    raw = b"To: support@telenta.example\r\nSubject: no from at all\r\n\r\nHello\r\n"
+    assert read_mail(raw)["quarantine"].startswith("no sender")
+    report = read_mail(raw, envelope="Anna@Kund.example")
+    assert report["sender"] == {"address": "Anna@Kund.example", "name": "", "from": "envelope"}
+    assert report["quarantine"] == ""
+
+
+def test_mailer_daemon_without_domain_is_a_bounce_sender() -> None:
+    report = _read("sender_mailer_daemon.eml", envelope="<>")
+    assert report["sender"]["address"] == "MAILER-DAEMON"
+    assert report["kind"] == "bounce" and report["may_auto_answer"] is False
+
+
+# -- headers as real software writes them ------------------------------------------------------
+
+def test_lost_indentation_and_junk_before_the_first_header() -> None:
+    report = _read("headers_lost_indent.eml")
+    assert report["subject"] == "Servicebesök på förskolan Solstrålen, dörren vid entrén och grinden mot parkeringen"
+    assert report["sender"]["address"] == "per.holm@kund.example", "headers after the broken one are kept"
+    assert report["new_text"] == "Kan ni komma på torsdag?"
+
+
+def test_body_without_its_blank_line_is_not_folded_into_a_header() -> None:
+    raw = b"From: a@kund.example\r\nSubject: Hej\r\nDet brinner inte.\r\n"
+    mail = parse(raw)
+    assert mail.subject == "Hej" and mail.text_plain.strip() == "Det brinner inte."
+    assert repair(b"From: a@b.example\r\n\r\nbody") == b"From: a@b.example\r\n\r\nbody"
+
+
+def test_raw_eight_bit_headers_are_detected_not_guessed() -> None:
+    report = _read("headers_raw_8bit.eml")
+    assert report["sender"]["name"] == "Сергей Иванов"
+    assert report["subject"] == "Не работает сигнализация на складе"
+    assert report["body"].startswith("Добрый день! Сигнализация на складе")
+
+
+def test_one_charset_table_for_headers_and_bodies() -> None:
+    mail = parse((FIXTURES / "headers_charset_aliases.eml").read_bytes())
+    assert mail.sender.name == "김민수"
+    assert mail.subject == "こんにちはand a split word å with spaces inside"
+    assert mail.text_plain.strip() == "안녕하세요, 경보가 울립니다."
+    names = [decode_value(v) for v in ("=?gb2312?B?1cXI/Q==?=", "=?shift_jis?B?jlKTYw==?=", "=?utf8?q?Ren=C3=A9?=",
+                                       "=?unicode-1-1-utf-7?Q?Bj+APY-rn?=")]
+    assert names == ["张三", "山田", "René", "Björn"]
+    assert [codec(c) for c in ("gb2312", "ISO-2022-JP", "Shift_JIS", "ks_c_5601-1987", "utf8")] == [
+        "gb18030", "iso2022_jp_ext", "cp932", "cp949", "utf-8"]
+    # A character only the superset has, sent under the subset's name.
+    assert decode("髙".encode("cp932"), "shift_jis") == "髙"
+
+
+def test_encoded_words_split_over_folded_lines() -> None:
+    value = "=?utf-8?b?w7Y=?=\r\n =?utf-8?b?w7Y=?= och\r\n =?UTF-8?Q?lite mer?="
+    assert decode_value(value) == "öö och lite mer"
+    assert decode_value("=?utf-8?b?w7bDtg?=") == "öö", "base64 with its padding lost"
+
+
+# -- bodies ------------------------------------------------------------------------------------
+
+def test_unlabelled_eight_bit_body_is_detected() -> None:
+    assert "går igång varje natt klockan två" in _read("body_unlabelled_8bit.eml")["body"]
+
+
+def test_multipart_with_wrong_transfer_encoding_and_text_after_binary_part() -> None:
+    report = _read("body_wrong_cte_multipart.eml")
+    assert report["body"] == ("Centralen visar fel 31 efter strömavbrottet. Bild bifogad.\n"
+                              "Andra delen: även larmpanelen i källaren är släckt.")
+    assert [a["filename"] for a in report["attachments"]] == ["central.jpg"]
+
+
+def test_failed_strict_decode_falls_back_per_part_without_escapes() -> None:
+    raw = ("From: a@kund.example\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n"
+           "Content-Transfer-Encoding: 8bit\r\n\r\n").encode() + "Dörren är låst.".encode("cp1252") + (
+           "\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n").encode() + "Tack så mycket.".encode() + b"\r\n--b--\r\n"
+    assert parse(raw).text_plain == "Dörren är låst.\nTack så mycket."
+
+
+# -- attachments, all of them, byte-exact --------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 3
+
+
+def _raw_part(raw: bytes, start_marker: bytes, end_marker: bytes) -> bytes:
+    start = raw.index(start_marker)
+    start = raw.index(b"\r\n\r\n", start) + 4
+    return raw[start:raw.index(end_marker, start)]
+
+
+def test_every_part_that_is_not_the_body_is_an_attachment_byte_exact() -> None:
+    raw = (FIXTURES / "attachments_all.eml").read_bytes()
+    mail = parse(raw)
+    got = {a.filename: a for a in mail.attachments}
+    assert list(got) == ["image.png", "larmlogg.txt", "rapport.html", "debug.log", "fw.bin", "Larm i zon 4.eml"]
+    assert got["image.png"].payload == PNG and got["image.png"].content_id == "<panel@kund>"
+    assert got["larmlogg.txt"].payload == "2026-03-03 02:00 ZON 4 LARM\r\n2026-03-03 02:01 ZON 4 ÅTERSTÄLLD".encode()
+    assert got["rapport.html"].content_type == "text/html"
+    assert got["debug.log"].payload == b"log line 1\nlog line 2\n", "base64 with its padding lost"
+    assert got["fw.bin"].payload == b"firmware v3.4.1 dump\x00\x01\x02", "x-uuencode"
+    attached = got["Larm i zon 4.eml"]
+    assert attached.payload == _raw_part(raw, b"Content-Type: message/rfc822", b"------=_Part_1--")[:-2]
+    assert mail.text_plain.strip() == "Här är loggarna och en bild på panelen."
+
+
+def test_delivery_report_and_returned_message_are_attachments() -> None:
+    raw = (FIXTURES / "sender_mailer_daemon.eml").read_bytes()
+    report = read_mail(raw, envelope="<>")
+    names = [(a["filename"], a["content_type"]) for a in report["attachments"]]
+    assert names == [("delivery-status.txt", "message/delivery-status"),
+                     ("[#100001] Tack, vi har tagit emot ditt ärende.eml", "message/rfc822")]
+    returned = _raw_part(raw, b"Content-Type: message/rfc822", b"\r\n--b1--")
+    assert report["attachments"][1]["sha256"] == hashlib.sha256(returned).hexdigest()
+    assert "Final-Recipient" not in report["body"], "the report is not folded into the body"
+
+
+def test_uuencoded_file_in_a_text_body_becomes_an_attachment() -> None:
+    report = _read("attachments_uuencode_body.eml")
+    assert report["new_text"] == "Här kommer konfigurationsfilen."
+    assert [(a["filename"], a["size"]) for a in report["attachments"]] == [("config.dat", 23)]
+
+
+# -- postdesk route over a folder and an mbox ----------------------------------------------------
+
+def test_route_json_reads_a_folder_and_an_mbox_in_one_process(tmp_path: Path) -> None:
+    mbox = tmp_path / "inbox.mbox"
+    messages = [(FIXTURES / n).read_bytes().replace(b"\r\n", b"\n") for n in ("sender_null_first.eml", "body_unlabelled_8bit.eml")]
+    mbox.write_bytes(b"".join(b"From someone@kund.example Tue Mar  3 10:00:00 2026\n" + m + b"\n" for m in messages))
+    result = subprocess.run([sys.executable, "-m", "gateway", "route", "--json", "--mail-only", str(FIXTURES), str(mbox)],
+                            cwd=REPO, capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    reports = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert len(reports) == len(list(FIXTURES.glob("*.eml"))) + 2
+    assert [r["file"] for r in reports[-2:]] == [f"{mbox}#1", f"{mbox}#2"]
+    assert reports[-2]["sender"]["address"] == "ove.berg@kund.example"
+    keys = {"sender", "subject", "kind", "reasons", "may_auto_answer", "body", "html_text", "new_text", "signature",
+            "attachments", "quarantine"}
+    assert all(keys <= set(r) for r in reports)
+    assert {"filename", "content_type", "size", "sha256", "content_id"} <= set(reports[0]["attachments"][0])
+
+
+def test_x_uuencode_part_without_its_begin_line() -> None:
+    import binascii
+
+    data = b"panel config \x00\xff" * 5
+    lines = "".join(binascii.b2a_uu(data[i:i + 45]).decode() for i in range(0, len(data), 45))
+    raw = ("From: a@kund.example\r\nSubject: uu\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+           "--b\r\nContent-Type: text/plain\r\n\r\nSe bilaga.\r\n--b\r\nContent-Type: application/octet-stream; name=p.cfg\r\n"
+           f"Content-Transfer-Encoding: x-uuencode\r\n\r\n{lines}`\r\n\r\n--b--\r\n").encode()
+    (attachment,) = parse(raw).attachments
+    assert (attachment.filename, attachment.payload) == ("p.cfg", data)
+
+
+def test_wide_charsets_are_not_mistaken_for_utf8() -> None:
+    assert decode("Hej då".encode("utf-16-le"), "UTF-16LE") == "Hej då"
+
+
+def test_raw_header_bytes_without_a_body_charset_are_detected_together() -> None:
+    raw = "From: Zbigniew Łęcki <z@kund.example>\nSubject: Zażółć gęślą jaźń, drzwi nie działają\n\nhej\n".encode("cp1250")
+    mail = parse(raw)
+    assert (mail.from_name, mail.subject) == ("Zbigniew Łęcki", "Zażółć gęślą jaźń, drzwi nie działają")
