@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
@@ -19,25 +20,27 @@ from babel.messages.pofile import read_po, write_po
 from gateway.i18n.catalogues import DOMAIN, LOCALE_DIR, SOURCE, languages, po_path
 
 REPO = LOCALE_DIR.parent.parent
-# Where strings are marked: (folder, babel method map).
-_SOURCES: tuple[tuple[Path, list[tuple[str, str]]], ...] = (
-    (REPO / "templates", [("web/**.j2", "jinja2"), ("mail/**.j2", "jinja2")]),
-    (REPO / "gateway", [("**.py", "python")]),
+# Where strings are marked: (folder, babel method map, keywords). Templates call `_(text)` and
+# `ngettext(one, many, n)`; the code passes the language first: `gettext(lang, text)`.
+_TEMPLATE_KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2)}
+_CODE_KEYWORDS = {"gettext": (2,), "ngettext": (2, 3), "N_": None}
+_SOURCES: tuple[tuple[Path, list[tuple[str, str]], dict[str, Any]], ...] = (
+    (REPO / "templates", [("web/**.j2", "jinja2"), ("mail/**.j2", "jinja2")], _TEMPLATE_KEYWORDS),
+    (REPO / "gateway", [("**.py", "python")], _CODE_KEYWORDS),
 )
-_KEYWORDS = {"_": None, "gettext": (2,), "ngettext": (2, 3), "N_": None}
 _OPTIONS = {"**.j2": {"extensions": "jinja2.ext.i18n", "trim_blocks": "true", "lstrip_blocks": "true"}}
 
 
 def template(templates: Path | None = None) -> Catalog:
     """Every marked string of the code and templates, with where it is used."""
     catalog = Catalog(domain=DOMAIN, project="Postdesk", charset="utf-8")
-    for folder, method_map in _SOURCES:
+    for folder, method_map, keywords in _SOURCES:
         if templates is not None and folder.name == "templates":
             folder = templates
         if not folder.exists():
             continue
         for filename, lineno, message, comments, _context in extract_from_dir(
-                str(folder), method_map, options_map=_OPTIONS, keywords=_KEYWORDS, comment_tags=("Translators:",)):
+                str(folder), method_map, options_map=_OPTIONS, keywords=keywords, comment_tags=("Translators:",)):
             catalog.add(message, locations=[(f"{folder.name}/{filename}", lineno)], auto_comments=comments)
     return catalog
 
