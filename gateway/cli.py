@@ -31,7 +31,7 @@ def _setup_logging(config: Config) -> None:
     # Under systemd the journal stamps each line; gateway.logs leaves the timestamp out there.
     logs.setup(config.logging.level, sys.stderr)
     # aiosmtpd logs every SMTP command and alembic every plugin at INFO: too much for an admin.
-    for noisy in ("mail.log", "alembic", "mailparser"):
+    for noisy in ("mail.log", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
@@ -79,6 +79,9 @@ def serve(config_path: Path | None) -> None:
     config = _config(config_path)
     _setup_logging(config)
     from gateway.daemon import serve as run
+    from gateway.heap import return_large_buffers
+
+    return_large_buffers()
     from gateway.routing.rules import DirectoryError, RulesError
 
     try:
@@ -121,21 +124,26 @@ def migrate(config_path: Path | None) -> None:
 
 @main.command()
 @config_option
-@click.option("--mailbox", help="Which of our mailboxes the message was sent to (default: the first).")
+@click.option("--mailbox", "mailboxes", multiple=True,
+              help="Envelope recipient: which of our mailboxes the MTA delivers it to (repeatable). "
+                   "Default: our mailboxes named in Delivered-To, X-Original-To, To and Cc.")
 @click.option("--sender", default=None, help="Envelope sender as the MTA saw it (empty: the null sender of a bounce).")
-def inject(config_path: Path | None, mailbox: str | None, sender: str | None) -> None:
+def inject(config_path: Path | None, mailboxes: tuple[str, ...], sender: str | None) -> None:
     """Queue one message read from standard input, as from an MTA pipe.
 
-    Exits 0 once the message is committed, 75 when the store is unavailable (the MTA retries).
+    Exits 0 once the message is committed, 75 when the store is unavailable (the MTA retries),
+    67 when no mailbox of ours is given or named in the message.
     """
     from gateway.db.queues import enqueue_inbound
+    from gateway.intake.pipe import recipients_in
     from gateway.intake.smtp import Mailboxes
 
     config = _config(config_path)
-    target = (mailbox or config.mailboxes[0]).lower()
-    if not Mailboxes(config.mailboxes).accepts(target):
-        click.echo(f"postdesk: {target} is not one of our mailboxes ({', '.join(config.mailboxes)})", err=True)
-        sys.exit(EX_NOUSER)
+    ours = Mailboxes(config.mailboxes)
+    for box in mailboxes:
+        if not ours.accepts(box):
+            click.echo(f"postdesk: {box} is not one of our mailboxes ({', '.join(config.mailboxes)})", err=True)
+            sys.exit(EX_NOUSER)
     raw = sys.stdin.buffer.read()
     if not raw.strip():
         click.echo("postdesk: no message on standard input", err=True)
@@ -143,16 +151,20 @@ def inject(config_path: Path | None, mailbox: str | None, sender: str | None) ->
     if len(raw) > config.smtp.max_message_size:
         click.echo(f"postdesk: message of {len(raw)} bytes exceeds smtp.max_message_size", err=True)
         sys.exit(EX_DATAERR)
+    targets = [box.lower() for box in mailboxes] or recipients_in(raw, ours.accepts)
+    if not targets:
+        click.echo("postdesk: none of our mailboxes in Delivered-To, X-Original-To, To or Cc; "
+                   "give --mailbox ADDR", err=True)
+        sys.exit(EX_NOUSER)
+    item = {"source": "pipe", "mail_from": _envelope_sender(sender), "rcpt_to": ",".join(targets), "raw": raw}
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
-        (inbound_id,) = enqueue_inbound(
-            _engine(config), [{"source": "pipe", "mail_from": _envelope_sender(sender), "rcpt_to": target, "raw": raw}]
-        )
+        (inbound_id,) = enqueue_inbound(_engine(config), [item])
     except SQLAlchemyError as exc:
         click.echo(f"postdesk: store unavailable, try again later: {exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc}", err=True)
         sys.exit(EX_TEMPFAIL)
-    click.echo(f"queued as {inbound_id}")
+    click.echo(f"queued as {inbound_id} for {', '.join(targets)}")
 
 
 def _envelope_sender(sender: str | None) -> str:
@@ -160,6 +172,74 @@ def _envelope_sender(sender: str | None) -> str:
     if sender is None:
         return ""
     return sender.strip() if sender.strip() not in ("", "<>") else "<>"
+
+
+@main.group()
+def backup() -> None:
+    """Backups that restore everything: all rows of the database and the signing secret."""
+
+
+@backup.command("now")
+@config_option
+@click.option("--to", "target", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File to write (default: store/backups/postdesk-<UTC time>.tar.gz).")
+def backup_now(config_path: Path | None, target: Path | None) -> None:
+    """Write a backup now: every table and the signing secret, in one file readable only by you.
+
+    Works on SQLite and PostgreSQL alike, with the daemon running (the copy is consistent).
+    Keep the file as safe as the secret: with it, anyone can sign reply addresses and links.
+    Restore it with `postdesk restore FILE`.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from gateway.backup import default_path, write_backup
+
+    config = _config(config_path)
+    path = target or default_path(config)
+    click.echo(f"backing up {_shown_url(config)} to {path}")
+    try:
+        manifest = write_backup(config, _engine(config), path, say=click.echo)
+    except (SQLAlchemyError, OSError) as exc:
+        click.echo(f"postdesk: backup failed: {exc}", err=True)
+        sys.exit(EX_TEMPFAIL)
+    rows = sum(manifest["tables"].values())
+    click.echo(f"backup written: {path} ({path.stat().st_size} bytes, {rows} row(s) in {len(manifest['tables'])} "
+               f"table(s), schema {manifest['revision']}, signing secret included, mode 0600)")
+
+
+@main.command()
+@config_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def restore(config_path: Path | None, file: Path) -> None:
+    """Restore FILE (from `postdesk backup now` or the daily backup) into an empty database.
+
+    Puts back every row and the signing secret (store/secret.key, or checks `secret`), so reply
+    addresses, sign-in, ticket and rating links mailed before the backup keep working; then
+    brings the schema up to this version. Stop the daemon first; the database named by
+    database.url must be empty (a new SQLite file or a new PostgreSQL database).
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from gateway.backup import RestoreError, restore_backup
+
+    config = _config(config_path)
+    click.echo(f"restoring {file} into {_shown_url(config)}")
+    try:
+        manifest = restore_backup(config, file, say=click.echo)
+    except RestoreError as exc:
+        click.echo(f"postdesk: not restored: {exc}", err=True)
+        sys.exit(1)
+    except (SQLAlchemyError, OSError) as exc:
+        click.echo(f"postdesk: restore failed: {exc}", err=True)
+        sys.exit(EX_TEMPFAIL)
+    click.echo(f"restored {sum(manifest['tables'].values())} row(s) of the backup made {manifest['created_at']}; "
+               "start the daemon with `postdesk serve`")
+
+
+def _shown_url(config: Config) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(config.database.url).render_as_string(hide_password=True)
 
 
 @main.group()
@@ -212,6 +292,75 @@ def quarantine_retry(config_path: Path | None, entry_ids: tuple[int, ...], retry
         raise click.UsageError("name entry ids or pass --all")
     count = retry(_engine(_config(config_path)), None if retry_all else list(entry_ids))
     click.echo(f"{count} message(s) queued again")
+
+
+@main.group()
+def outbox() -> None:
+    """Mail waiting for the relay, sent, or dead (given up on, with the relay's last answer).
+
+    \b
+    postdesk outbox list                  dead mail, newest first
+    postdesk outbox list --state all      every state; --to ADDR and --kind KIND narrow it
+    postdesk outbox show ID [--raw]       one mail: state, last error, headers and text
+    postdesk outbox retry ID... | --all   put dead mail back in the queue (attempts from zero)
+    """
+
+
+@outbox.command("list")
+@config_option
+@click.option("--state", type=click.Choice(["dead", "pending", "sent", "all"]), default="dead", show_default=True,
+              help="Which mail to list.")
+@click.option("--to", "to", help="Only mail to this address.")
+@click.option("--kind", help="Only mail of this kind (confirmation, signin, agent_notice, ...).")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True, help="At most this many, newest first.")
+def outbox_list(config_path: Path | None, state: str, to: str | None, kind: str | None, limit: int) -> None:
+    """List outbox mail: id, created, state, kind, recipient, subject, attempts, last error."""
+    from gateway.outboxadmin import list_mail
+
+    found = list_mail(_engine(_config(config_path)), state=None if state == "all" else state, to=to, kind=kind,
+                      limit=limit)
+    if not found:
+        click.echo(f"no {'' if state == 'all' else state + ' '}mail in the outbox")
+    for mail in found:
+        click.echo(mail.line())
+
+
+@outbox.command("show")
+@config_option
+@click.argument("mail_id", type=int)
+@click.option("--raw", is_flag=True, help="Print the mail's bytes as they go to the relay.")
+def outbox_show(config_path: Path | None, mail_id: int, raw: bool) -> None:
+    """Show one mail: its state and last error, then its headers and text."""
+    from gateway.outboxadmin import get_mail
+
+    mail = get_mail(_engine(_config(config_path)), mail_id)
+    if mail is None:
+        click.echo(f"postdesk: no outbox mail {mail_id}", err=True)
+        sys.exit(1)
+    if raw:
+        sys.stdout.buffer.write(mail.raw)
+        return
+    click.echo(mail.details())
+
+
+@outbox.command("retry")
+@config_option
+@click.argument("mail_ids", type=int, nargs=-1)
+@click.option("--all", "retry_all", is_flag=True, help="Requeue every dead mail.")
+def outbox_retry(config_path: Path | None, mail_ids: tuple[int, ...], retry_all: bool) -> None:
+    """Put dead mail back in the queue once its cause is fixed; the sender delivers it next round.
+
+    Only dead mail is requeued: pending mail is on its way and sent mail never goes out twice.
+    """
+    from gateway.outboxadmin import retry
+
+    if not mail_ids and not retry_all:
+        raise click.UsageError("name outbox ids or pass --all")
+    requeued = retry(_engine(_config(config_path)), None if retry_all else list(mail_ids))
+    skipped = sorted(set(mail_ids) - set(requeued))
+    click.echo(f"{len(requeued)} dead mail(s) queued again")
+    if skipped:
+        click.echo(f"not dead, left as they are: {', '.join(map(str, skipped))}", err=True)
 
 
 @main.command("route")
@@ -376,10 +525,13 @@ def directory_command(config_path: Path | None, what: str) -> None:
 
 
 def _list_agents(config: Config) -> None:
+    from gateway.routing.runtime import load_routing
+
+    load_routing(config)  # the directory's departments are the staff
     roles = {"agent": "agent", "manager": "department manager", "lead": "support lead"}
-    if not config.agents:
-        click.echo("no agents configured (agents: in the settings file)")
-    for agent in config.agents:
+    if not config.staff:
+        click.echo(f"no staff: name members and managers of departments in {config.rules.directory}")
+    for agent in config.staff:
         click.echo(f"{agent.name} <{agent.address}>: {roles[agent.role]}; departments "
                    f"{', '.join(agent.departments) or '-'}; mail in {agent.language or config.tickets.language}")
 
@@ -392,7 +544,7 @@ def agents() -> None:
 @agents.command("list")
 @config_option
 def agents_list(config_path: Path | None) -> None:
-    """Each agent: name, address, role and departments (the agents: section of the settings)."""
+    """Each person: name, address, role and departments (members and managers in the directory)."""
     _list_agents(_config(config_path))
 
 
@@ -531,29 +683,48 @@ def customer() -> None:
 @customer.command("set")
 @config_option
 @click.argument("email")
+@click.option("--name", help="Their name, as mail to them greets them.")
 @click.option("--language", type=click.Choice(["en", "sv", "ro"]), help="Language of their mail.")
 @click.option("--organisation", help="Add them to an organisation by hand.")
 @click.option("--status-mail", type=click.Choice(["on", "off"]),
               help="off: no status-change mail (questions and the resolution still go out).")
-def customer_set(config_path: Path | None, email: str, language: str | None, organisation: str | None,
-                 status_mail: str | None) -> None:
-    """Change a customer's settings."""
+def customer_set(config_path: Path | None, email: str, name: str | None, language: str | None,
+                 organisation: str | None, status_mail: str | None) -> None:
+    """Change a customer's settings; a customer who has not written yet is created.
+
+    A new customer's organisation is the directory's for their address unless --organisation says.
+    """
     from sqlalchemy import update
 
-    from gateway.tickets.store import CUSTOMER
+    from gateway.tickets.store import CUSTOMER, customer as register
 
+    email = email.strip().lower()
+    if email.count("@") != 1 or email.startswith("@") or email.endswith("@"):
+        raise click.UsageError(f"{email!r} is not an e-mail address")
     values: dict[str, Any] = {}
+    if name is not None:
+        values["name"] = name.strip()
     if language:
         values["language"] = language
     if organisation:
         values["organisation"] = organisation
     if status_mail:
         values["notifications_off"] = status_mail == "off"
-    if not values:
-        raise click.UsageError("nothing to change: give --language, --organisation or --status-mail")
-    with _engine(_config(config_path)).begin() as conn:
-        changed = conn.execute(update(CUSTOMER).where(CUSTOMER.c.email == email.lower()).values(**values)).rowcount
-    if not changed:
-        click.echo(f"postdesk: no customer {email}", err=True)
-        sys.exit(1)
-    click.echo(f"{email}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
+    config = _config(config_path)
+    with _engine(config).begin() as conn:
+        known = conn.execute(CUSTOMER.select().where(CUSTOMER.c.email == email)).first() is not None
+        if not known:
+            register(conn, email, values.get("name", ""), organisation or _organisation_of(config, email))
+        if values:
+            conn.execute(update(CUSTOMER).where(CUSTOMER.c.email == email).values(**values))
+        row = conn.execute(CUSTOMER.select().where(CUSTOMER.c.email == email)).one()
+    settings = (f"name {row.name or '-'}, language {row.language or '-'}, organisation {row.organisation or '-'}, "
+                f"status mail {'off' if row.notifications_off else 'on'}")
+    click.echo(f"{email}: {'updated' if known else 'created'}; {settings}")
+
+
+def _organisation_of(config: Config, email: str) -> str | None:
+    from gateway.routing.runtime import load_routing
+
+    org = load_routing(config).directory.organisation_for(email)
+    return org.name if org else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
 import secrets
 from functools import cache
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from gateway.i18n.formats import check_zone
 
@@ -154,6 +155,8 @@ class ProcessorConfig(_Section):
     # max_defers times, before it opens a ticket of its own.
     defer_seconds: float = Field(default=1.0, gt=0)
     max_defers: int = Field(default=20, ge=0)
+    # Raw bytes claimed per batch at most (at least one message is always claimed).
+    batch_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
 
 
 class OutboxConfig(_Section):
@@ -170,6 +173,9 @@ class RulesConfig(_Section):
     dir: Path = Path("rules")
     directory: Path = Path("config/directory.yaml")
     watch_interval: float = Field(default=2.0, ge=0)
+    # Department of a ticket that no rule, organisation or topic routes; empty: the department
+    # the directory's support_manager manages or is a member of.
+    triage_department: str = ""
 
 
 class AttachmentsConfig(_Section):
@@ -323,10 +329,40 @@ class AgentMailConfig(_Section):
     # authserv-id of our own MTA, whose topmost Authentication-Results header we trust
     # (dkim=pass or dmarc=pass aligned with the agent's domain). Empty: trust none.
     trusted_authserv_id: str = ""
+    # IP addresses or CIDR networks of our own MTAs: only mail whose SMTP client is one of them
+    # has its Authentication-Results read. Empty: none is read.
+    mta_hosts: tuple[str, ...] = ()
+    # Agents' domains that sign their mail without publishing DMARC: a reply token from them
+    # counts only with a passing aligned DKIM signature, as for domains that publish DMARC.
+    signed_domains: tuple[str, ...] = ()
     # Tell admin_address when mail from an agent's address arrives without proof.
     report_forgeries: bool = True
     # Messages of the ticket's history quoted in mail to agents (newest first).
     history_messages: int = Field(default=3, ge=0, le=20)
+
+    @field_validator("mta_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        for host in value or ():
+            try:
+                ipaddress.ip_network(str(host).strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{host!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.4.0/24)") from None
+        return tuple(str(host).strip() for host in value or ())
+
+
+class LimitsConfig(_Section):
+    """Caps on the work one message may cost (`gateway.mail.limits`); over a cap, it is cut."""
+
+    max_parts: int = Field(default=500, ge=1)
+    max_containers: int = Field(default=50, ge=1)
+    max_lines: int = Field(default=400_000, ge=100)
+    text_bytes: int = Field(default=1024 * 1024, ge=1024)
+    html_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    html_depth: int = Field(default=100, ge=4)
+    max_dkim_signatures: int = Field(default=5, ge=1)
 
 
 class LoggingConfig(_Section):
@@ -363,8 +399,11 @@ class Config(BaseModel):
     scheduler: SchedulerConfig = SchedulerConfig()
     agents: tuple[Agent, ...] = ()
     agent_mail: AgentMailConfig = AgentMailConfig()
+    limits: LimitsConfig = LimitsConfig()
     templates_dir: Path = Path("templates")
     store_dir: Path = Path("store")
+    # The staff from the directory in force, merged with `agents` (gateway.routing.staff).
+    _staff: tuple[Agent, ...] | None = PrivateAttr(default=None)
 
     @field_validator("mailboxes", mode="before")
     @classmethod
@@ -412,16 +451,25 @@ class Config(BaseModel):
             raise ValueError(f"unknown event(s) {', '.join(sorted(unknown))}; events are {', '.join(_default_matrix())}")
         return {**_default_matrix(), **value}
 
+    @property
+    def staff(self) -> tuple[Agent, ...]:
+        """Everyone who works tickets: the directory's people once it is loaded, else `agents`."""
+        return self.agents if self._staff is None else self._staff
+
+    def use_staff(self, people: tuple[Agent, ...]) -> None:
+        """Called whenever the directory (re)loads; the settings themselves stay frozen."""
+        self._staff = people
+
     def agent(self, address: str) -> Agent | None:
         address = address.lower()
-        return next((a for a in self.agents if a.address.lower() == address), None)
+        return next((a for a in self.staff if a.address.lower() == address), None)
 
     def agents_of(self, department: str | None) -> list[Agent]:
         """The agents (and managers) who work `department`'s tickets."""
         if not department:
             return []
         wanted = department.casefold()
-        return [a for a in self.agents if any(d.casefold() == wanted for d in a.departments)]
+        return [a for a in self.staff if any(d.casefold() == wanted for d in a.departments)]
 
 
 @cache
@@ -465,7 +513,7 @@ def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
 
 def _list_fields() -> set[str]:
     # Lists are comma-separated in the environment; these are the keys whose type is a list.
-    return {"mailboxes"}
+    return {"mailboxes", "agent_mail.mta_hosts"}
 
 
 def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:

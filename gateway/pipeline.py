@@ -20,9 +20,10 @@ from gateway.agents.behalf import OnBehalf, forwarded, on_behalf
 from gateway.agents.desk import Desk
 from gateway.agents.proof import Proof, Prover
 from gateway.config import Config
+from gateway.copies import earlier_copies, hold_message_ids, recipients
 from gateway.db.models import Bounce as BounceRow
 from gateway.db.models import utcnow
-from gateway.db.tables import MESSAGE, OUTBOX
+from gateway.db.tables import OUTBOX
 from gateway.followup import TagFormat, ThreadResult, by_token, find_thread, is_participant
 from gateway.guard import suppress
 from gateway.i18n.catalogues import N_
@@ -31,11 +32,13 @@ from gateway.mail.classify import classify
 from gateway.mail.compose import LOOP_HEADER
 from gateway.mail.dsn import Bounce
 from gateway.mail.htmltext import html_to_text, sanitize_html
-from gateway.mail.parse import ParsedMail, parse
+from gateway.mail.limits import Limits, parse_bounded
+from gateway.mail.parse import ParsedMail
 from gateway.mail.quotes import new_text, reply_of
 from gateway.notify import Notifier
 from gateway.routing.evaluate import Decision, Facts
 from gateway.routing.rules import route
+from gateway.routing.staff import audience, triage_department
 from gateway.routing.runtime import Routing
 from gateway.tickets import actions, notices, store
 from gateway.tickets.lifecycle import Status
@@ -45,8 +48,6 @@ log = logging.getLogger("gateway.process")
 # The null reverse path as stored in `inbound.mail_from`; an empty string there means "unknown"
 # (a pipe or IMAP import without an envelope), which must not be mistaken for a bounce.
 NULL_SENDER = "<>"
-_COPIES = select(MESSAGE.c.mailbox, MESSAGE.c.id).where(
-    MESSAGE.c.message_id == bindparam("mid"), MESSAGE.c.body_hash == bindparam("hash"), MESSAGE.c.direction == "in")
 _SENT_AS = select(OUTBOX.c.ticket_id).where(OUTBOX.c.message_id == bindparam("mid"))
 
 
@@ -70,6 +71,8 @@ class Context:
     mail_from: str
     rcpt_to: list[str]
     source: str
+    # The SMTP client's IP address ("" for pipe and IMAP): whether our MTA handed it over.
+    peer: str = ""
     parsed: ParsedMail | None = None
     kind: str = "customer"
     reasons: list[str] = field(default_factory=list)
@@ -84,6 +87,8 @@ class Context:
     thread: ThreadResult | None = None
     mailboxes: list[str] = field(default_factory=list)
     decisions: dict[str, Decision] = field(default_factory=dict)
+    # Departments an earlier delivery of this same mail already opened a ticket in.
+    covered_departments: set[str | None] = field(default_factory=set)
     ticket_numbers: list[int] = field(default_factory=list)
     notifications: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -92,6 +97,8 @@ class Context:
     proof: Proof = field(default_factory=Proof)
     # A ticket an agent opens for a customer: whose it is and their words.
     on_behalf: OnBehalf | None = None
+    # What `gateway.mail.limits` cut from a message over a cap: notes for the ticket.
+    held: list[str] = field(default_factory=list)
 
     @property
     def mail(self) -> ParsedMail:
@@ -145,7 +152,7 @@ def smtp_rejection(routing: Routing, raw: bytes, rcpt_to: list[str], mail_from: 
 
     Only rules can be checked here (no database yet): follow-up is unknown and counts as new.
     """
-    mail = parse(raw)
+    mail, _ = parse_bounded(raw, Limits())
     sender = mail.from_addr or mail_from.lower()
     text = new_text(mail.text_plain or None, mail.text_html or None)
     for box in dict.fromkeys(base_mailbox(r) for r in rcpt_to):
@@ -177,12 +184,13 @@ class Pipeline:
         self.loop_token = self.config.loop_token()
         self.prover = Prover(self.config)
         self.desk = Desk(self.notifier, lambda: self.routing.current.directory)
+        self.limits = Limits(**self.config.limits.model_dump())
 
     # -- PREPARE: no database --------------------------------------------------------------
 
     def parse(self, ctx: Context) -> None:
         envelope = None if ctx.mail_from in ("", NULL_SENDER) else ctx.mail_from
-        ctx.parsed = parse(ctx.raw, envelope=envelope)
+        ctx.parsed, ctx.held = parse_bounded(ctx.raw, self.limits, envelope=envelope)
 
     def classify(self, ctx: Context) -> None:
         mail_from = None if ctx.mail_from == "" else ("" if ctx.mail_from == NULL_SENDER else ctx.mail_from)
@@ -209,7 +217,8 @@ class Pipeline:
         if ctx.kind == "loop" or not ctx.mail.from_addr:
             return
         mail = ctx.mail
-        ctx.proof = self.prover.prove(ctx.raw, mail.message, mail.from_addr, ctx.rcpt_to + mail.to + mail.cc)
+        ctx.proof = self.prover.prove(ctx.raw, mail.message, mail.from_addr, ctx.rcpt_to + mail.to + mail.cc,
+                                      peer=ctx.peer)
         if ctx.kind != "customer" or ctx.proof.agent is None or ctx.proof.token is not None:
             return
         # A proven agent's fresh mail to support@ may open a ticket for a customer.
@@ -217,9 +226,13 @@ class Pipeline:
         if ctx.on_behalf is not None:
             # The stored message is the customer's words only: not the agent's mail around them.
             ctx.text = ctx.body = ctx.on_behalf.text or "(no text)"
-            ctx.html = ""
+            ctx.html = ctx.signature = ""
 
     # -- APPLY: inside the batch transaction -----------------------------------------------
+
+    def serialise(self, conn: Connection, contexts: list[Context]) -> None:
+        """Copies of one mail in batches of two daemons take turns (`gateway.copies`)."""
+        hold_message_ids(conn, [ctx.parsed.message_id for ctx in contexts if ctx.parsed])
 
     def thread(self, ctx: Context, conn: Connection) -> None:
         mail, proof = ctx.mail, ctx.proof
@@ -244,15 +257,18 @@ class Pipeline:
                 ctx.kind = "agent"
 
     def route(self, ctx: Context, conn: Connection) -> None:
-        ours = [base_mailbox(r) for r in ctx.rcpt_to]
-        ctx.mailboxes = list(dict.fromkeys(box for box in ours if box in self.config.mailboxes)) or ours[:1]
+        ctx.mailboxes = self._recipients(ctx)
         if ctx.kind != "customer":
             return
         routing: Routing = self.routing.current
         followup = bool(ctx.thread and ctx.thread.ticket_ids)
+        triage = triage_department(self.config, routing.directory)
         for box in ctx.mailboxes:
             facts = facts_for(ctx.mail, box, sender=ctx.sender, text=ctx.text, followup=followup)
-            ctx.decisions[box] = route(routing.rules, routing.directory, facts)
+            decision = ctx.decisions[box] = route(routing.rules, routing.directory, facts)
+            if decision.department is None and triage is not None:
+                # Nothing routed it: the triage department's people sort it, so it reaches someone.
+                decision.department, decision.department_from = triage, "triage"
         for box, decision in ctx.decisions.items():
             if decision.action in ("quarantine", "reject"):
                 raise Reject(f"rule {decision.matched[-1]!r} ({box}): {decision.action_reason or decision.action}")
@@ -288,22 +304,22 @@ class Pipeline:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _not_yet_stored(self, ctx: Context, conn: Connection) -> list[str]:
-        """Our mailboxes this delivery is for that no earlier delivery of the same mail covered.
+    def _recipients(self, ctx: Context) -> list[str]:
+        """All our mailboxes this mail is for, whatever the delivery (`gateway.copies`)."""
+        return recipients([base_mailbox(r) for r in ctx.rcpt_to],
+                          [base_mailbox(a) for a in ctx.mail.to + ctx.mail.cc], self.config.mailboxes)
 
-        An MTA that splits recipients delivers one message twice (once for support@, once for
-        order@); a retry after a lost 250 delivers it twice for the same mailbox. The first
-        must still open order@'s ticket, the second must add nothing.
-        """
-        if not ctx.mail.message_id:
-            return ctx.mailboxes
-        done = {row.mailbox for row in conn.execute(_COPIES, {"mid": ctx.mail.message_id, "hash": ctx.mail.body_hash})}
-        if not done:
+    def _not_yet_stored(self, ctx: Context, conn: Connection) -> list[str]:
+        """Our mailboxes this delivery is for that no earlier copy of the same mail covered."""
+        named = [base_mailbox(a) for a in ctx.mail.to + ctx.mail.cc]
+        earlier = earlier_copies(conn, ctx.mail.message_id, ctx.mail.body_hash, named, base_mailbox)
+        if not earlier.found:
             return ctx.mailboxes
         # Copies stored for a follow-up carry the ticket's mailbox; any copy covers a follow-up.
         if ctx.thread and ctx.thread.ticket_ids:
             return []
-        return [box for box in ctx.mailboxes if box not in done]
+        ctx.covered_departments = earlier.departments
+        return [box for box in ctx.mailboxes if box not in earlier.mailboxes]
 
     def _message_values(self, ctx: Context, mailbox: str) -> dict[str, Any]:
         mail = ctx.mail
@@ -313,6 +329,7 @@ class Pipeline:
         return {"direction": "in", "kind": ctx.kind, "author": ctx.sender, "message_id": mail.message_id,
                 "visibility": visibility,
                 "subject": mail.subject, "text": ctx.text, "body": ctx.body, "html": ctx.html,
+                "html_sanitised": bool(ctx.html),
                 "signature": ctx.signature,
                 "body_hash": mail.body_hash, "thread_by": ctx.thread.by if ctx.thread else "",
                 "inbound_id": ctx.inbound_id, "mailbox": mailbox,
@@ -320,7 +337,7 @@ class Pipeline:
 
     def _store(self, ctx: Context, conn: Connection, ticket_id: int, mailbox: str) -> None:
         row = store.add_message(conn, ticket_id, self._message_values(ctx, mailbox))
-        notes = store.store_attachments(conn, row, ctx.mail.attachments, self.config.attachments.max_size)
+        notes = ctx.held + store.store_attachments(conn, row, ctx.mail.attachments, self.config.attachments.max_size)
         for note in notes:
             store.add_event(conn, ticket_id, "note", actor="postdesk", detail=note)
         ctx.notes.extend(notes)
@@ -382,7 +399,11 @@ class Pipeline:
         # One ticket per department: two of our addresses routing to one team make one ticket.
         by_department: dict[str | None, tuple[str, Decision]] = {}
         for box, decision in decisions.items():
-            by_department.setdefault(decision.department, (box, decision))
+            if decision.department not in ctx.covered_departments:
+                by_department.setdefault(decision.department, (box, decision))
+        if not by_department:
+            ctx.outcome = "duplicate delivery: its departments already have its ticket"
+            return
         for box, decision in by_department.values():
             self._create(ctx, conn, box, decision)
         ctx.outcome = "created" if len(by_department) == 1 else f"created {len(by_department)} tickets (fan-out)"
@@ -427,7 +448,7 @@ class Pipeline:
             if sent:
                 ctx.notifications.append({"kind": "confirmation", "to": customer.email, "ticket": str(ref.number)})
         ticket = store.load(conn, ref.id)
-        for agent in self.config.agents_of(ticket.department):
+        for agent in audience(self.config, directory, ticket.department):
             self.notifier.staff_notice(conn, ticket, agent.address, "new_ticket", notices.words(
                 N_("New ticket from %(name)s <%(email)s>."), name=customer.name or customer.email, email=customer.email))
         return ref

@@ -90,7 +90,8 @@ class Processor:
         token = new_claim(self.instance)
         limit = 1 if self._alone else config.batch_size
         self._alone = max(self._alone - 1, 0)
-        rows = claim_inbound(self.engine, token, limit=limit, lease=timedelta(seconds=config.lease_seconds))
+        rows = claim_inbound(self.engine, token, limit=limit, lease=timedelta(seconds=config.lease_seconds),
+                             max_bytes=config.batch_bytes)
         if not rows:
             return 0
         started = time.perf_counter()
@@ -98,6 +99,7 @@ class Processor:
             contexts = [self.run_prepare(_context(row, token)) for row in rows]
             deferrals = {row.id: row.deferrals for row in rows}
             with self.engine.begin() as conn:
+                self.pipeline.serialise(conn, contexts)
                 self._lock_tickets(conn, contexts)
                 for ctx in contexts:
                     self._apply_one(conn, ctx, deferrals[ctx.inbound_id])
@@ -271,6 +273,7 @@ def _context(row: Row[Any], token: str) -> Context:
         mail_from=row.mail_from,
         rcpt_to=[r for r in row.rcpt_to.split(",") if r],
         source=row.source,
+        peer=row.peer or "",
     )
 
 

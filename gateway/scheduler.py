@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -67,7 +66,7 @@ class Duties:
     # -- who hears of what -----------------------------------------------------------------
 
     def leads(self) -> list[str]:
-        found = [a.address for a in self.config.agents if a.role == "lead"]
+        found = [a.address for a in self.config.staff if a.role == "lead"]
         manager = self.directory().support_manager
         return found or ([manager] if manager else []) or ([self.config.admin_address] if self.config.admin_address else [])
 
@@ -75,7 +74,7 @@ class Duties:
         dept = self.directory().department(department) if department else None
         if dept is not None and dept.manager:
             return [dept.manager]
-        managers = [a.address for a in self.config.agents if a.role == "manager" and department in a.departments]
+        managers = [a.address for a in self.config.staff if a.role == "manager" and department in a.departments]
         return managers or self.leads()
 
     # -- the run ---------------------------------------------------------------------------
@@ -177,37 +176,19 @@ class Duties:
             report.digests += 1
 
     def backup(self, now: datetime, report: Report) -> None:
-        """The day's copy of the SQLite database (online backup API); PostgreSQL is pg_dump's job."""
-        if self.engine.dialect.name != "sqlite":
-            return
+        """The day's backup (every table and the signing secret: `gateway.backup`), SQLite or PostgreSQL."""
+        from gateway.backup import prune, write_backup
+
         due, day = self._due_today(self.config.scheduler.backup_time, now)
         folder = Path(self.config.store_dir) / "backups"
-        target = folder / f"postdesk-{day}.db"
+        target = folder / f"postdesk-{day}.tar.gz"
         if not due or target.exists():
             return
-        folder.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".partial")
-        raw = self.engine.raw_connection()
-        try:
-            source = raw.driver_connection
-            assert isinstance(source, sqlite3.Connection)
-            with sqlite3.connect(partial) as copy:
-                source.backup(copy)
-            copy.close()
-        finally:
-            raw.close()
-        partial.rename(target)
+        write_backup(self.config, self.engine, target, say=log.debug)
         report.backups.append(str(target))
         log.info("backup written: %s", target)
-        keep = timedelta(days=self.config.scheduler.backup_keep_days)
-        for old in folder.glob("postdesk-*.db"):
-            try:
-                stamp = datetime.strptime(old.stem.removeprefix("postdesk-"), "%Y-%m-%d").date()
-            except ValueError:
-                continue
-            if now.date() - stamp > keep:
-                old.unlink()
-                log.info("old backup removed: %s", old)
+        for old in prune(folder, self.config.scheduler.backup_keep_days, now.date()):
+            log.info("old backup removed: %s", old)
 
 
 async def run_scheduler(duties: Duties, executor: Executor, config: Config, stop: asyncio.Event) -> None:

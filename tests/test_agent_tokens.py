@@ -89,9 +89,9 @@ def _prover(override: Path, **extra: str) -> Prover:
     return Prover(load_config(config_file, environ=env))
 
 
-def _prove(prover: Prover, raw: bytes):  # type: ignore[no-untyped-def]
+def _prove(prover: Prover, raw: bytes, peer: str = "127.0.0.1"):  # type: ignore[no-untyped-def]
     message = email.message_from_bytes(raw)
-    return prover.prove(raw, message, EVA, ["support@telenta.example"])
+    return prover.prove(raw, message, EVA, ["support@telenta.example"], peer=peer)
 
 
 def test_dkim_signature_of_the_agents_domain_proves(keys: dict) -> None:  # type: ignore[type-arg]
@@ -116,10 +116,14 @@ def test_failing_or_foreign_dkim_does_not_prove(keys: dict, tmp_path: Path) -> N
 
 def test_only_our_mtas_topmost_authentication_results_counts(keys: dict) -> None:  # type: ignore[type-arg]
     prover = _prover(keys["override"], POSTDESK_AGENT_MAIL__TRUSTED_AUTHSERV_ID="mx.telenta.example",
-                     POSTDESK_AGENT_MAIL__DKIM="false")
+                     POSTDESK_AGENT_MAIL__DKIM="false", POSTDESK_AGENT_MAIL__MTA_HOSTS="127.0.0.1,10.0.4.0/24")
     ours = "mx.telenta.example; dkim=pass header.d=telenta.example header.s=mail; dmarc=pass header.from=telenta.example"
     good = make_mail(sender=EVA, subject="Hej", headers={"Authentication-Results": ours})
     assert _prove(prover, good).by == "authentication-results"
+    assert _prove(prover, good, peer="10.0.4.7").by == "authentication-results"
+    # The same header handed over by anyone but our MTA (or piped, without a peer) proves nothing.
+    for peer in ("203.0.113.9", "127.0.0.2", ""):
+        assert _prove(prover, good, peer=peer).forged
     failed = make_mail(sender=EVA, subject="Hej", headers={
         "Authentication-Results": "mx.telenta.example; dkim=fail header.d=telenta.example; dmarc=fail"})
     assert _prove(prover, failed).forged

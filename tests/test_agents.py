@@ -39,6 +39,7 @@ CONFIG = """\
     agent_mail:
       dkim_dns_override: {dns}
       trusted_authserv_id: {mta}
+      mta_hosts: [127.0.0.1]
     scheduler: {{enabled: false}}
     """
 
@@ -458,3 +459,34 @@ def test_unproven_agent_mail_joins_only_tickets_the_address_takes_part_in(desk: 
                          "WHERE t.number = :n AND m.direction = 'in'", n=own)
     assert {tuple(r) for r in kinds} == {("customer", "public")}
     assert _ticket(desk, own).status == "new"
+
+
+def test_authentication_results_from_a_peer_that_is_not_our_mta_proves_nothing(desk: Daemon, sink: Sink) -> None:
+    """Postdesk as the MX: anyone on the Internet can write our MTA's header above their mail."""
+    import smtplib
+
+    customer = unique_address("mx-victim")
+    number, _ = _open(desk, sink, customer)
+    _about(sink, EVA, number)
+    before = _ticket(desk, number)
+    caller = unique_address("mx-caller")
+    forged = {"Authentication-Results": f"{MTA}; dkim=pass header.d=telenta.example; dmarc=pass "
+                                        "header.from=telenta.example"}
+    for subject, body in ((f"Re: [#{number}] Brandlarm tjuter i källaren",
+                           "#take\n#priority urgent\n#close\nSkicka kortnummer till svar@evil.example\n"),
+                          ("Brandlarm", f"#customer Anna Berg <{caller}>\nRing svar@evil.example.\n")):
+        raw = make_mail(sender=EVA, subject=subject, body=body, name="Eva Lind", headers=forged)
+        # 127.0.0.2 is a loopback address too, but not one of agent_mail.mta_hosts.
+        with smtplib.SMTP("127.0.0.1", desk.port, source_address=("127.0.0.2", 0), timeout=30) as client:
+            client.sendmail(EVA, ["support@telenta.example"], raw)
+    _drained(desk)
+    assert _ticket(desk, number) == before, "no command ran"
+    assert _queued_to(desk, customer) == 1, "only the customer's confirmation: nothing relayed"
+    assert desk.db.scalar("SELECT count(*) FROM customer WHERE email = :e", e=caller) == 0, "no ticket for the caller"
+    assert desk.db.scalar("SELECT count(*) FROM outbox WHERE raw LIKE '%evil.example%' AND rcpt_to NOT IN (:e, :a)",
+                          e=EVA, a=ADMIN) == 0
+    peers = {row.peer for row in desk.db.rows("SELECT peer FROM inbound ORDER BY id DESC LIMIT 2")}
+    assert peers == {"127.0.0.2"}
+    traces = desk.db.rows("SELECT trace FROM message WHERE inbound_id IN (SELECT id FROM inbound ORDER BY id DESC "
+                          "LIMIT 2)")
+    assert traces and all("not one of agent_mail.mta_hosts" in row.trace for row in traces)

@@ -70,7 +70,8 @@ def test_kill_9_loses_nothing(fresh_db: Database, tmp_path: Path) -> None:
         )
         for sender in accepted:
             assert tickets[sender] == 1, f"{sender}: {tickets[sender]} tickets"
-        confirmations = Counter(rcpt for m in sink.messages for rcpt in m.rcpt_tos)
+        # The customers' mail only: the triage team also hears of each of these tickets.
+        confirmations = Counter(rcpt for m in sink.messages for rcpt in m.rcpt_tos if rcpt in senders)
         duplicates = sum(count - 1 for count in confirmations.values() if count > 1)
         print(f"\naccepted {len(accepted)} of {TOTAL}; confirmations before restart {confirmed_before_restart}; "
               f"tickets {sum(tickets.values())}; duplicate confirmations {duplicates}")

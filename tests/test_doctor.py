@@ -133,3 +133,37 @@ def test_a_bad_setting_is_the_one_line_that_matters(healthy: dict[str, str]) -> 
     assert line(lines, "config").startswith("FAIL")
     assert "POSTDESK_RELAY__PORT" in line(lines, "config")
     assert len(lines) == 2
+
+
+def test_a_department_nobody_hears_from_fails_and_untrusted_mta_warns(healthy: dict[str, str], tmp_path: Path) -> None:
+    shipped = (REPO / "config" / "directory.yaml").read_text(encoding="utf-8")
+    directory = tmp_path / "directory.yaml"
+    # A team with a title and nothing else: its tickets would reach nobody.
+    directory.write_text(shipped.replace("departments:\n", "departments:\n  tomt-team:\n    title: Tomt\n", 1),
+                         encoding="utf-8")
+    code, lines = doctor({**healthy, "POSTDESK_RULES__DIRECTORY": str(directory),
+                          "POSTDESK_AGENT_MAIL__TRUSTED_AUTHSERV_ID": "mx.telenta.example"})
+    assert code == 1
+    empty = line(lines, "staff", "tomt-team")
+    assert empty.startswith("FAIL") and "nobody would hear" in empty and "-- fix:" in empty
+    warned = line(lines, "staff", "trusted_authserv_id")
+    assert warned.startswith("WARN") and "mta_hosts" in warned
+    # With MTA hosts the warning goes; the shipped directory reaches a named person everywhere.
+    code, lines = doctor({**healthy, "POSTDESK_AGENT_MAIL__TRUSTED_AUTHSERV_ID": "mx.telenta.example",
+                          "POSTDESK_AGENT_MAIL__MTA_HOSTS": "127.0.0.1,10.0.4.0/24"})
+    assert code == 0, "\n".join(lines)
+    assert not [entry for entry in lines if entry.startswith(("WARN", "FAIL"))]
+    assert "unrouted mail to kundtjanst" in line(lines, "staff")
+
+
+def test_no_triage_department_fails(healthy: dict[str, str], tmp_path: Path) -> None:
+    shipped = (REPO / "config" / "directory.yaml").read_text(encoding="utf-8")
+    directory = tmp_path / "directory.yaml"
+    directory.write_text(shipped.replace("support_manager: supportansvarig@telenta.example",
+                                         "support_manager: someone.else@telenta.example"), encoding="utf-8")
+    code, lines = doctor({**healthy, "POSTDESK_RULES__DIRECTORY": str(directory)})
+    assert code == 1
+    assert "routes goes to no department" in line(lines, "staff", "no department")
+    code, lines = doctor({**healthy, "POSTDESK_RULES__DIRECTORY": str(directory),
+                          "POSTDESK_RULES__TRIAGE_DEPARTMENT": "sales"})
+    assert code == 0, "\n".join(lines)

@@ -332,3 +332,24 @@ def test_imap_test_command_reports_what_an_import_would_do_and_changes_nothing(
 
     unknown = _imap_test(config, "nosuch", fresh_db, trusted)
     assert unknown.returncode == 78 and "implicit, starttls, wrong" in unknown.stderr
+
+
+@BOTH
+def test_one_mail_in_two_imported_mailboxes_is_one_ticket(
+        fresh_db: Database, start: Start, dovecot: Dovecot, sink: Sink) -> None:
+    """The same mail to support@ and service@ lands in both mailboxes' folders: one message."""
+    dovecot.create("Service")
+    start(fresh_db, account(dovecot, poll_interval=0.5, idle=False),
+          account(dovecot, name="service-imap", mailbox="service@telenta.example", folder="Service",
+                  poll_interval=0.5, idle=False))
+    customer = unique_address("both")
+    raw = make_mail(sender=customer, subject="Brandlarm tjuter", to="support@telenta.example, service@telenta.example")
+    dovecot.append("INBOX", raw)
+    dovecot.append("Service", raw)
+    wait_until(lambda: fresh_db.scalar("SELECT count(*) FROM inbound WHERE source = 'imap' AND state = 'done'") == 2,
+               what="both copies imported and processed")
+    wait_until(lambda: settled(fresh_db), what="all processed")
+    assert fresh_db.scalar("SELECT count(*) FROM ticket") == 1
+    assert fresh_db.scalar("SELECT count(*) FROM message WHERE direction = 'in'") == 1
+    assert len(sink.wait_for(customer)) == 1 and fresh_db.scalar(
+        "SELECT count(*) FROM outbox WHERE rcpt_to = :c", c=customer) == 1

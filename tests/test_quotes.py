@@ -548,3 +548,13 @@ def test_business_card_with_a_title_line_of_its_own() -> None:
 def test_closing_paragraph_with_a_number_in_a_sentence_is_text() -> None:
     body = "It fails every morning.\n\nPlease call me on +46 70 123 45 67\nor see https://status.acme.example"
     assert split_reply(body) == (body, "")
+
+
+def test_dash_name_with_an_address_below_is_the_signature() -> None:
+    body = "I like the new panel a lot.\n\n -John Doe\n\n john.doe@kund.example\n"
+    assert split_reply(body) == ("I like the new panel a lot.", " -John Doe\n\n john.doe@kund.example")
+
+
+def test_card_with_degree_title_and_company() -> None:
+    card = "John E. Doe, Ph.D.\nPresident\nXxx Research\njohn@kund.example\nwww.kund.example"
+    assert split_reply(f"Please send the quote again.\n\n{card}") == ("Please send the quote again.", card)

@@ -111,10 +111,12 @@ def test_feedback_link_rates_once_on_this_backend(matrix_world: World) -> None:
     w = matrix_world
     links = feedback_links(w.site.config, w.ta_resolved)
     client = w.site.client()
-    assert "You rated ticket" in client.get(local_path(links[5])).text
-    assert "was rated 5 of 5" in w.site.client().get(local_path(links[1])).text
     token = client.csrf(local_path(links[5]))
-    assert "Thank you for your comment." in client.post(local_path(links[5]), {"csrf": token, "comment": "Bra"}).text
+    rated = client.post(local_path(links[5]), {"csrf": token, "score": "5", "comment": "Bra"}).text
+    assert "You rated ticket" in rated and "Thank you for your comment." in rated
+    other = w.site.client()
+    assert "was rated 5 of 5" in other.post(local_path(links[1]), {"csrf": other.csrf("/signin"),
+                                                                   "score": "1"}).text
     assert "Thank you for your comment." not in client.post(local_path(links[5]), {"csrf": token, "comment": "X"}).text
     query = "SELECT count(*) FROM rating r JOIN ticket t ON t.id = r.ticket_id WHERE t.number = :n AND r.score = 5"
     assert w.store.scalar(query, n=w.ta_resolved) == 1

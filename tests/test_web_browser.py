@@ -129,10 +129,11 @@ def test_feedback_page(browser: Any, world: World) -> None:
     context = browser.new_context(locale="ro-RO")
     page = context.new_page()
     page.goto(links[4])
-    assert "nota 4 din 5" in page.inner_text("main")
+    assert page.get_by_label("4 din 5").is_checked(), "the score clicked in the mail is chosen"
     page.get_by_label("Doriți să adăugați ceva? (opțional)").fill("Rapid și politicos.")
     screenshot(page, "feedback-ro")
-    page.get_by_role("button", name="Trimiteți comentariul").click()
+    page.get_by_role("button", name="Trimiteți evaluarea").click()
+    assert "nota 4 din 5" in page.inner_text("main")
     assert "Vă mulțumim pentru comentariu." in page.inner_text("main")
     rows = w.store.scalar("SELECT count(*) FROM rating r JOIN ticket t ON t.id = r.ticket_id "
                           "WHERE t.number = :n AND r.score = 4 AND r.agent = :a AND r.comment = :c",

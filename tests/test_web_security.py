@@ -239,16 +239,26 @@ def test_feedback_link_records_a_rating_once(world: World) -> None:
     _open_id, open_number = store.ticket(cid, "Not done yet", department="fire", organisation=ALFA)
     links = feedback_links(world.site.config, number)
     client = world.site.client()
+    # A mail scanner fetches every link of the mail: no GET records anything.
+    pages = [world.site.client().get(local_path(links[score])) for score in range(1, 6)]
+    assert all(page.status == 200 and "Send rating" in page.text for page in pages)
+    assert store.scalar("SELECT count(*) FROM rating WHERE ticket_id = :t", t=tid) == 0
     first = client.get(local_path(links[2]))
-    assert first.status == 200 and "You rated ticket" in first.text
-    second = world.site.client().get(local_path(links[5]))
+    assert re.search(r'value="2" checked', first.text), "the clicked score is chosen"
+    assert first.text.count("<button") == 1 and 'name="comment"' in first.text
+    path = local_path(links[2])
+    token = re.search(r'name="csrf" value="([^"]+)"', first.text).group(1)  # type: ignore[union-attr]
+    assert client.post(path, {"score": "2"}).status == 403, "no CSRF token, no rating"
+    assert store.scalar("SELECT count(*) FROM rating WHERE ticket_id = :t", t=tid) == 0
+    posted = client.post(path, {"csrf": token, "score": "2"})
+    assert posted.status == 200 and "You rated ticket" in posted.text
+    late = world.site.client()
+    second = late.post(local_path(links[5]), {"csrf": late.csrf("/signin"), "score": "5"})
     assert second.status == 200 and "was rated 2 of 5" in second.text
     rows = store.scalar("SELECT count(*) FROM rating WHERE ticket_id = :t", t=tid)
     assert rows == 1
     assert store.scalar("SELECT score FROM rating WHERE ticket_id = :t", t=tid) == 2
     assert store.scalar("SELECT agent FROM rating WHERE ticket_id = :t", t=tid) == AGENT_FIRE
-    path = local_path(links[2])
-    token = re.search(r'name="csrf" value="([^"]+)"', first.text).group(1)  # type: ignore[union-attr]
     assert client.post(path, {"csrf": token, "comment": "Quick <b>help</b>"}).status == 200
     assert client.post(path, {"csrf": token, "comment": "overwrite"}).status == 200
     assert store.scalar("SELECT comment FROM rating WHERE ticket_id = :t", t=tid) == "Quick <b>help</b>"

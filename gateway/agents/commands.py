@@ -170,7 +170,7 @@ def find_agent(word: str, scope: Scope) -> Agent | None:
     word = word.strip().strip("<>").casefold()
     if word == "me":
         return scope.agent
-    for agent in scope.config.agents:
+    for agent in scope.config.staff:
         if word in (agent.address.casefold(), agent.name.casefold(), agent.address.casefold().partition("@")[0]):
             return agent
     return None
@@ -181,7 +181,7 @@ def _assign(command: Command, body: str, scope: Scope) -> Step:
         raise CommandFailed(command, "#take takes no argument (use #assign <agent>)")
     agent = find_agent("me" if command.verb == "take" else command.arg, scope)
     if agent is None:
-        names = ", ".join(a.address for a in scope.config.agents)
+        names = ", ".join(a.address for a in scope.config.staff)
         raise CommandFailed(command, f"no agent {command.arg!r} (agents: {names})")
 
     def step(conn: Connection, notifier: Notifier, ticket: Any) -> tuple[Any, str]:

@@ -3,13 +3,19 @@
 Proof is one of: a reply token issued to that address (`gateway.agents.tokens`); a DKIM
 signature that verifies and whose `d=` is the address's domain or a parent of it (relaxed
 alignment, as DMARC has it); or the topmost `Authentication-Results` header of our own MTA
-(`agent_mail.trusted_authserv_id`) saying dkim or dmarc passed for that domain. The From header
+(`agent_mail.trusted_authserv_id`) saying dkim or dmarc passed for that domain, read only on
+mail that one of our MTA hosts (`agent_mail.mta_hosts`, by the SMTP client's IP address) handed
+over: anyone else can write such a header above their mail. The From header
 alone is what anyone can write, so a mail that names an agent without proof is `claimed` and
-nothing more: the pipeline handles it as a customer's.
+nothing more: the pipeline handles it as a customer's. A token is a bearer secret, so where the
+agent's domain authenticates its mail (`gateway.agents.binding`) it counts only together with
+that authentication. At most `limits.max_dkim_signatures` distinct signatures are verified: each
+costs a hash of the whole body.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 from collections.abc import Callable
@@ -21,14 +27,18 @@ from pathlib import Path
 import dkim
 import yaml
 
+from gateway.agents.binding import Binding
 from gateway.agents.tokens import ReplyToken, check
 from gateway.config import Agent, Config
+from gateway.mail.limits import distinct_first
 from gateway.mail.parse import raw_headers
 
 log = logging.getLogger("gateway.agents")
 DnsLookup = Callable[..., bytes | None]
 _RESULT = re.compile(r"^\s*(dkim|dmarc)\s*=\s*(\w+)(.*)$", re.I | re.S)
 _PROPERTY = re.compile(r"header\.(d|i|from)\s*=\s*\"?([^\s;\"]+)", re.I)
+_SIGNER = re.compile(rb"^dkim-signature:(?:[^\r\n]|\r?\n[ \t])*?[;\s]d[ \t]*=[ \t]*([A-Za-z0-9.-]+)", re.I | re.M)
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 
 @dataclass(frozen=True)
@@ -37,7 +47,7 @@ class Proof:
 
     agent: Agent | None = None  # the proven agent
     claimed: Agent | None = None  # the agent the From header names, proven or not
-    by: str = ""  # "token", "dkim", "authentication-results"
+    by: str = ""  # "token", "dkim", "authentication-results"; "token+dkim", "token+authentication-results"
     token: ReplyToken | None = None  # a valid token (for an agent or a third party)
     problems: list[str] = field(default_factory=list)
 
@@ -86,14 +96,19 @@ def dns_lookup(config: Config) -> DnsLookup:
     return lookup
 
 
-def dkim_pass(raw: bytes, address: str, lookup: DnsLookup) -> tuple[bool, str]:
+def _signatures(checker: dkim.DKIM, cap: int) -> list[int]:
+    """Indexes of the distinct DKIM signatures to verify, at most `cap`."""
+    return distinct_first([value for name, value in checker.headers if name.lower() == b"dkim-signature"], cap)
+
+
+def dkim_pass(raw: bytes, address: str, lookup: DnsLookup, cap: int = 5) -> tuple[bool, str]:
     """A DKIM signature on `raw` that verifies and is aligned with `address`'s domain."""
     checker = dkim.DKIM(raw)
-    count = sum(1 for name, _ in checker.headers if name.lower() == b"dkim-signature")
-    if not count:
+    indexes = _signatures(checker, cap)
+    if not indexes:
         return False, "no DKIM signature"
     problems = []
-    for index in range(count):
+    for index in indexes:
         try:
             verified = checker.verify(index, dnsfunc=lookup)
         except dkim.DKIMException as exc:
@@ -131,6 +146,19 @@ def trusted_results(message: Message, address: str, authserv_id: str) -> tuple[b
     return False, f"{authserv_id} reports no aligned dkim or dmarc pass"
 
 
+def from_our_mta(peer: str, hosts: tuple[str, ...]) -> tuple[bool, str]:
+    """Whether the SMTP client that handed the mail over (`peer`, an IP address) is our MTA."""
+    if not peer:
+        return False, "Authentication-Results ignored: the mail did not come from our MTA over SMTP"
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False, f"Authentication-Results ignored: SMTP client {peer!r} is not an IP address"
+    if any(address in ipaddress.ip_network(host, strict=False) for host in hosts):
+        return True, ""
+    return False, f"Authentication-Results ignored: SMTP client {peer} is not one of agent_mail.mta_hosts"
+
+
 class Prover:
     """Decides `Proof` for one mail; built once per pipeline (the secret and DNS lookup)."""
 
@@ -138,8 +166,10 @@ class Prover:
         self.config = config
         self.key = config.secret_key()
         self.lookup = dns_lookup(config)
+        self.binding = Binding(self.lookup, config.agent_mail.signed_domains)
+        self.dkim_cap = config.limits.max_dkim_signatures
 
-    def prove(self, raw: bytes, message: Message, sender: str, addresses: list[str]) -> Proof:
+    def prove(self, raw: bytes, message: Message, sender: str, addresses: list[str], peer: str = "") -> Proof:
         settings = self.config.agent_mail
         token = check(self.key, addresses, sender, max_days=settings.token_days)
         claimed = self.config.agent(sender) if sender else None
@@ -148,17 +178,49 @@ class Prover:
                 # Proof of the person asked, whoever they are (an agent of another team too).
                 return Proof(by="token", token=token.token)
             if claimed is not None:
-                return Proof(agent=claimed, claimed=claimed, by="token", token=token.token)
+                return self._bound_token(raw, message, sender, claimed, token.token)
         if claimed is None:
             return Proof()
         problems = [token.problem]
         if settings.dkim:
-            ok, why = dkim_pass(raw, sender, self.lookup)
+            ok, why = dkim_pass(raw, sender, self.lookup, self.dkim_cap)
             if ok:
                 return Proof(agent=claimed, claimed=claimed, by="dkim")
             problems.append(why)
-        ok, why = trusted_results(message, sender, settings.trusted_authserv_id)
+        ok, why = from_our_mta(peer, settings.mta_hosts)
+        if ok:
+            ok, why = trusted_results(message, sender, settings.trusted_authserv_id)
         if ok:
             return Proof(agent=claimed, claimed=claimed, by="authentication-results")
         problems.append(why)
         return Proof(claimed=claimed, problems=problems)
+
+    def _bound_token(self, raw: bytes, message: Message, sender: str, agent: Agent, token: ReplyToken) -> Proof:
+        """A valid agent token: enough alone only where the agent's domain authenticates nothing."""
+        domain = sender.rpartition("@")[2]
+        why_bound = self.binding.authenticates(domain)
+        signed = any(aligned(d, sender) for d in signing_domains(raw))
+        if not why_bound and not signed:
+            return Proof(agent=agent, claimed=agent, by="token", token=token)
+        ok, why = dkim_pass(raw, sender, self.lookup, self.dkim_cap) if self.config.agent_mail.dkim else (False, "")
+        if ok:
+            return Proof(agent=agent, claimed=agent, by="token+dkim", token=token)
+        ok, results = trusted_results(message, sender, self.config.agent_mail.trusted_authserv_id)
+        if ok:
+            return Proof(agent=agent, claimed=agent, by="token+authentication-results", token=token)
+        because = why_bound or f"the mail carries a DKIM signature of {domain}"
+        return Proof(claimed=agent, problems=[f"a reply token counts only with {domain}'s own authentication "
+                                              f"({because})", why, results])
+
+
+def signing_domains(raw: bytes) -> list[str]:
+    """The `d=` of every DKIM-Signature header (unverified: only whether one claims a domain)."""
+    found = []
+    for match in _SIGNER.finditer(raw, 0, _header_end(raw)):
+        found.append(match.group(1).decode("ascii", "replace"))
+    return found
+
+
+def _header_end(raw: bytes) -> int:
+    end = _HEADER_END.search(raw)
+    return end.start() if end else len(raw)

@@ -132,16 +132,21 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(engine: Engine) -> None:
+def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to the newest revision; safe to call from several daemons at once."""
     cfg = _alembic_config(engine)
     if is_sqlite(engine):
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)
         return
     with engine.connect() as conn:
         conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": UPGRADE_LOCK_KEY})
         try:
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, revision)
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": UPGRADE_LOCK_KEY})
             conn.commit()
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the schema back to `revision` (a restore into an empty, newer schema needs this)."""
+    command.downgrade(_alembic_config(engine), revision)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Column, Index, LargeBinary, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from gateway.db.normalise import bound_text_columns
@@ -96,6 +96,9 @@ class Message(SQLModel, table=True):
     # "public" is shown to the customer; "internal" (agent notes) never is.
     visibility: str = Field(default="public", max_length=16)
     html: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # sanitised
+    # `html` is sanitize_html's output, made within gateway.mail.limits: shown as it is.
+    html_sanitised: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, default=False,
+                                                                 server_default=false()))
     # The whole body as text (quoted history included); `text` is only what is new.
     body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     # The signature taken off `text` (sign-off, name, contact lines), kept beside it.
@@ -125,6 +128,8 @@ class Inbound(SQLModel, table=True):
     lease_until: datetime | None = None
     processed_at: datetime | None = None
     note: str = Field(default="", max_length=500)
+    # IP address of the SMTP client that handed the message over; "" for pipe and IMAP.
+    peer: str = Field(default="", max_length=64)
     # The message's own Message-ID (as `gateway.validate` stores it): replies look for a
     # parent still waiting here. `deferrals`: how often this one waited for its parent.
     message_id: str = Field(default="", max_length=998, index=True)
@@ -277,6 +282,16 @@ class ImapSeen(SQLModel, table=True):
     inbound_id: int = Field(foreign_key="inbound.id")
     done: bool = False
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class SignInHit(SQLModel, table=True):
+    """One allowed request for a sign-in link, per address or per client (gateway.web.ratelimit)."""
+
+    __table_args__ = (Index("ix_signinhit_scope_key_at", "scope", "key", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str = Field(max_length=16)
+    key: str = Field(max_length=400)
+    at: datetime = Field(default_factory=utcnow)
 
 
 # Last, once every table exists: NUL removed and lengths enforced alike on SQLite and PostgreSQL.

@@ -28,7 +28,7 @@ def new_claim(instance: str) -> str:
 def enqueue_inbound(engine: Engine, items: Sequence[dict[str, Any]]) -> list[int]:
     """Insert raw messages in one transaction; returns their ids once committed."""
     now = utcnow()
-    rows = [{"received_at": now, "state": "queued", "note": "", **item} for item in items]
+    rows = [{"received_at": now, "state": "queued", "note": "", "peer": "", **item} for item in items]
     for row in rows:
         row["size"] = len(row["raw"])
         row.setdefault("message_id", raw_message_id(row["raw"]))
@@ -74,8 +74,35 @@ def claim(
     return rows
 
 
-def claim_inbound(engine: Engine, token: str, *, limit: int, lease: timedelta) -> list[Row[Any]]:
-    return claim(engine, INBOUND, token, limit=limit, lease=lease, state="queued")
+def claim_inbound(engine: Engine, token: str, *, limit: int, lease: timedelta,
+                  max_bytes: int | None = None) -> list[Row[Any]]:
+    """Lease up to `limit` queued messages, and no more of them than fit in `max_bytes` of raw.
+
+    A batch is prepared in memory before it is applied, so its size in bytes bounds the
+    processor's memory; the first message is always taken, however large, or it would never be.
+    """
+    if max_bytes is None:
+        return claim(engine, INBOUND, token, limit=limit, lease=lease, state="queued")
+    now = utcnow()
+    sizes = (select(INBOUND.c.id, INBOUND.c.size).where(_claimable(INBOUND, "queued", now))
+             .order_by(INBOUND.c.id).limit(limit))
+    if engine.dialect.name == "postgresql":
+        sizes = sizes.with_for_update(skip_locked=True)
+    with engine.begin() as conn:
+        taken: list[int] = []
+        total = 0
+        for row in conn.execute(sizes):
+            total += row.size or 0
+            if taken and total > max_bytes:
+                break
+            taken.append(row.id)
+        if not taken:
+            return []
+        stmt = (update(INBOUND).where(INBOUND.c.id.in_(taken), _claimable(INBOUND, "queued", now))
+                .values(claim=token, lease_until=now + lease).returning(*INBOUND.c))
+        rows = list(conn.execute(stmt))
+    rows.sort(key=lambda r: r.id)
+    return rows
 
 
 def claim_outbox(engine: Engine, token: str, *, limit: int, lease: timedelta) -> list[Row[Any]]:

@@ -17,6 +17,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway import metrics
 from gateway.config import Config
+from gateway.intake.data import LeanData
 from gateway.intake.writer import GroupWriter
 from gateway.pipeline import has_reject_rules, smtp_rejection
 from gateway.validate import address_problem
@@ -29,8 +30,8 @@ TEMP_FAILURE = "451 4.3.0 Temporary failure storing the message, try again later
 NO_RECIPIENTS = "554 5.5.1 No valid recipients"
 
 
-class PostdeskSMTP(SMTP):
-    """aiosmtpd's protocol with room for long lines.
+class PostdeskSMTP(LeanData):
+    """aiosmtpd's protocol with room for long lines, reading DATA into one buffer.
 
     RFC 5321 limits a line to 1,000 octets, but real clients send longer ones (HTML on one
     line, unwrapped 8-bit text) and MTAs such as Postfix accept them; refusing them would
@@ -78,9 +79,9 @@ class IntakeHandler:
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
     ) -> str:
-        # The null sender (bounces) is empty here; anything else must be an address we could
-        # store and answer.
-        problem = address_problem(address) if address else None
+        # The null sender (bounces) is fine; anything else must be an address we could store
+        # and answer.
+        problem = address_problem(address) if address not in ("", "<>") else None
         if problem:
             metrics.refused("bad_address")
             log.info("refused MAIL FROM %r from %s: %s", address, session.peer, problem)
@@ -124,6 +125,8 @@ class IntakeHandler:
             "mail_from": envelope.mail_from or "<>",
             "rcpt_to": ",".join(address.lower() for address in envelope.rcpt_tos),
             "raw": raw,
+            # Whose Authentication-Results may be believed depends on who handed the mail over.
+            "peer": peer_address(session),
         }
         try:
             inbound_id = await self.writer.submit(item)
@@ -145,6 +148,12 @@ class IntakeHandler:
             # Unreadable mail is not refused here: it is accepted and quarantined with the reason.
             log.exception("could not check reject rules; accepting the message")
             return None
+
+
+def peer_address(session: Session) -> str:
+    """The SMTP client's IP address (aiosmtpd gives (host, port) for TCP)."""
+    peer = session.peer
+    return str(peer[0])[:64] if isinstance(peer, tuple) and peer else ""
 
 
 def tls_context(config: Config) -> ssl.SSLContext | None:

@@ -15,7 +15,7 @@ _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "me
          "track", "wbr"}
 # Containers whose start means "everything from here on is the earlier message".
 _CUT_IDS = {"divrplyfwdmsg", "mail-editor-reference-message-container", "olk_src_body_section", "appendonsend",
-            "x_divrplyfwdmsg"}
+            "x_divrplyfwdmsg", "zwchr", "stopspelling"}  # Zimbra's and old Hotmail's rule above the quote
 _OUTLOOK_RULES = ("border-top:solid#e1e1e1", "border-top:solid#b5c4df")
 # Containers that are quoted history or a signature, removed with what they hold.
 _SKIP_CLASSES = {"gmail_quote", "gmail_extra", "x_gmail_quote", "moz-cite-prefix", "yahoo_quoted", "gmail_signature",

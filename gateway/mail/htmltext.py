@@ -5,10 +5,17 @@ Markdown decoration turned off, so that a ticket shows what the customer saw, no
 source) and `sanitize_html` (an nh3 allow-list, so that an agent's browser never runs what a
 sender put in a message). Which parts of the HTML are quoted history is not decided here; see
 `gateway.mail.quotes`.
+
+Both run on HTML from strangers, and both parsers (html5ever inside nh3, and the stdlib
+HTMLParser under html2text) get slower with every level of open elements, quadratically so for
+nh3. `flatten_nesting` is one linear pass that drops tags nested deeper than a limit (their text
+stays), and `plain_extract` reads text out of HTML too large to parse at all; `gateway.mail.limits`
+decides when each is used.
 """
 
 from __future__ import annotations
 
+import html as htmllib
 import re
 
 import html2text
@@ -27,6 +34,20 @@ _MD_HEADING = re.compile(r"^#{1,6} ", re.MULTILINE)
 _MD_RULE = re.compile(r"^ *\* \* \*$", re.MULTILINE)
 _BLANK_RUNS = re.compile(r"\n{3,}")
 _TEXT_LINK_SCHEMES = ("http:", "https:", "ftp:")
+# Any tag, comment or doctype; the tag name in group 2, "/" in group 1 for an end tag and at
+# the end of group 3 for a self-closing one. No nested quantifiers: one linear scan. A ">" inside
+# a quoted attribute ends the match early; the rest reads as text, which the sanitiser escapes.
+_ANY_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9:-]*)([^<>]*)>|<!--.*?-->|<![^<>]*>", re.S)
+# Elements without content, and those a parser closes by itself when the next one starts (a
+# run of unclosed <p> or <li> is as flat as closed ones): neither adds a level.
+_NO_LEVEL = {
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup",
+}
+_BLOCK_BREAK = re.compile(r"<(?:br|/?p|/?div|/?li|/?tr|/?h[1-6]|/?blockquote|/?table)\b[^>]*>", re.I)
+_SPACE_RUNS = re.compile(r"[^\S\n]+")
+_SPACED_NEWLINE = re.compile(r" ?\n ?")
+_DROPPED_BLOCK = re.compile(r"<(script|style|head|title)\b[^>]*>.*?</\1\s*>", re.I | re.S)
 
 _SAFE_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "del", "div", "dl", "dt",
@@ -121,6 +142,46 @@ def _same_url(label: str, url: str) -> bool:
     return label.rstrip("/") in (url.rstrip("/"), bare)
 
 
+def flatten_nesting(html: str, max_depth: int) -> tuple[str, int]:
+    """`html` without the tags nested deeper than `max_depth`, and the deepest level it had.
+
+    The text inside dropped tags stays where it was; only the markup of levels a reader could
+    not tell apart anyway is lost. An end tag without a start tag lowers nothing below zero.
+    """
+    pieces: list[str] = []
+    done = depth = deepest = 0
+    for tag in _ANY_TAG.finditer(html):
+        closing, name, attributes = tag.groups()
+        if name is None or attributes.endswith("/") or name.lower() in _NO_LEVEL:
+            continue
+        if closing:
+            level = depth
+            depth -= depth > 0
+        else:
+            depth += 1
+            level = depth
+            if depth > deepest:
+                deepest = depth
+        if level > max_depth:
+            start, end = tag.span()
+            pieces.append(html[done:start])
+            done = end
+    if not pieces:
+        return html, deepest
+    pieces.append(html[done:])
+    return "".join(pieces), deepest
+
+
+def plain_extract(html: str) -> str:
+    """Text of HTML too large to parse: tags removed in linear passes, line breaks kept."""
+    text = _DROPPED_BLOCK.sub(" ", html)
+    text = _BLOCK_BREAK.sub("\n", text)
+    text = _ANY_TAG.sub("", text)
+    text = _SPACE_RUNS.sub(" ", htmllib.unescape(text).replace("\xa0", " "))
+    text = _SPACED_NEWLINE.sub("\n", text)
+    return _BLANK_RUNS.sub("\n\n", text).strip()
+
+
 def sanitize_html(html: str) -> str:
     """A display-safe subset of `html`: formatting, links and cid:/https: images only."""
     return nh3.clean(
@@ -133,6 +194,18 @@ def sanitize_html(html: str) -> str:
         strip_comments=True,
         link_rel="noopener noreferrer nofollow",
     )
+
+
+def display_html(html: str, sanitised: bool, max_depth: int = 100) -> str:
+    """Stored HTML ready to show: as it is when it was sanitised on the way in, else cleaned now.
+
+    Mail is sanitised once, when it is processed (`message.html_sanitised`); rows from before
+    that mark existed are cleaned here, flattened first so that no stored row can cost more
+    than a linear pass.
+    """
+    if sanitised or not html:
+        return html
+    return sanitize_html(flatten_nesting(html, max_depth)[0])
 
 
 def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:

@@ -102,7 +102,7 @@ def _trailing_signature(lines: list[str], end: int, sender_name: str) -> int | N
         return end - 1
     if _is_dash_name(last.strip()) and (end == 1 or not lines[end - 2].strip()):
         return end - 1
-    for finder in (_delimited, _signed_off, _contact_block):
+    for finder in (_delimited, _signed_off, _contact_block, _named_contact):
         start = finder(lines, end, sender_name)
         if start is not None:
             return start
@@ -164,6 +164,22 @@ def _contact_block(lines: list[str], end: int, sender_name: str) -> int | None:
         return start
     if unknown == 0 and strong == 1 and len(block) <= 2 and "sender" in kinds:
         return start
+    return None
+
+
+def _named_contact(lines: list[str], end: int, sender_name: str) -> int | None:
+    """"-John Doe", a blank line, then an address or phone line or two: the name and its card."""
+    start = end
+    while start > 0 and lines[start - 1].strip():
+        start -= 1
+    block = [line.strip() for line in lines[start:end]]
+    if not 1 <= len(block) <= 3 or not all(_contact_kind(line, sender_name) for line in block):
+        return None
+    above = start - 1
+    while above > 0 and not lines[above].strip():
+        above -= 1
+    if above > 0 and _is_dash_name(lines[above].strip()) and not lines[above - 1].strip():
+        return above
     return None
 
 

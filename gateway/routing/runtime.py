@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.config import Config
+from gateway.routing import staff
 from gateway.routing.directory import Directory, DirectoryError, load_directory
 from gateway.routing.evaluate import RuleSet
 from gateway.routing.loader import RulesError, load_rules
@@ -30,7 +31,9 @@ def load_routing(config: Config) -> Routing:
     """Load the directory and the rules; raises RulesError/DirectoryError with every problem."""
     path = Path(config.rules.directory)
     directory = load_directory(path) if path.exists() else Directory()
-    return Routing(directory, load_rules(Path(config.rules.dir), known=directory))
+    routing = Routing(directory, load_rules(Path(config.rules.dir), known=directory))
+    staff.attach(config, directory)
+    return routing
 
 
 def problems_of(exc: Exception) -> list[Problem]:

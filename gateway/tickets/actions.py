@@ -50,8 +50,8 @@ def _fresh(conn: Connection, ticket: Any) -> Any:
 def assign(conn: Connection, notifier: Notifier, ticket: Any, agent: str, *, actor: str) -> Any:
     """Give the ticket to `agent`; a new ticket moves to in_progress (the assign clock stops)."""
     agent = agent.lower()
-    if notifier.config.agents and notifier.config.agent(agent) is None:
-        known = ", ".join(a.address for a in notifier.config.agents)
+    if notifier.config.staff and notifier.config.agent(agent) is None:
+        known = ", ".join(a.address for a in notifier.config.staff)
         raise ActionError(f"{agent} is not an agent (agents: {known})")
     conn.execute(update(TICKET).where(TICKET.c.id == ticket.id).values(assignee=agent, updated_at=utcnow()))
     store.add_event(conn, ticket.id, "assigned", actor=actor, detail=agent)
@@ -132,7 +132,7 @@ def reply(conn: Connection, notifier: Notifier, ticket: Any, text: str, *, actor
     if first:
         store.add_event(conn, ticket.id, "first_response", actor=actor, detail="first reply to the customer")
     # The first agent to answer a new ticket takes it (and the assign clock stops).
-    is_agent = notifier.config.agent(actor) is not None or not notifier.config.agents
+    is_agent = notifier.config.agent(actor) is not None or not notifier.config.staff
     if ticket.status == Status.NEW.value and not ticket.assignee and is_agent:
         assign(conn, notifier, ticket, actor, actor=actor)
     ticket = _fresh(conn, ticket)

@@ -5,14 +5,16 @@ This module owns the sign-in endpoints and their rules:
 - `POST /signin` asks for a link. The answer is the same page, in the same time, whether or not
   the address is known (so the page cannot be used to find out who is a customer); a link is
   mailed, after the answer, only to a known address. Requests are rate limited per client and
-  per address.
+  per address, in the database (a restart forgets nothing), and the mail passes the outbox's
+  budgets for automatic mail (`gateway.guard`).
 - `GET /signin/<token>` checks the link and shows a button; `POST` there uses it. Mail filters
   that open links to scan them (Safe Links and the like) only GET, so they cannot spend a
   single-use link, and a GET never signs anybody in.
 - A link is used once: its id goes into the `Once` table, whose primary key makes the second
   use fail even when two daemons see it at the same moment.
 - `GET /t/<token>` is the link in a notification: it opens that ticket, and only that ticket,
-  for the address it was sent to, as often as needed until it expires.
+  for the address it was sent to, as often as needed until it expires. When somebody else is
+  signed in in that browser it asks first (`POST /t/<token>` is the yes).
 - `POST /signout` clears the session cookie.
 """
 
@@ -30,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from gateway.db.models import Once, utcnow
+from gateway.guard import allow_automatic
 from gateway.mail.compose import Outgoing
 from gateway.web import store
 from gateway.web.access import is_known
@@ -74,8 +77,7 @@ async def request_link(request: Request) -> Response:
     if len(email) > 320 or not _ADDRESS.match(email):
         return visit.page("signin", status_code=400, next=next_path, signed_out=False, error="bad_address",
                           email=raw if isinstance(raw, str) else "")
-    # The client is counted first, so that one client cannot use up a victim's per-address allowance.
-    if not web.per_client.allow(_client(request)) or not web.per_address.allow(email):
+    if not await run_in_threadpool(_allowed, web, _client(request), email):
         log.info("sign-in link refused: rate limit (client %s)", _client(request))
         return visit.page("error", status_code=429, kind="rate_limited")
     accept = request.headers.get("accept-language")
@@ -84,6 +86,14 @@ async def request_link(request: Request) -> Response:
     response = visit.page("signin_sent", email=email)
     response.background = BackgroundTask(_send_link_later, web, email, next_path, accept)
     return response
+
+
+def _allowed(web: Web, client: str, email: str) -> bool:
+    """Count the request against both limits (rows in the database: they outlive a restart).
+
+    The client is counted first, so that one client cannot use up a victim's per-address allowance.
+    """
+    return web.per_client.allow(client) and web.per_address.allow(email)
 
 
 async def _send_link_later(web: Web, email: str, next_path: str, accept_language: str | None) -> None:
@@ -113,6 +123,11 @@ def _send_link(web: Web, email: str, next_path: str, accept_language: str | None
         subject=rendered.subject, text=rendered.text, domain=web.config.message_id_domain,
     )
     with web.writer.begin() as conn:
+        # Sign-in mail is automatic mail too: the recipient's budget and the suppression list hold.
+        verdict = allow_automatic(conn, web.config, to=email, ticket_id=None)
+        if not verdict.allowed:
+            log.info("sign-in link not sent: %s", verdict.reason)
+            return False
         web.notifier.enqueue(conn, mail, ticket_id=None, kind="signin")
     return True
 
@@ -163,9 +178,25 @@ async def ticket_link(request: Request) -> Response:
     if claim is None:
         return visit.bad_link()
     session = visit.session
+    if session.email is not None and session.email != claim.email:
+        # Someone else is signed in in this browser: a link (forwarded, or planted by a page)
+        # must not swap their session for another person's without being asked.
+        return visit.page("signin_confirm", email=claim.email, current=session.email)
     if not (session.email == claim.email and session.scope is None):
         session.sign_in(claim.email, scope=claim.number)
     # Redirect to the plain address, so the token does not stay in the address bar and history.
+    return visit.redirect(f"/tickets/{claim.number}")
+
+
+async def ticket_link_confirm(request: Request) -> Response:
+    """The answer to the question `ticket_link` asked: yes, open the ticket as its addressee."""
+    visit = Visit.of(request)
+    if await visit.form() is None:
+        return visit.forbidden()
+    claim = visit.web.tokens.read_ticket(request.path_params["token"])
+    if claim is None:
+        return visit.bad_link()
+    visit.session.sign_in(claim.email, scope=claim.number)
     return visit.redirect(f"/tickets/{claim.number}")
 
 

@@ -1,14 +1,17 @@
-"""The feedback page: one click on a 1-5 link in the resolution mail records the rating.
+"""The feedback page: a 1-5 link in the resolution mail opens it, one button records the rating.
 
 This module owns `/feedback/<token>`. The token (see `gateway.web.tokens.feedback_links`)
-carries the ticket number and the score, so the click itself is the answer and no sign-in is
-asked for: the link was mailed to the customer, and it can only rate that one ticket. The
-rating is credited to the ticket's assignee at the moment of the click.
+carries the ticket number and the score the customer clicked; no sign-in is asked for: the link
+was mailed to the customer, and it can only rate that one ticket.
 
-A ticket is rated once: `rating.ticket_id` is unique, the first click wins, and later clicks
-(another score from the same mail, a forwarded mail, a mail scanner) show the rating already
-given. The page then offers a comment field; the comment is stored once as well, by a POST
-with the CSRF token of the browser's session.
+A GET records nothing: mail scanners and link previews fetch every link in a mail, and would
+otherwise rate every ticket 1 (the first link). It shows the page with the clicked score
+chosen, the comment field and one button; the POST (with the CSRF token of the browser's
+session, as every form of the web app) records the rating, credited to the ticket's assignee
+at that moment, and the comment with it.
+
+A ticket is rated once: `rating.ticket_id` is unique and the first POST wins; later visits show
+the rating given and, while it has none, still take a comment, stored once as well.
 """
 
 from __future__ import annotations
@@ -52,48 +55,47 @@ def _insert_rating(conn: Connection, ticket: Row[Any], score: int) -> bool:
     return conn.execute(statement.returning(store.RATING.c.id)).first() is not None
 
 
-def record(web: Web, claim: FeedbackClaim) -> Outcome:
-    """Store the rating of a resolved or closed ticket unless it was rated before."""
+def record(web: Web, claim: FeedbackClaim, score: int, comment: str) -> tuple[Outcome, bool]:
+    """Store the rating (and comment) of a resolved or closed ticket unless it was rated before;
+    a ticket rated already takes the comment if it has none. Returns also whether it commented."""
     with web.writer.begin() as conn:
         ticket = store.ticket_by_number(conn, claim.number)
         if ticket is None or ticket.status not in DONE:
-            return Outcome(ticket, None, False)
-        recorded = _insert_rating(conn, ticket, claim.score)
-        return Outcome(ticket, store.rating(conn, ticket.id), recorded)
-
-
-def add_comment(web: Web, claim: FeedbackClaim, comment: str) -> Outcome:
-    with web.writer.begin() as conn:
-        ticket = store.ticket_by_number(conn, claim.number)
-        if ticket is None:
-            return Outcome(None, None, False)
-        done = conn.execute(
+            return Outcome(ticket, None, False), False
+        recorded = _insert_rating(conn, ticket, score)
+        commented = bool(comment) and conn.execute(
             update(store.RATING)
             .where(store.RATING.c.ticket_id == ticket.id, store.RATING.c.comment == "")
             .values(comment=comment)
         ).rowcount == 1
-        return Outcome(ticket, store.rating(conn, ticket.id), done)
+        return Outcome(ticket, store.rating(conn, ticket.id), recorded), commented
 
 
-def _reread(web: Web, claim: FeedbackClaim, _text: str) -> Outcome:
-    """An empty comment changes nothing: show the page as it stands."""
+def _look(web: Web, claim: FeedbackClaim) -> Outcome:
+    """The page as it stands, changing nothing (what a GET shows)."""
     with web.reader.connect() as conn:
         ticket = store.ticket_by_number(conn, claim.number)
         return Outcome(ticket, store.rating(conn, ticket.id) if ticket is not None else None, False)
 
 
+def _score(value: object, default: int) -> int:
+    """The score chosen on the page; the link's own when the form names none or nonsense."""
+    return int(value) if isinstance(value, str) and value in ("1", "2", "3", "4", "5") else default
+
+
 async def feedback(request: Request) -> Response:
+    """GET: the page with the clicked score chosen; nothing is recorded."""
     visit = Visit.of(request)
     claim = visit.web.tokens.read_feedback(request.path_params["token"])
-    outcome = await run_in_threadpool(record, visit.web, claim) if claim is not None else None
+    outcome = await run_in_threadpool(_look, visit.web, claim) if claim is not None else None
     if claim is None or outcome is None or outcome.ticket is None:
         return visit.bad_link()
-    if outcome.recorded:
-        log.info("ticket %s rated %d", claim.number, claim.score)
-    return visit.page("feedback", outcome=outcome, number=claim.number, commented=False)
+    return visit.page("feedback", outcome=outcome, number=claim.number, chosen=claim.score,
+                      rateable=outcome.ticket.status in DONE, commented=False)
 
 
-async def comment(request: Request) -> Response:
+async def rate(request: Request) -> Response:
+    """POST: the rating chosen on the page and the comment, with this browser's CSRF token."""
     visit = Visit.of(request)
     form = await visit.form()
     if form is None:
@@ -103,7 +105,11 @@ async def comment(request: Request) -> Response:
         return visit.bad_link()
     text = form.get("comment")
     text = text.strip()[:COMMENT_MAX] if isinstance(text, str) else ""
-    outcome = await run_in_threadpool(add_comment if text else _reread, visit.web, claim, text)
+    score = _score(form.get("score"), claim.score)
+    outcome, commented = await run_in_threadpool(record, visit.web, claim, score, text)
     if outcome.ticket is None:
         return visit.bad_link()
-    return visit.page("feedback", outcome=outcome, number=claim.number, commented=outcome.recorded)
+    if outcome.recorded:
+        log.info("ticket %s rated %d", claim.number, score)
+    return visit.page("feedback", outcome=outcome, number=claim.number, chosen=score,
+                      rateable=outcome.ticket.status in DONE, commented=commented)

@@ -21,7 +21,7 @@ from markupsafe import Markup
 from sqlalchemy.engine import Row
 
 from gateway.i18n.catalogues import N_
-from gateway.mail.htmltext import sanitize_html
+from gateway.mail.htmltext import display_html
 from gateway.tickets import kinds
 
 # Types a browser shows in an <img> without running anything (no SVG: it may hold scripts).
@@ -117,7 +117,8 @@ def message_view(row: Row[Any], files: list[Row[Any]], *, number: int, base_url:
         return links.sub(redacted, text) if sent_copy else text
 
     text, whole = safe(row.text or ""), safe(row.body or "")
-    cleaned = sanitize_html(row.html) if row.html else ""
+    # Sanitised once when the mail was processed (older rows are cleaned here).
+    cleaned = display_html(row.html, bool(getattr(row, "html_sanitised", False))) if row.html else ""
     markup = Markup(inline_images(cleaned, number, files)) if cleaned and not sent_copy else None
     # The whole message is worth a fold only when it says more than the new words.
     if whole.strip() == text.strip():
