@@ -22,6 +22,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from gateway.i18n.formats import check_zone
+
 ENV_PREFIX = "POSTDESK_"
 DEFAULT_CONFIG = Path("config/postdesk.yaml")
 DEFAULT_MAILBOX_NAMES = ("support", "order", "service", "onlinesupport")
@@ -127,6 +129,15 @@ class TicketsConfig(_Section):
     tag_format: str = "[#{number}]"
     first_number: int = Field(default=100000, ge=1)
     language: Literal["en", "sv", "ro"] = "en"
+    # Time zone of pages and mail when neither the person nor their organisation has one.
+    timezone: str = "Europe/Stockholm"
+    # Guess a new customer's language from their own text when nothing else names one.
+    detect_language: bool = True
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_zone(cls, value: str) -> str:
+        return check_zone(value)
 
     @field_validator("tag_format")
     @classmethod
@@ -296,6 +307,13 @@ class Agent(_Section):
     departments: tuple[str, ...] = ()
     role: Literal["agent", "manager", "lead"] = "agent"
     language: Literal["en", "sv", "ro"] | None = None
+    # IANA time zone of the times in their mail and pages; null: tickets.timezone.
+    timezone: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_zone(cls, value: str | None) -> str | None:
+        return check_zone(value) if value else None
 
 
 class AgentMailConfig(_Section):

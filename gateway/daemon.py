@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from gateway import sdnotify
+from gateway import firstrun, sdnotify
 from gateway.config import Config
 from gateway.db.engine import make_engine, upgrade
 from gateway.db.queues import release_instance
@@ -105,6 +105,7 @@ class Daemon:
         log.info("Postdesk %s ready: mailboxes %s, database %s", self.instance,
                  ", ".join(self.config.mailboxes), self.engine.url.render_as_string(hide_password=True))
         sdnotify.notify("READY=1")
+        workers.append(loop.create_task(firstrun.announce(self.config, web=web is not None, metrics=metrics is not None)))
         interval = sdnotify.watchdog_interval()
         if interval:
             workers.append(loop.create_task(sdnotify.watchdog(self._stop, interval)))

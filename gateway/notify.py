@@ -21,11 +21,15 @@ from gateway.db.models import utcnow
 from gateway.db.tables import ATTACHMENT, CUSTOMER, MESSAGE, MESSAGE_ATTACHMENT, OUTBOX
 from gateway.followup import TagFormat, thread_index
 from gateway.guard import Verdict, allow_automatic, suppressed
+from gateway.i18n import formats
+from gateway.i18n.catalogues import gettext
 from gateway.mail.compose import Outgoing
 from gateway.mail.parse import Attachment
 from gateway.templating import MailTemplates
+from gateway.tickets import kinds
 from gateway.tickets.lifecycle import Status, display_name
 from gateway.tickets import store
+from gateway.tickets.notices import Text
 from gateway.tickets.store import TicketRef
 from gateway.web.tokens import feedback_links, ticket_link
 
@@ -38,7 +42,8 @@ _THREAD = (select(MESSAGE.c.message_id).where(MESSAGE.c.ticket_id == bindparam("
                                               MESSAGE.c.visibility != "internal",
                                               MESSAGE.c.kind != "third_party_question")
            .order_by(MESSAGE.c.id.desc()).limit(20))
-_HISTORY = (select(MESSAGE.c.id, MESSAGE.c.created_at, MESSAGE.c.direction, MESSAGE.c.kind, MESSAGE.c.author, MESSAGE.c.text)
+_HISTORY = (select(MESSAGE.c.id, MESSAGE.c.created_at, MESSAGE.c.direction, MESSAGE.c.kind, MESSAGE.c.author,
+                   MESSAGE.c.text, MESSAGE.c.visibility)
             .where(MESSAGE.c.ticket_id == bindparam("tid"), MESSAGE.c.text != "", MESSAGE.c.visibility != "mail")
             .order_by(MESSAGE.c.id.desc()).limit(bindparam("n")))
 _FILES = (select(MESSAGE_ATTACHMENT.c.id, MESSAGE_ATTACHMENT.c.message_id, MESSAGE_ATTACHMENT.c.filename,
@@ -79,28 +84,28 @@ def unsubscribe_link(config: Config, email: str) -> str:
 INSERT_MESSAGE = insert(MESSAGE)
 
 
-def _files(conn: Connection, base_url: str, number: int, message_ids: list[int]) -> dict[int, list[dict[str, str]]]:
+def _files(conn: Connection, base_url: str, number: int, message_ids: list[int],
+           lang: str) -> dict[int, list[dict[str, str]]]:
     """Each message's stored files, with the staff page's link to each."""
     found: dict[int, list[dict[str, str]]] = {}
     for row in conn.execute(_FILES, {"mids": message_ids}) if message_ids else []:
         found.setdefault(row.message_id, []).append({
-            "name": row.filename or "(no name)", "size": f"{row.size:,} bytes",
+            "name": row.filename or "(no name)", "size": formats.size(row.size, lang),
             "link": f"{base_url.rstrip('/')}/tickets/{number}/attachments/{row.id}"})
     return found
 
 
-def _history(conn: Connection, ticket: Any, count: int, base_url: str) -> list[dict[str, Any]]:
+def _history(conn: Connection, ticket: Any, count: int, base_url: str, lang: str, zone: str) -> list[dict[str, Any]]:
     """The ticket's latest messages, newest first, each trimmed, with their files: what an agent reads first."""
     rows = list(conn.execute(_HISTORY, {"tid": ticket.id, "n": count})) if count else []
-    files = _files(conn, base_url, ticket.number, [row.id for row in rows])
+    files = _files(conn, base_url, ticket.number, [row.id for row in rows], lang)
     found = []
     for row in rows:
         text = row.text.strip()
         if len(text) > _HISTORY_CHARS:
             text = text[:_HISTORY_CHARS].rstrip() + " […]"
-        when = row.created_at.strftime("%Y-%m-%d %H:%M") if row.created_at else ""
-        found.append({"when": when, "who": row.author or "postdesk", "kind": row.kind.replace("_", " "),
-                      "text": text, "files": files.get(row.id, [])})
+        found.append({"when": formats.when(row.created_at, lang, zone), "who": row.author or "postdesk",
+                      "kind": gettext(lang, kinds.label(row)).lower(), "text": text, "files": files.get(row.id, [])})
     return found
 
 
@@ -275,27 +280,37 @@ class Notifier:
         mailbox = ticket.mailbox or self.config.mailboxes[0]
         return reply_address(self.config.secret_key(), mailbox, ticket.number, address, purpose)
 
-    def staff_notice(self, conn: Connection, ticket: Any | None, to: str, event: str, text: str) -> None:
+    def staff_reader(self, address: str) -> tuple[str, str]:
+        """The language and time zone of staff mail to `address`."""
+        agent = self.config.agent(address)
+        return ((agent.language if agent else None) or self.config.tickets.language,
+                (agent.timezone if agent else None) or self.config.tickets.timezone)
+
+    def staff_notice(self, conn: Connection, ticket: Any | None, to: str, event: str, text: str | Text) -> None:
         """A short mail to an agent, manager or the support lead (escalations, digests, reminders).
 
         About a ticket, it quotes the ticket's latest messages, threads with the other mail
         about that ticket in the agent's client, and (to a configured agent) carries a signed
         Reply-To, so that answering it works the ticket (`gateway.agents`).
         """
+        lang, zone = self.staff_reader(to)
+        words = text(lang, zone) if callable(text) else text
+        title = gettext(lang, _title(event))
         if ticket is None:
-            self._staff_mail(conn, None, to, "staff_notice", f"staff:{event}", title=_title(event), text=text)
+            self._staff_mail(conn, None, to, "staff_notice", f"staff:{event}", title=title, text=words)
             return
-        self._staff_mail(conn, ticket, to, "agent_notice", f"staff:{event}", title=_title(event), text=text,
+        self._staff_mail(conn, ticket, to, "agent_notice", f"staff:{event}", title=title, text=words,
                          history=_history(conn, ticket, self.config.agent_mail.history_messages,
-                                          self.config.web.base_url))
+                                          self.config.web.base_url, lang, zone))
 
-    def staff_digest(self, conn: Connection, to: str, items: list[tuple[Any, str, str]]) -> None:
+    def staff_digest(self, conn: Connection, to: str, items: list[tuple[Any, str, str | Text]]) -> None:
         """Several notices about tickets for one person as one mail, each with its ticket's link
-        and reply address (scheduler sweeps)."""
+        and reply address (scheduler sweeps), in that person's language and zone."""
         agent = self.config.agent(to) is not None
+        lang, zone = self.staff_reader(to)
         # Each ticket keeps its own signed reply address: writing to it works that ticket.
-        listed = [{"title": _title(event), "tag": self.tags.tag(ticket.number), "subject": ticket.subject,
-                   "text": text, "link": self.staff_link(ticket.number),
+        listed = [{"title": gettext(lang, _title(event)), "tag": self.tags.tag(ticket.number), "subject": ticket.subject,
+                   "text": text(lang, zone) if callable(text) else text, "link": self.staff_link(ticket.number),
                    "reply": self.reply_to(ticket, to, "agent") if agent else ""}
                   for ticket, event, text in items]
         self._staff_mail(conn, None, to, "staff_digest", "staff:sweep", items=listed)

@@ -26,6 +26,8 @@ from gateway.db.models import utcnow
 from gateway.db.tables import OUTBOX
 from gateway.followup import TagFormat, ThreadResult, by_token, find_thread, is_participant
 from gateway.guard import suppress
+from gateway.i18n.catalogues import N_
+from gateway.i18n.people import new_customer_language
 from gateway.mail.classify import classify
 from gateway.mail.compose import LOOP_HEADER
 from gateway.mail.dsn import Bounce
@@ -39,7 +41,7 @@ from gateway.routing.evaluate import Decision, Facts
 from gateway.routing.rules import route
 from gateway.routing.staff import audience, triage_department
 from gateway.routing.runtime import Routing
-from gateway.tickets import actions, store
+from gateway.tickets import actions, notices, store
 from gateway.tickets.lifecycle import Status
 from gateway.tickets.store import TicketRef
 
@@ -438,12 +440,14 @@ class Pipeline:
         org = directory.organisation_for(ctx.sender)
         customer = store.customer(conn, ctx.sender, ctx.sender_name, org.name if org else None)
         subject = " ".join(ctx.subject.split()) or "(no subject)"
+        language = customer.language or new_customer_language(self.config, directory, org, decision.department,
+                                                              f"{subject}\n{ctx.text}")[0]
         values = {
             "department": decision.department, "topic": decision.topic, "priority": decision.priority or "normal",
             "sla_plan": decision.sla, "assignee": decision.assignee, "organisation": customer.organisation,
             "tags": ",".join(decision.tags), "fields": json.dumps(decision.fields, ensure_ascii=False),
             "missing_fields": ",".join(decision.missing_fields),
-            "language": customer.language or (org.language if org else None),
+            "language": language,
             "linked_ticket_id": linked.id if linked is not None else None,
         }
         why = f"mail to {mailbox}; rules {', '.join(decision.matched) or 'none'}; department from {decision.department_from or 'nothing'}"
@@ -462,7 +466,7 @@ class Pipeline:
             labels = {f.name: f.label for f in directory.fields.values()}
             sent = self.notifier.confirmation(
                 conn, ref, to=customer.email, customer_name=customer.name,
-                language=customer.language or (org.language if org else None),
+                language=language,
                 mailbox=mailbox, in_reply_to=answers, references=[] if ctx.on_behalf is not None else mail.references,
                 missing=[labels.get(m, m) for m in decision.missing_fields],
                 linked_number=linked.number if linked is not None else None,
@@ -472,9 +476,9 @@ class Pipeline:
                 ctx.notifications.append({"kind": "confirmation", "to": customer.email, "ticket": str(ref.number)})
         ticket = store.load(conn, ref.id)
         for agent in audience(self.config, directory, ticket.department):
-            self.notifier.staff_notice(conn, ticket, agent.address, "new_ticket",
-                                       "\n\n".join([f"New ticket from {customer.name or customer.email} <{customer.email}>.",
-                                                      *dropped]))
+            self.notifier.staff_notice(conn, ticket, agent.address, "new_ticket", notices.lines(
+                notices.words(N_("New ticket from %(name)s <%(email)s>."), name=customer.name or customer.email,
+                              email=customer.email), *dropped))
         return ref
 
     def _opened_by_agent(self, ctx: Context, conn: Connection, ref: TicketRef) -> None:

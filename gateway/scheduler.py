@@ -32,7 +32,9 @@ from gateway.routing.directory import Directory
 from gateway.tickets import actions, store
 from gateway.tickets.clocks import clocks
 from gateway.tickets.lifecycle import Status
-from gateway.tickets.sla import explain, format_duration
+from gateway.tickets import notices
+from gateway.tickets.notices import Text
+from gateway.tickets.sla import explain
 
 log = logging.getLogger("gateway.sla")
 # The key of the advisory lock that one daemon holds while it sweeps (an arbitrary constant).
@@ -64,7 +66,7 @@ class Duties:
         self.notifier = notifier
         self.directory = directory
         # The notices of the sweep under way, per recipient: (ticket or None, event, text).
-        self._outgoing: dict[str, list[tuple[Any, str, str]]] = {}
+        self._outgoing: dict[str, list[tuple[Any, str, Text]]] = {}
 
     # -- who hears of what -----------------------------------------------------------------
 
@@ -107,8 +109,9 @@ class Duties:
                      report.closed, report.digests)
         return report
 
-    def _notice(self, conn: Connection, key: str, ticket: Any, to: list[str], event: str, body: str) -> bool:
-        """Claim the notice once; it goes out with the person's other notices of this sweep."""
+    def _notice(self, conn: Connection, key: str, ticket: Any, to: list[str], event: str, body: Text) -> bool:
+        """Claim the notice once; it goes out with the person's other notices of this sweep, in
+        each recipient's own language and time zone."""
         if not to or not self._claim(conn, key):
             return False
         for address in to:
@@ -140,20 +143,18 @@ class Duties:
                 base = f"sla:{ticket.id}:{clock.name}"
                 if clock.breached:
                     if self._notice(conn, f"{base}:breach", ticket, self.manager_of(ticket.department), "SLA breached",
-                                    f"The {clock.name} target of ticket {ticket.number} is breached.\n{explain(clock)}"):
+                                    notices.breached(ticket, clock)):
                         store.add_event(conn, ticket.id, "sla_breach", actor="postdesk", detail=explain(clock), at=now)
                         report.breaches += 1
                     late = now - (clock.breached_at or now)
                     if late >= timedelta(minutes=self.config.sla.escalate_to_lead_after) and self._notice(
                             conn, f"{base}:lead", ticket, self.leads(), "SLA breach escalated",
-                            f"Ticket {ticket.number} has been over its {clock.name} target for {format_duration(late)} "
-                            f"(department {ticket.department or 'none'}).\n{explain(clock)}"):
+                            notices.escalated(ticket, clock, late)):
                         store.add_event(conn, ticket.id, "sla_escalated", actor="postdesk", detail=clock.name, at=now)
                         report.escalations += 1
                 elif clock.warning:
                     to = [ticket.assignee] if ticket.assignee else self.manager_of(ticket.department)
-                    if self._notice(conn, f"{base}:warn", ticket, to, "SLA warning",
-                                    f"The {clock.name} target of ticket {ticket.number} is close.\n{explain(clock)}"):
+                    if self._notice(conn, f"{base}:warn", ticket, to, "SLA warning", notices.warning(ticket, clock)):
                         store.add_event(conn, ticket.id, "sla_warning", actor="postdesk", detail=explain(clock), at=now)
                         report.warnings += 1
 
@@ -163,10 +164,8 @@ class Duties:
                                                   TICKET.c.updated_at < limit))
         day = now.date().isoformat()
         for ticket in stale:
-            idle = format_duration(now - ticket.updated_at)
             if self._notice(conn, f"stale:{ticket.id}:{day}", ticket, self.manager_of(ticket.department),
-                            "Stale ticket", f"Ticket {ticket.number} has had no activity for {idle} "
-                            f"(assignee {ticket.assignee or 'none'})."):
+                            "Stale ticket", notices.stale(ticket, now - ticket.updated_at)):
                 report.stale += 1
 
     def auto_close(self, conn: Connection, now: datetime, report: Report) -> None:
@@ -191,15 +190,12 @@ class Duties:
         unanswered, overdue = [], []
         answered = {row.ticket_id for row in conn.execute(select(EVENT.c.ticket_id).where(EVENT.c.kind == "first_response"))}
         for ticket in conn.execute(select(TICKET).where(TICKET.c.status.in_(OPEN)).order_by(TICKET.c.number)):
-            line = (f"  {self.notifier.tags.tag(ticket.number)} {ticket.subject[:60]} ({ticket.status}, "
-                    f"{ticket.department or '-'}, {ticket.assignee or 'unassigned'})\n"
-                    f"    {self.notifier.staff_link(ticket.number)}")
             if ticket.id not in answered:
-                unanswered.append(line)
+                unanswered.append(ticket)
             if any(clock.breached for clock in clocks(conn, self.config, ticket, now).targets):
-                overdue.append(line)
-        body = (f"Daily digest {day}\n\nUnanswered tickets ({len(unanswered)}):\n" + ("\n".join(unanswered) or "  none")
-                + f"\n\nOverdue tickets ({len(overdue)}):\n" + ("\n".join(overdue) or "  none") + "\n")
+                overdue.append(ticket)
+        base = self.config.web.base_url.rstrip("/")
+        body = notices.digest(day, unanswered, overdue, lambda ticket: f"{base}/tickets/{ticket.number}")
         if self._notice(conn, f"digest:{day}", None, leads, "Daily digest", body):
             report.digests += 1
 

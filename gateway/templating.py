@@ -1,7 +1,11 @@
-"""Jinja2 templates for mail: `templates/mail/<lang>/<event>.txt.j2`, with a fallback language.
+"""Jinja2 templates for mail: one English source per event, translated by the gettext catalogues.
 
-A mail template starts with header lines (`Subject: …`), a blank line, then the body, so that
-translators edit one file per event and language.
+`templates/mail/en/<event>.txt.j2` is the one source of each mail. Its strings are marked with
+`_()` and rendered through the catalogue of the recipient's language
+(`gateway.i18n.catalogues`), so every mail is in one language from subject to signature. A site
+may still put a hand-written `templates/mail/<lang>/<event>.txt.j2` beside it; that file then
+wins for that language. A mail template starts with header lines (`Subject: …`), a blank line,
+then the body.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, TemplateNotFound
+
+from gateway.i18n.catalogues import supported, translations
 
 FALLBACK_LANGUAGE = "en"
 
@@ -25,19 +31,38 @@ class RenderedMail:
 class MailTemplates:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._env = Environment(
-            loader=FileSystemLoader(str(root)),
-            undefined=StrictUndefined,
-            keep_trailing_newline=True,
-            autoescape=False,
-        )
+        self._envs: dict[str, Environment] = {}
+
+    def _env(self, lang: str) -> Environment:
+        if lang not in self._envs:
+            env = Environment(
+                loader=FileSystemLoader(str(self.root)),
+                undefined=StrictUndefined,
+                keep_trailing_newline=True,
+                autoescape=False,
+                extensions=["jinja2.ext.i18n"],
+            )
+            env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+            self._envs[lang] = env
+        return self._envs[lang]
+
+    def _template(self, event: str, lang: str) -> Template | None:
+        """The site's own `mail/<lang>/` file when there is one, else the source in `lang`."""
+        names = [f"mail/{lang}/{event}.txt.j2"]
+        if supported(lang):
+            names.append(f"mail/{FALLBACK_LANGUAGE}/{event}.txt.j2")
+        for name in dict.fromkeys(names):
+            try:
+                return self._env(lang).get_template(name)
+            except TemplateNotFound:
+                continue
+        return None
 
     def render(self, event: str, language: str | None, **context: Any) -> RenderedMail:
-        """Render `event` in `language`, or in English when that language has no such template."""
+        """Render `event` in `language`, or in English when that language has neither file nor catalogue."""
         for lang in dict.fromkeys([language or FALLBACK_LANGUAGE, FALLBACK_LANGUAGE]):
-            try:
-                template = self._env.get_template(f"mail/{lang}/{event}.txt.j2")
-            except TemplateNotFound:
+            template = self._template(event, lang)
+            if template is None:
                 continue
             head, _, body = template.render(**context).partition("\n\n")
             headers = dict(

@@ -83,6 +83,9 @@ def test_each_failure_is_named_with_a_fix(healthy: dict[str, str], tmp_path: Pat
     (rules / "99-broken.yaml").write_text("- name: broken\n  match: {to: support@telenta.example}\n  sett: {}\n")
     templates = tmp_path / "templates"
     shutil.copytree(REPO / "templates", templates)
+    # A site's own Swedish and Romanian files (beside the translated English source) are checked too.
+    for lang in ("sv", "ro"):
+        (templates / "mail" / lang).mkdir(exist_ok=True)
     (templates / "mail" / "sv" / "closed.txt.j2").write_text("Subject: x\n\nHej {{ number\n")
     (templates / "mail" / "ro" / "resolved.txt.j2").write_text("Subject: x\n\n{{ no_such_variable }}\n")
     (templates / "mail" / "en" / "confirmation.txt.j2").unlink()

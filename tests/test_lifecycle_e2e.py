@@ -19,9 +19,10 @@ import pytest
 from sqlalchemy import text
 
 from tests.harness import Daemon, Database, Sink, make_mail, unique_address, wait_until
+from tests.scheduled import created_at, duties_for, when
 
 CONFIG = textwrap.dedent("""\
-    tickets: {language: sv}
+    tickets: {language: sv, detect_language: false}
     admin_address: admin@telenta.example
     agents:
       - {name: Eva Lind, address: eva@telenta.example, departments: [fire-national], role: agent}
@@ -159,30 +160,15 @@ def test_ticket_show_explains_the_clocks(desk: Daemon, sink: Sink) -> None:
 
 @pytest.fixture
 def duties(desk: Daemon, config_file: Path) -> Any:
-    from gateway.config import load_config
-    from gateway.daemon import build_pipeline
-    from gateway.db.engine import make_engine
-    from gateway.scheduler import Duties
-
-    config = load_config(config_file, environ={"POSTDESK_DATABASE__URL": desk.db.url, "POSTDESK_SECRET": "x",
-                                                "POSTDESK_STORE_DIR": str(config_file.parent / "store"),
-                                                "POSTDESK_SCHEDULER__DIGEST_TIME": "23:59",
-                                                "POSTDESK_SCHEDULER__BACKUP_TIME": "23:59",
-                                                "POSTDESK_SCHEDULER__TIMEZONE": "UTC"})
-    pipeline = build_pipeline(config)
-    engine = make_engine(config.database.url)
-    yield Duties(engine, config, pipeline.notifier, lambda: pipeline.routing.current.directory)
-    engine.dispose()
+    with duties_for(desk, config_file, POSTDESK_SCHEDULER__TIMEZONE="UTC") as found:
+        yield found
 
 
-def _when(value: Any) -> datetime:
-    """A timestamp read with plain SQL: SQLite gives text, PostgreSQL an aware datetime."""
-    value = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+_when = when
 
 
 def _created_at(desk: Daemon, number: int) -> datetime:
-    return _when(desk.db.scalar("SELECT created_at FROM ticket WHERE number = :n", n=number))
+    return created_at(desk, number)
 
 
 def _staff(desk: Daemon, to: str, number: int | None, event: str) -> int:
@@ -261,7 +247,12 @@ def test_digest_lists_unanswered_and_overdue_once_a_day(desk: Daemon, sink: Sink
     today = [raw for (raw,) in digests if late_evening.date().isoformat().encode() in raw]
     assert len(today) == 1
     assert str(number).encode() in today[0]
-    assert b"Unanswered tickets" in today[0] and b"Overdue tickets" in today[0]
+    import email
+    import email.policy
+
+    words = email.message_from_bytes(bytes(today[0]), policy=email.policy.default).get_content()  # type: ignore[attr-defined]
+    assert "Obesvarade ärenden" in words and "Försenade ärenden" in words, "the lead reads Swedish"
+    assert f"/tickets/{number}" in words, "each ticket with its link"
 
 
 def test_resolved_tickets_close_automatically(desk: Daemon, sink: Sink, duties: Any) -> None:
@@ -311,10 +302,11 @@ def test_two_daemons_on_one_database_escalate_and_digest_once(fresh_db: Database
         sink.wait_for("lead@telenta.example", 2, timeout=30)  # the escalation and the digest
         # Several more sweeps of both daemons: nothing more may arrive.
         time.sleep(3)
-        breach = [m for m in sink.to("karin.brand@telenta.example") if "SLA breached" in str(m.message["Subject"])]
+        breach = [m for m in sink.to("karin.brand@telenta.example") if "SLA överskridet" in str(m.message["Subject"])]
         lead = [str(m.message["Subject"]) for m in sink.to("lead@telenta.example")]
         assert len(breach) == 1, "the assign target (30 min) is breached; first response (4 h) is not yet"
-        assert sum("escalated" in s for s in lead) == 1 and sum("digest" in s for s in lead) == 1
+        # The config's language is Swedish, and so are the notices' subjects.
+        assert sum("eskalerat" in s for s in lead) == 1 and sum("sammanställning" in s for s in lead) == 1
     finally:
         first.stop()
         second.stop()

@@ -26,6 +26,8 @@ class Customer(SQLModel, table=True):
     email: str = Field(max_length=320, unique=True, index=True)
     name: str = Field(default="", max_length=200)
     language: str | None = Field(default=None, max_length=8)
+    # IANA zone of the times in their mail and pages; null: their organisation's, else the default.
+    timezone: str | None = Field(default=None, max_length=64)
     organisation: str | None = Field(default=None, max_length=100, index=True)
     # Opted out of opt-out notifications (status changes); mandatory mail still goes out.
     notifications_off: bool = False

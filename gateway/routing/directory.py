@@ -29,6 +29,7 @@ from typing import Literal, Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from gateway.i18n.formats import check_zone
 from gateway.routing.yamlsource import Loc, Problem, read_yaml, validation_problems
 
 DEFAULT_DIRECTORY = Path("config/directory.yaml")
@@ -41,6 +42,9 @@ class Department:
     manager: str | None = None
     members: list[str] = field(default_factory=list)
     title: str = ""
+    # Language and time zone of the mail and pages of its customers and agents, when set.
+    language: str | None = None
+    timezone: str | None = None
 
 
 @dataclass
@@ -54,6 +58,8 @@ class Organisation:
     members: list[str] = field(default_factory=list)
     # Language of the mail its people get (en, sv, ro), unless a customer has their own.
     language: str | None = None
+    # IANA time zone its people read times in (Europe/Bucharest), unless a customer has their own.
+    timezone: str | None = None
 
 
 @dataclass
@@ -281,6 +287,7 @@ def _none_is_empty(value: Any) -> Any:
 
 Address = Annotated[str, AfterValidator(_address)]
 Domain = Annotated[str, AfterValidator(_domain)]
+Zone = Annotated[str, AfterValidator(check_zone)]
 
 
 class _Strict(BaseModel):
@@ -292,6 +299,8 @@ class _DepartmentModel(_Strict):
     parent: str | None = None
     manager: Address | None = None
     members: list[Address] = []
+    language: Literal["en", "sv", "ro"] | None = None
+    timezone: Zone | None = None
 
 
 class _OrganisationModel(_Strict):
@@ -300,6 +309,7 @@ class _OrganisationModel(_Strict):
     managers: list[Address] = []
     members: list[Address] = []
     language: Literal["en", "sv", "ro"] | None = None
+    timezone: Zone | None = None
 
 
 class _TopicModel(_Strict):
@@ -354,11 +364,12 @@ def _build(model: _DirectoryModel) -> Directory:
         fields = [FieldSpec(n, f.label, list(f.aliases)) for n, f in model.fields.items()]
     return Directory(
         departments=[
-            Department(n, d.parent, d.manager, list(d.members), d.title)
+            Department(n, d.parent, d.manager, list(d.members), d.title, d.language, d.timezone)
             for n, d in model.departments.items()
         ],
         organisations=[
-            Organisation(n, list(o.domains), o.department, list(o.managers), list(o.members), o.language)
+            Organisation(n, list(o.domains), o.department, list(o.managers), list(o.members), o.language,
+                         o.timezone)
             for n, o in model.organisations.items()
         ],
         topics=[

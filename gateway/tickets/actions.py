@@ -15,9 +15,10 @@ from sqlalchemy import Connection, insert, select, update
 from gateway.db.models import utcnow
 from gateway.db.tables import EVENT, RATING, TICKET
 from gateway.mail.parse import Attachment
+from gateway.i18n.catalogues import N_
 from gateway.notify import Notifier
 from gateway.routing.schema import Priority
-from gateway.tickets import store
+from gateway.tickets import notices, store
 from gateway.tickets.lifecycle import Status, check_transition
 
 # Which notification a move into a status sends (a move back from resolved is a reopening).
@@ -61,7 +62,8 @@ def assign(conn: Connection, notifier: Notifier, ticket: Any, agent: str, *, act
         # The Romanian seed: the customer is told when an agent has taken the request.
         ticket = set_status(conn, notifier, ticket, Status.IN_PROGRESS, actor=actor, why=f"assigned to {agent}")
     if agent != actor.lower() and notifier.config.agent(agent) is not None:
-        notifier.staff_notice(conn, ticket, agent, "assigned_to_you", f"Ticket {ticket.number} was given to you by {actor}.")
+        notifier.staff_notice(conn, ticket, agent, "assigned_to_you", notices.words(
+            N_("Ticket %(number)s was given to you by %(actor)s."), number=ticket.number, actor=actor))
     return ticket
 
 
@@ -80,8 +82,9 @@ def set_department(conn: Connection, notifier: Notifier, ticket: Any, department
     ticket = _fresh(conn, ticket)
     for agent in notifier.config.agents_of(department):
         if agent.address != actor.lower():
-            notifier.staff_notice(conn, ticket, agent.address, "new_in_your_department",
-                                  f"Ticket {ticket.number} was moved to {department} by {actor}.")
+            notifier.staff_notice(conn, ticket, agent.address, "new_in_your_department", notices.words(
+                N_("Ticket %(number)s was moved to %(department)s by %(actor)s."), number=ticket.number,
+                department=department, actor=actor))
     return ticket
 
 

@@ -1,6 +1,7 @@
 """Business calendars: when support is open, and how much open time lies between two instants.
 
-This module owns `BusinessCalendar` (weekly opening hours in one time zone, plus holidays), the
+This module owns `BusinessCalendar` (weekly opening hours in one time zone, closed on a
+country's public holidays, from the `holidays` package, and on hand-listed extra days), the
 builder that reads one from the config mapping admins write, and the two pieces of arithmetic
 the SLA clocks need: `business_time_between` and `add_business_time`.
 
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays as public_holidays
 
 __all__ = [
     "ALWAYS",
@@ -46,18 +49,23 @@ def _end_minutes(t: time) -> int:
 
 @dataclass(frozen=True)
 class BusinessCalendar:
-    """Weekly opening hours in `tz`, closed on `holidays`.
+    """Weekly opening hours in `tz`, closed on `holidays` and on `country`'s public holidays.
 
     `hours` maps a weekday (0 = Monday .. 6 = Sunday) to that day's opening windows as
     (start, end) wall-clock times; an end of 00:00 means midnight at the end of the day, so
     (00:00, 00:00) is the whole day. Windows must not overlap and cannot run past midnight
-    (split a night shift over two days). Days missing from `hours` are closed.
+    (split a night shift over two days). Days missing from `hours` are closed. `country` is an
+    ISO 3166 code the `holidays` package knows (SE, RO, DE...), `subdivision` one of its regions.
     """
 
     name: str
     tz: ZoneInfo
     hours: Mapping[int, tuple[Window, ...]] = field(hash=False)
     holidays: frozenset[date] = frozenset()
+    country: str | None = None
+    subdivision: str | None = None
+    # The package's table for `country`; it computes each year's days the first time asked.
+    _public: Any = field(default=None, init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         normal: dict[int, tuple[Window, ...]] = {}
@@ -73,6 +81,21 @@ class BusinessCalendar:
             raise ValueError(f"calendar {self.name!r}: hours: no business hours on any day")
         object.__setattr__(self, "hours", normal)
         object.__setattr__(self, "holidays", frozenset(self.holidays))
+        if self.country:
+            try:
+                table = public_holidays.country_holidays(self.country.upper(), subdiv=self.subdivision)
+            except NotImplementedError as exc:
+                raise ValueError(f"calendar {self.name!r}: country: {exc}") from None
+            object.__setattr__(self, "_public", table)
+
+    def is_holiday(self, day: date) -> bool:
+        return day in self.holidays or (self._public is not None and day in self._public)
+
+    def holiday_name(self, day: date) -> str | None:
+        """The public holiday's name (in the package's language), "extra" for a listed day, or None."""
+        if self._public is not None and day in self._public:
+            return str(self._public.get(day))
+        return "extra" if day in self.holidays else None
 
     @classmethod
     def always(cls, tz: str | ZoneInfo = "UTC", name: str = ALWAYS) -> BusinessCalendar:
@@ -84,9 +107,11 @@ class BusinessCalendar:
     def from_config(cls, name: str, raw: Mapping[str, Any]) -> BusinessCalendar:
         """Build a calendar from a config mapping; a `ValueError` names the offending key.
 
-        Example: {"timezone": "Europe/Stockholm",
+        Example: {"timezone": "Europe/Stockholm", "country": "SE",
                   "hours": {"mon-fri": "08:00-17:00", "sat": "09:00-12:00"},
-                  "holidays": ["2026-12-24", "2026-12-25"]}
+                  "holidays": ["2026-12-24", "2026-12-31"]}
+        `country` (and `subdivision`) bring that country's public holidays; `holidays` lists
+        extra closed days (Christmas Eve, a company day).
         An hours value may list several windows ("08:00-12:00, 13:00-17:00" or a list) and may
         end at "24:00"; "closed" or an empty list marks a day closed.
         """
@@ -96,11 +121,11 @@ class BusinessCalendar:
     def is_always(self) -> bool:
         """True when open around the clock every day, so business time is wall time."""
         full = ((_MIDNIGHT, _MIDNIGHT),)
-        return not self.holidays and all(self.hours.get(d) == full for d in range(7))
+        return not self.holidays and not self.country and all(self.hours.get(d) == full for d in range(7))
 
     def windows_on(self, day: date) -> list[tuple[datetime, datetime]]:
         """The opening windows of a local calendar day as UTC instants, in order."""
-        if day in self.holidays:
+        if self.is_holiday(day):
             return []
         result = []
         for start, end in self.hours.get(day.weekday(), ()):
@@ -186,7 +211,7 @@ def next_business_instant(cal: BusinessCalendar, at: datetime) -> datetime:
 _DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
-_KEYS = frozenset({"timezone", "hours", "holidays"})
+_KEYS = frozenset({"timezone", "hours", "holidays", "country", "subdivision"})
 
 
 class _ConfigReader:
@@ -208,7 +233,13 @@ class _ConfigReader:
         tz = self.zone(raw.get("timezone"))
         hours = self.hours(raw.get("hours"))
         holidays = self.holidays(raw.get("holidays", []))
-        return BusinessCalendar(self.name, tz, hours, holidays)
+        country, subdivision = raw.get("country"), raw.get("subdivision")
+        for key, value in (("country", country), ("subdivision", subdivision)):
+            if value is not None and not isinstance(value, str):
+                raise self.error(key, f"expected a code like SE or RO, got {value!r}")
+        if subdivision and not country:
+            raise self.error("subdivision", "needs a country")
+        return BusinessCalendar(self.name, tz, hours, holidays, country or None, subdivision or None)
 
     def zone(self, value: Any) -> ZoneInfo:
         if not value or not isinstance(value, str):

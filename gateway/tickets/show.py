@@ -1,4 +1,10 @@
-"""Text views of tickets for the command line: `ticket show` with its clocks, and the feedback report."""
+"""Text views of tickets for the command line: `ticket show` with its clocks, links, messages and
+history, and the feedback report.
+
+`ticket show` is for operators: English, times in `tickets.timezone` with the zone named. Each
+message is shown with its author, time, kind (a confirmation is a confirmation), its new text
+(quoted history left out, as agents read it) and its attachments.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,9 @@ from sqlalchemy import Connection, select
 
 from gateway.config import Config
 from gateway.db.models import utcnow
-from gateway.db.tables import CUSTOMER, EVENT, RATING
+from gateway.db.tables import ATTACHMENT, CUSTOMER, EVENT, MESSAGE, MESSAGE_ATTACHMENT, RATING, TICKET
+from gateway.i18n.formats import size, when
+from gateway.tickets import kinds
 from gateway.tickets.clocks import clocks
 from gateway.tickets.lifecycle import Status, display_name
 from gateway.tickets.sla import explain, format_duration
@@ -17,6 +25,7 @@ from gateway.tickets.sla import explain, format_duration
 
 def describe(conn: Connection, config: Config, ticket: Any) -> str:
     now = utcnow()
+    zone = config.tickets.timezone
     customer = conn.execute(select(CUSTOMER).where(CUSTOMER.c.id == ticket.customer_id)).one()
     state = clocks(conn, config, ticket, now)
     lines = [
@@ -26,7 +35,7 @@ def describe(conn: Connection, config: Config, ticket: Any) -> str:
         + (f", {customer.organisation}" if customer.organisation else ""),
         f"  department   {ticket.department or '-'}   topic {ticket.topic or '-'}   priority {ticket.priority}",
         f"  assignee     {ticket.assignee or '-'}   SLA plan {ticket.sla_plan or config.sla.default_plan}",
-        f"  created      {ticket.created_at:%Y-%m-%d %H:%M} UTC   last activity {ticket.updated_at:%Y-%m-%d %H:%M} UTC",
+        f"  created      {when(ticket.created_at, 'en', zone)}   last activity {when(ticket.updated_at, 'en', zone)}",
     ]
     if ticket.missing_fields:
         lines.append(f"  missing      {ticket.missing_fields.replace(',', ', ')}")
@@ -40,11 +49,48 @@ def describe(conn: Connection, config: Config, ticket: Any) -> str:
     lines.append(f"  totals: waiting for assignment {format_duration(state.waiting_for_assignment)}, "
                  f"in progress {format_duration(state.in_progress)}, to resolution {format_duration(state.to_resolution)}, "
                  f"paused {format_duration(state.paused)}")
+    lines += _links(conn, ticket)
+    lines += _messages(conn, ticket, zone)
     lines.append("history:")
     for event in conn.execute(select(EVENT).where(EVENT.c.ticket_id == ticket.id).order_by(EVENT.c.at, EVENT.c.id)):
         after = f" -> {event.status}" if event.status else ""
         lines.append(f"  {event.at:%Y-%m-%d %H:%M:%S} {event.kind}{after} by {event.actor or '-'}: {event.detail[:120]}")
     return "\n".join(lines)
+
+
+def _links(conn: Connection, ticket: Any) -> list[str]:
+    found = []
+    if ticket.linked_ticket_id:
+        before = conn.execute(select(TICKET.c.number, TICKET.c.subject).where(TICKET.c.id == ticket.linked_ticket_id)).first()
+        if before is not None:
+            found.append(f"  follows      ticket {before.number}: {before.subject}")
+    for after in conn.execute(select(TICKET.c.number, TICKET.c.subject).where(TICKET.c.linked_ticket_id == ticket.id)
+                              .order_by(TICKET.c.number)):
+        found.append(f"  followed by  ticket {after.number}: {after.subject}")
+    return (["links:"] + found) if found else []
+
+
+def _messages(conn: Connection, ticket: Any, zone: str, width: int = 2000) -> list[str]:
+    rows = conn.execute(select(MESSAGE).where(MESSAGE.c.ticket_id == ticket.id).order_by(MESSAGE.c.created_at, MESSAGE.c.id)).all()
+    files: dict[int, list[Any]] = defaultdict(list)
+    if rows:
+        query = (select(MESSAGE_ATTACHMENT.c.message_id, MESSAGE_ATTACHMENT.c.filename, MESSAGE_ATTACHMENT.c.content_type,
+                        ATTACHMENT.c.size)
+                 .join(ATTACHMENT, ATTACHMENT.c.id == MESSAGE_ATTACHMENT.c.attachment_id)
+                 .where(MESSAGE_ATTACHMENT.c.message_id.in_([row.id for row in rows])).order_by(MESSAGE_ATTACHMENT.c.id))
+        for item in conn.execute(query):
+            files[item.message_id].append(item)
+    lines = [f"messages ({len(rows)}):"]
+    for row in rows:
+        lines.append(f"  --- {when(row.created_at, 'en', zone)}  {kinds.label(row)}  {row.author or 'postdesk'}"
+                     + (f"  ({row.visibility})" if row.visibility != "public" else ""))
+        text = (row.text or "").strip() or "(no text)"
+        if len(text) > width:
+            text = text[:width].rstrip() + " […]"
+        lines += [f"      {line}" for line in text.splitlines()]
+        for item in files.get(row.id, []):
+            lines.append(f"      attachment: {item.filename or '(no name)'} ({item.content_type}, {size(item.size, 'en')})")
+    return lines
 
 
 def feedback_report(conn: Connection) -> str:

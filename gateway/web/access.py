@@ -25,7 +25,8 @@ from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, false, or_, true
 
-from gateway.config import Config
+from gateway.config import Agent, Config
+from gateway.i18n import people
 from gateway.routing.directory import Directory
 
 
@@ -45,6 +46,8 @@ class Viewer:
     name: str = ""
     customer_id: int | None = None
     language: str | None = None
+    # IANA zone of the times on their pages.
+    timezone: str = "UTC"
     organisations: frozenset[str] = frozenset()
     departments: frozenset[str] = frozenset()
     everything: bool = False
@@ -165,12 +168,30 @@ def build_viewer(
         email=email,
         name=(customer.name if customer is not None else "") or (agent.name if agent is not None else ""),
         customer_id=customer.id if customer is not None else None,
-        language=(customer.language if customer is not None else None) or (agent.language if agent else None),
+        language=_language(customer, agent, config, directory),
+        timezone=_zone(customer, agent, config, directory),
         organisations=managed_organisations(email, directory),
         departments=departments,
         everything=everything,
         scope=scope,
     )
+
+
+def _language(customer: Any, agent: Agent | None, config: Config, directory: Directory) -> str | None:
+    """The viewer's own setting, else what their organisation or departments speak (None: the page's)."""
+    if customer is not None and (customer.language or customer.organisation):
+        return people.customer_language(config, directory, customer.language, customer.organisation)
+    if agent is not None:
+        return people.agent_language(config, directory, agent)
+    return None
+
+
+def _zone(customer: Any, agent: Agent | None, config: Config, directory: Directory) -> str:
+    if agent is not None and (customer is None or not customer.timezone):
+        return people.agent_zone(config, directory, agent)
+    if customer is not None:
+        return people.customer_zone(config, directory, getattr(customer, "timezone", None), customer.organisation)
+    return config.tickets.timezone
 
 
 def is_known(email: str, has_customer: bool, config: Config, directory: Directory) -> bool:

@@ -26,7 +26,7 @@ from gateway.followup import TagFormat
 from gateway.notify import Notifier
 from gateway.routing.directory import DEFAULT_DIRECTORY, Directory, load_directory
 from gateway.templating import MailTemplates
-from gateway.web import auth, feedback, unsubscribe, views
+from gateway.web import auth, feedback, outbox, unsubscribe, views
 from gateway.web.context import Web
 from gateway.web.ratelimit import PER_ADDRESS, PER_CLIENT, Limit, RateLimiter
 from gateway.web.render import Pages
@@ -80,6 +80,7 @@ def routes(templates_dir: Path) -> list[Route | Mount]:
         Route("/tickets", views.ticket_list, methods=["GET"]),
         Route("/tickets/{number}", views.ticket_page, methods=["GET"]),
         Route("/tickets/{number}/attachments/{attachment}", views.attachment, methods=["GET"]),
+        Route("/outbox", outbox.outbox_page, methods=["GET"]),
         Route("/feedback/{token}", feedback.feedback, methods=["GET"]),
         Route("/feedback/{token}", feedback.rate, methods=["POST"]),
         Route("/unsubscribe/{token}", unsubscribe.confirm_form, methods=["GET"]),

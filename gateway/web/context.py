@@ -95,8 +95,9 @@ class Visit:
 
     def page(self, name: str, *, viewer: Viewer | None = None, status_code: int = 200, **context: Any) -> Response:
         lang = self.web.language(self.request, viewer)
+        tz = viewer.timezone if viewer is not None else self.web.config.tickets.timezone
         response = self.web.pages.render(
-            name, lang=lang, status_code=status_code, viewer=viewer, csrf=self.session.csrf,
+            name, lang=lang, tz=tz, status_code=status_code, viewer=viewer, csrf=self.session.csrf,
             csrf_field=CSRF_FIELD, **context,
         )
         self.web.sessions.store(response, self.session)

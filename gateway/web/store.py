@@ -23,6 +23,7 @@ from gateway.db.tables import (
     ATTACHMENT,
     CUSTOMER,
     EVENT,
+    OUTBOX,
     MESSAGE,
     MESSAGE_ATTACHMENT,
     RATING,
@@ -97,13 +98,21 @@ def ticket_list(conn: Connection, viewer: Viewer, *, status: str, page: int, siz
     return ListPage(rows[:size], page, len(rows) > size)
 
 
+_TICKET = (select(TICKET, CUSTOMER.c.email.label("customer_email"), CUSTOMER.c.name.label("customer_name"))
+           .join(CUSTOMER, CUSTOMER.c.id == TICKET.c.customer_id))
+
+
 def ticket_by_number(conn: Connection, number: int) -> Row[Any] | None:
-    query = (
-        select(TICKET, CUSTOMER.c.email.label("customer_email"), CUSTOMER.c.name.label("customer_name"))
-        .join(CUSTOMER, CUSTOMER.c.id == TICKET.c.customer_id)
-        .where(TICKET.c.number == number)
-    )
-    return conn.execute(query).first()
+    return conn.execute(_TICKET.where(TICKET.c.number == number)).first()
+
+
+def ticket_by_id(conn: Connection, ticket_id: int) -> Row[Any] | None:
+    return conn.execute(_TICKET.where(TICKET.c.id == ticket_id)).first()
+
+
+def linked_from(conn: Connection, ticket_id: int) -> list[Row[Any]]:
+    """Tickets opened as followers of this one (a reply to it after it was closed)."""
+    return list(conn.execute(_TICKET.where(TICKET.c.linked_ticket_id == ticket_id).order_by(TICKET.c.number)).all())
 
 
 def messages(conn: Connection, ticket_id: int, *, internal: bool) -> list[Row[Any]]:
@@ -115,11 +124,12 @@ def messages(conn: Connection, ticket_id: int, *, internal: bool) -> list[Row[An
 
 
 def attachments(conn: Connection, message_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
-    """Attachment names, types and sizes per message id (not the bytes)."""
+    """Attachment names, types, Content-IDs and sizes per message id (not the bytes)."""
     if not message_ids:
         return {}
     query = (
-        select(MESSAGE_ATTACHMENT.c.id, MESSAGE_ATTACHMENT.c.message_id, MESSAGE_ATTACHMENT.c.filename, MESSAGE_ATTACHMENT.c.content_type, ATTACHMENT.c.size)
+        select(MESSAGE_ATTACHMENT.c.id, MESSAGE_ATTACHMENT.c.message_id, MESSAGE_ATTACHMENT.c.filename,
+                MESSAGE_ATTACHMENT.c.content_type, MESSAGE_ATTACHMENT.c.content_id, ATTACHMENT.c.size)
         .join(ATTACHMENT, ATTACHMENT.c.id == MESSAGE_ATTACHMENT.c.attachment_id)
         .where(MESSAGE_ATTACHMENT.c.message_id.in_(list(message_ids)))
         .order_by(MESSAGE_ATTACHMENT.c.id)
@@ -152,3 +162,21 @@ def customer(conn: Connection, email: str) -> Row[Any] | None:
 
 def rating(conn: Connection, ticket_id: int) -> Row[Any] | None:
     return conn.execute(select(RATING).where(RATING.c.ticket_id == ticket_id)).first()
+
+
+_OUTBOX_COLUMNS = (OUTBOX.c.id, OUTBOX.c.created_at, OUTBOX.c.kind, OUTBOX.c.rcpt_to, OUTBOX.c.state,
+                   OUTBOX.c.attempts, OUTBOX.c.next_attempt_at, OUTBOX.c.last_error, OUTBOX.c.sent_at,
+                   TICKET.c.number, TICKET.c.subject)
+
+
+def outbox(conn: Connection, viewer: Viewer, *, limit: int = 100) -> list[Row[Any]]:
+    """The newest outgoing mail `viewer` may see: waiting and dead first, then sent.
+
+    Only names, states and errors: never the bodies, which hold the recipients' personal links.
+    Mail about no ticket (sign-in links, digests) is for those who see every ticket.
+    """
+    query = select(*_OUTBOX_COLUMNS).select_from(OUTBOX.outerjoin(TICKET, TICKET.c.id == OUTBOX.c.ticket_id))
+    if not viewer.everything:
+        query = query.where(OUTBOX.c.ticket_id.is_not(None), ticket_clause(viewer, TICKET))
+    waiting_first = (OUTBOX.c.state == "sent").asc()
+    return list(conn.execute(query.order_by(waiting_first, OUTBOX.c.id.desc()).limit(limit)).all())

@@ -13,26 +13,28 @@ addition: internal notes, the whole event log with who did what, and each messag
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from markupsafe import Markup
 from sqlalchemy.engine import Row
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from gateway.mail.htmltext import display_html
+from gateway.i18n.catalogues import gettext
+from gateway.tickets import kinds
 from gateway.tickets.calendar import BusinessCalendar
+from gateway.tickets.clocks import plan_for
 from gateway.tickets.lifecycle import Event, Kind, Status, status_history
-from gateway.tickets.sla import Clocks, SlaPlan, compute_clocks
+from gateway.tickets.notices import explain_in, target_name
+from gateway.tickets.sla import Clocks, SlaPlan, TargetClock, compute_clocks
 from gateway.web import store
 from gateway.web.access import Viewer, may_see, sees_internal
 from gateway.web.context import Visit, Web, to_signin
+from gateway.web.messages import REDACTED, MessageView, message_view
 
 STATUS_CHOICES = (store.ALL, store.OPEN, *(status.value for status in Status))
 # The totals customers are shown do not depend on targets; a plan without any measures none.
@@ -85,18 +87,6 @@ def _department_title(web: Web) -> Any:
 
 
 @dataclass
-class MessageView:
-    row: Row[Any]
-    html: Markup | None
-    attachments: list[Row[Any]]
-    trace: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def internal(self) -> bool:
-        return bool(self.row.visibility != "public")
-
-
-@dataclass
 class TicketView:
     ticket: Row[Any]
     messages: list[MessageView]
@@ -105,18 +95,11 @@ class TicketView:
     clocks: Clocks | None
     internal: bool
     rating: Row[Any] | None
-
-
-def _trace(raw: str) -> list[tuple[str, str]]:
-    try:
-        data = json.loads(raw or "{}")
-    except ValueError:
-        return [("trace", raw)]
-    if isinstance(data, dict):
-        return [(str(k), v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)) for k, v in data.items()]
-    if isinstance(data, list):
-        return [(str(i + 1), v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)) for i, v in enumerate(data)]
-    return [("trace", str(data))]
+    # Staff see the SLA targets of the ticket's plan on its calendar, as `ticket show` does.
+    targets: list[TargetClock] = field(default_factory=list)
+    # The ticket this one follows, and those that follow it, as far as the viewer may see them.
+    follows: Row[Any] | None = None
+    followers: list[Row[Any]] = field(default_factory=list)
 
 
 def _aware(value: datetime) -> datetime:
@@ -153,12 +136,7 @@ def _steps(log: list[Event]) -> list[tuple[datetime, str]]:
         return []
 
 
-def stored_html(row: Row[Any]) -> Markup | None:
-    """A message's HTML as stored, sanitised once when it was processed (not on every view)."""
-    return Markup(display_html(row.html, row.html_sanitised)) if row.html else None
-
-
-def load_ticket(web: Web, viewer: Viewer, number: int) -> TicketView | None:
+def load_ticket(web: Web, viewer: Viewer, number: int, redacted: str = "") -> TicketView | None:
     with web.reader.connect() as conn:
         ticket = store.ticket_by_number(conn, number)
         if ticket is None or not may_see(viewer, ticket):
@@ -168,17 +146,24 @@ def load_ticket(web: Web, viewer: Viewer, number: int) -> TicketView | None:
         files = store.attachments(conn, [row.id for row in rows])
         event_rows = store.events(conn, ticket.id)
         rating = store.rating(conn, ticket.id) if internal else None
-    views = [
-        MessageView(
-            row,
-            stored_html(row),
-            files.get(row.id, []),
-            _trace(row.trace) if internal else [],
-        )
-        for row in rows
-    ]
+        follows = store.ticket_by_id(conn, ticket.linked_ticket_id) if ticket.linked_ticket_id else None
+        followers = [t for t in store.linked_from(conn, ticket.id) if may_see(viewer, t)]
+    views = [message_view(row, files.get(row.id, []), number=ticket.number, base_url=web.config.web.base_url,
+                          internal=internal, redacted=redacted) for row in rows]
     log = _log(ticket, event_rows)
-    return TicketView(ticket, views, _steps(log), event_rows if internal else [], _clocks(log), internal, rating)
+    targets = _targets(web, ticket, log) if internal else []
+    if follows is not None and not may_see(viewer, follows):
+        follows = None
+    return TicketView(ticket, views, _steps(log), event_rows if internal else [], _clocks(log), internal, rating,
+                      targets, follows, followers)
+
+
+def _targets(web: Web, ticket: Row[Any], log: list[Event]) -> list[TargetClock]:
+    plan, calendar = plan_for(web.config, ticket.sla_plan)
+    try:
+        return list(compute_clocks(log, plan, calendar, datetime.now(UTC)).targets)
+    except ValueError:
+        return []
 
 
 async def ticket_page(request: Request) -> Response:
@@ -187,11 +172,15 @@ async def ticket_page(request: Request) -> Response:
     if viewer is None:
         return to_signin(request)
     number = _ticket_number(request)
-    view = await run_in_threadpool(load_ticket, visit.web, viewer, number) if number else None
+    lang = visit.web.language(request, viewer)
+    redacted = gettext(lang, REDACTED)
+    view = await run_in_threadpool(load_ticket, visit.web, viewer, number, redacted) if number else None
     if view is None:
         return visit.not_found(viewer)
     return visit.page("ticket", viewer=viewer, view=view, department_title=_department_title(visit.web),
-                      author=_author_label(visit.web, view.internal))
+                      author=_author_label(visit.web, view.internal),
+                      explain=lambda clock: explain_in(clock, lang, viewer.timezone),
+                      target_name=lambda name: target_name(name, lang), event_label=kinds.event_label)
 
 
 def _ticket_number(request: Request) -> int:

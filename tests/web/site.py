@@ -231,16 +231,17 @@ class Store:
 
     def message(self, ticket_id: int, text_body: str, *, author: str, direction: str = "in",
                 kind: str = "customer", visibility: str = "public", html: str = "", subject: str = "",
-                trace: str = "{}", at: datetime | None = None) -> int:
+                trace: str = "{}", at: datetime | None = None, body: str = "") -> int:
         with self.engine.begin() as conn:
             return int(conn.execute(insert(_t(Message)).returning(_t(Message).c.id), {
                 "ticket_id": ticket_id, "direction": direction, "kind": kind, "author": author,
                 "message_id": f"<{uuid.uuid4().hex}@test.example>", "subject": subject, "text": text_body,
                 "body_hash": "", "thread_by": "", "visibility": visibility, "html": html, "trace": trace,
-                "created_at": at or datetime.now(UTC),
+                "created_at": at or datetime.now(UTC), "body": body or text_body,
             }).scalar_one())
 
-    def attachment(self, message_id: int, filename: str, data: bytes, content_type: str = "application/pdf") -> int:
+    def attachment(self, message_id: int, filename: str, data: bytes, content_type: str = "application/pdf",
+                   content_id: str | None = None) -> int:
         digest = hashlib.sha256(data).hexdigest()
         with self.engine.begin() as conn:
             found = conn.execute(select(_t(Attachment).c.id).where(_t(Attachment).c.sha256 == digest)).scalar()
@@ -250,7 +251,7 @@ class Store:
                 }).scalar_one()
             return int(conn.execute(insert(_t(MessageAttachment)).returning(_t(MessageAttachment).c.id), {
                 "message_id": message_id, "attachment_id": found, "filename": filename,
-                "content_type": content_type, "content_id": None,
+                "content_type": content_type, "content_id": content_id,
             }).scalar_one())
 
     def scalar(self, sql: str, **params: Any) -> Any:

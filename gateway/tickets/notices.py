@@ -1,0 +1,139 @@
+"""Staff notices in the reader's words: SLA clocks, stale tickets and the daily digest.
+
+`gateway.tickets.sla.explain` is the operators' line (logs, the event log, `ticket show`); this
+module says the same to a person in their language and time zone, through the catalogues and
+Babel: "tilldelning överskreds 2026-12-02 10:00 CET: 2 timmar arbetstid (kalender ro-office)
+från 2026-11-30 16:00 CET, 1 timme använd". Every function takes the reader's language and zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from babel.lists import format_list
+
+from gateway.i18n.catalogues import N_, gettext
+from gateway.i18n.formats import locale_of, span, when
+from gateway.tickets.lifecycle import Status, display_name
+from gateway.tickets.sla import ClockState, TargetClock
+
+# A notice's text, written when the recipient's language and time zone are known.
+Text = Callable[[str, str], str]
+
+# The titles of staff notices (`gateway.notify._title` of the event), marked for the catalogues.
+TITLES = (
+    N_("SLA breached"), N_("SLA breach escalated"), N_("SLA warning"), N_("Stale ticket"), N_("Daily digest"),
+    N_("New ticket"), N_("Assigned to you"), N_("New in your department"), N_("Customer replied"), N_("Reopened"),
+)
+
+TARGETS = {
+    "assign": N_("assignment"),
+    "first_response": N_("first response"),
+    "resolution": N_("resolution"),
+}
+
+
+def words(message: str, **values: Any) -> Text:
+    """A notice that is `message` (marked with N_) in the recipient's language, values filled in."""
+    def text(lang: str, zone: str) -> str:
+        return gettext(lang, message, **values)
+    return text
+
+
+def target_name(name: str, lang: str) -> str:
+    return gettext(lang, TARGETS[name]) if name in TARGETS else name
+
+
+def explain_in(clock: TargetClock, lang: str, zone: str) -> str:
+    """Where one target stands and why its due time is what it is, for a person."""
+    values: dict[str, Any] = {
+        "target": target_name(clock.name, lang),
+        "total": span(clock.target, lang),
+        "used": span(clock.elapsed, lang),
+        "start": when(clock.started_at, lang, zone),
+        "kind": gettext(lang, "clock time") if clock.always_open
+        else gettext(lang, "business time (calendar %(calendar)s)", calendar=clock.calendar),
+    }
+    if clock.state is ClockState.STOPPED:
+        text = gettext(lang, "%(target)s stopped, the ticket is resolved or closed: %(used)s of %(total)s "
+                             "used", **values)
+    elif clock.state is ClockState.MET:
+        text = gettext(lang, "%(target)s met %(when)s: %(used)s of %(total)s %(kind)s used since %(start)s",
+                       when=when(clock.met_at, lang, zone), **values)
+    elif clock.breached:
+        text = gettext(lang, "%(target)s breached %(when)s: %(total)s of %(kind)s from %(start)s, %(used)s used",
+                       when=when(clock.breached_at or clock.due, lang, zone), **values)
+    else:
+        text = gettext(lang, "%(target)s due %(when)s: %(total)s of %(kind)s from %(start)s, %(used)s used",
+                       when=when(clock.due, lang, zone), **values)
+    return text + _pauses(clock, lang)
+
+
+def _pauses(clock: TargetClock, lang: str) -> str:
+    parts = [gettext(lang, "%(span)s %(status)s", span=span(spent, lang), status=display_name(status, lang).lower())
+             for status, spent in clock.paused_by]
+    text = gettext(lang, "; paused %(parts)s", parts=format_list(parts, locale=locale_of(lang))) if parts else ""
+    if clock.state is ClockState.PAUSED:
+        text += gettext(lang, "; the clock is paused, so the due time assumes work resumes now")
+    return text
+
+
+def _about_target(ticket: Any, clock: TargetClock, message: str, late: timedelta | None = None) -> Text:
+    """`message` (which may name the target, number, span and department), then the clock explained."""
+    def text(lang: str, zone: str) -> str:
+        head = gettext(lang, message, target=target_name(clock.name, lang), number=ticket.number,
+                       span=span(late or timedelta(0), lang), department=ticket.department or gettext(lang, "none"))
+        return f"{head}\n{explain_in(clock, lang, zone)}"
+    return text
+
+
+def breached(ticket: Any, clock: TargetClock) -> Text:
+    return _about_target(ticket, clock, N_("The %(target)s target of ticket %(number)s is breached."))
+
+
+def escalated(ticket: Any, clock: TargetClock, late: timedelta) -> Text:
+    return _about_target(ticket, clock, N_("Ticket %(number)s has been over its %(target)s target for %(span)s "
+                                           "(department %(department)s)."), late)
+
+
+def warning(ticket: Any, clock: TargetClock) -> Text:
+    return _about_target(ticket, clock, N_("The %(target)s target of ticket %(number)s is close."))
+
+
+def stale(ticket: Any, idle: timedelta) -> Text:
+    def text(lang: str, zone: str) -> str:
+        return gettext(lang, "Ticket %(number)s has had no activity for %(span)s (assignee %(assignee)s).",
+                       number=ticket.number, span=span(idle, lang), assignee=ticket.assignee or gettext(lang, "none"))
+    return text
+
+
+def digest(day: str, unanswered: list[Any], overdue: list[Any], link: Any) -> Any:
+    """The support lead's daily list: each open ticket with status, department, agent and link."""
+    def line(ticket: Any, lang: str) -> str:
+        status = display_name(ticket_status(ticket), lang)
+        who = ticket.assignee or gettext(lang, "unassigned")
+        return f"  {ticket.number} {ticket.subject[:60]} ({status}, {ticket.department or '-'}, {who})\n    {link(ticket)}"
+
+    def text(lang: str, zone: str) -> str:
+        parts = [gettext(lang, "Daily digest %(day)s", day=day), ""]
+        for heading, rows in ((N_("Unanswered tickets (%(count)s):"), unanswered),
+                              (N_("Overdue tickets (%(count)s):"), overdue)):
+            parts.append(gettext(lang, heading, count=len(rows)))
+            parts.extend(line(t, lang) for t in rows)
+            parts.append(f"  {gettext(lang, 'none')}" if not rows else "")
+            parts.append("")
+        return "\n".join(parts).rstrip() + "\n"
+    return text
+
+
+def ticket_status(ticket: Any) -> Status:
+    return Status(ticket.status)
+
+
+def lines(*parts: str | Text) -> Text:
+    """Paragraphs of a notice, each either fixed text or written in the recipient's words."""
+    def text(lang: str, zone: str) -> str:
+        return "\n\n".join(part(lang, zone) if callable(part) else part for part in parts)
+    return text

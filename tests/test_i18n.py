@@ -1,0 +1,99 @@
+"""The gettext catalogues and Babel formatting: every marked string translated, times in the
+reader's zone with the zone named, durations in words, and a new customer's language guessed
+from their own text."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from gateway.i18n import catalogues, formats
+from gateway.i18n.detect import detect
+from gateway.i18n.extract import missing
+
+
+@pytest.mark.parametrize("lang", [lang for lang in catalogues.languages() if lang != catalogues.SOURCE])
+def test_every_marked_string_is_translated(lang: str) -> None:
+    # A string added to a template or to the code without a translation fails here, with its
+    # text: run `python -m gateway.i18n.extract` and translate the new entries.
+    assert missing(lang) == []
+
+
+def test_languages_are_the_catalogues_present() -> None:
+    assert set(catalogues.languages()) >= {"en", "sv", "ro"}
+    assert catalogues.gettext("sv", "Ticket %(number)s", number=7) == "Ärende 7"
+    assert catalogues.gettext("ro", "Ticket %(number)s", number=7) == "Tichetul 7"
+    assert catalogues.gettext("xx", "Ticket %(number)s", number=7) == "Ticket 7"
+
+
+def test_times_are_local_with_the_zone_named() -> None:
+    noon_utc = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    assert formats.when(noon_utc, "sv", "Europe/Stockholm") == "2026-12-01 13:00 CET"
+    assert formats.when(noon_utc, "ro", "Europe/Bucharest") == "01.12.2026, 14:00 EET"
+    summer = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+    assert formats.when(summer, "sv", "Europe/Stockholm").endswith("14:00 CEST")
+    assert "Europe/Bucharest" in formats.zone_label("Europe/Bucharest", "ro")
+
+
+def test_durations_are_words_of_the_locale() -> None:
+    span = timedelta(days=3, minutes=3)
+    assert formats.span(span, "sv") == "3 dygn och 3 minuter"
+    assert formats.span(span, "ro") == "3 zile și 3 minute"
+    assert formats.span(span, "en") == "3 days and 3 minutes"
+    assert formats.span(timedelta(seconds=40), "en") == "40 seconds"
+
+
+def test_detects_the_language_of_a_customers_text() -> None:
+    assert detect("Hej! Brandlarmet i trapphuset tjuter hela tiden, kan ni skicka någon?") == "sv"
+    assert detect("Bună ziua, centrala de incendiu din clădire nu mai funcționează de ieri.") == "ro"
+    assert detect("Hello, the fire alarm in the stairwell keeps ringing, can you send someone?") == "en"
+    assert detect("Hej") is None  # too short to tell
+
+
+@pytest.mark.parametrize("lang", catalogues.languages())
+def test_translations_keep_the_placeholders(lang: str) -> None:
+    # A translation that drops or misspells %(number)s would fail when a mail is rendered.
+    from babel.messages.pofile import read_po
+
+    with catalogues.po_path(lang).open("rb") as handle:
+        catalog = read_po(handle, locale=lang)
+    assert [(message.id, [str(e) for e in errors]) for message, errors in catalog.check()] == []
+
+
+@pytest.mark.parametrize("lang", ["sv", "ro"])
+def test_a_mail_is_in_one_language_from_subject_to_signature(lang: str) -> None:
+    from pathlib import Path
+
+    from gateway.doctor import EVENT_CONTEXT, SAMPLE_CONTEXT
+    from gateway.templating import MailTemplates
+
+    templates = MailTemplates(Path(__file__).resolve().parents[1] / "templates")
+    for event in ("closed", "resolved", "signin", "info_requested", "agent_command_result"):
+        mail = templates.render(event, lang, **SAMPLE_CONTEXT, **EVENT_CONTEXT.get(event, {}))
+        words = f"{mail.subject}\n{mail.text}".replace(SAMPLE_CONTEXT["subject"], "").replace("A sample text.", "")
+        assert mail.language == lang
+        assert detect(words) == lang, f"{event} in {lang}:\n{words}"
+        for english in ("Hello", "Kind regards", "Your request", "ticket", "mail again"):
+            assert english not in words, f"{english!r} in the {lang} {event} mail:\n{words}"
+
+
+def test_time_zone_order_person_organisation_department_calendar_default() -> None:
+    from gateway.config import Agent, Config
+    from gateway.i18n import people
+    from gateway.routing.directory import Department, Directory, Organisation
+
+    directory = Directory(
+        departments=[Department("ro-national", timezone="Europe/Bucharest"), Department("ro-iasi", parent="ro-national")],
+        organisations=[Organisation("Tecnet", department="ro-iasi"), Organisation("Kund AB", timezone="Europe/Helsinki")],
+    )
+    config = Config(sla={"default_plan": "office", "calendars": {"cal": {"timezone": "Europe/Lisbon",
+                                                                          "hours": {"mon-fri": "09:00-17:00"}}},
+                         "plans": {"office": {"calendar": "cal"}}})
+    assert people.customer_zone(config, directory, "Asia/Tokyo", "Kund AB") == "Asia/Tokyo"
+    assert people.customer_zone(config, directory, None, "Kund AB") == "Europe/Helsinki"
+    assert people.customer_zone(config, directory, None, "Tecnet") == "Europe/Bucharest", "the national team's"
+    assert people.customer_zone(config, directory, None, None) == "Europe/Lisbon", "the business calendar's"
+    assert people.customer_zone(Config(), directory, None, None) == "Europe/Stockholm", "tickets.timezone"
+    agent = Agent(name="A", address="a@telenta.example", departments=("ro-iasi",))
+    assert people.agent_zone(config, directory, agent) == "Europe/Bucharest"
