@@ -5,10 +5,19 @@ we stored > a new ticket. The token was checked against the sender before this (
 `gateway.agents.proof`); here it only names the ticket. A tag is a number anyone can type, so
 it threads only when the sender is already a participant of that ticket (or a proven agent); a
 Message-ID we generated is unguessable, so a reference to one threads whoever sends it.
+
+Last comes Outlook's `Thread-Index`: some Outlook replies carry no In-Reply-To or References,
+only that header, whose first 22 bytes name the conversation. Our mail to a customer carries
+one derived from the secret and the ticket (`thread_index`), and stores its root; a reply whose
+root is a ticket's threads there when its sender takes part in that ticket.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass
 
@@ -19,6 +28,9 @@ from gateway.db.tables import MESSAGE, PARTICIPANT, TICKET
 FIND_BY_NUMBER = select(TICKET.c.id).where(TICKET.c.number == bindparam("number"))
 IS_PARTICIPANT = select(PARTICIPANT.c.id).where(
     PARTICIPANT.c.ticket_id == bindparam("tid"), PARTICIPANT.c.email == bindparam("email"))
+FIND_BY_ROOT = select(MESSAGE.c.ticket_id).where(MESSAGE.c.thread_root == bindparam("root")).limit(1)
+# Outlook's Thread-Index: 22 bytes of conversation (a reserved byte, a time, a GUID), then 5 per reply.
+_ROOT_BYTES = 22
 FIND_BY_MESSAGE_IDS = select(MESSAGE.c.message_id, MESSAGE.c.ticket_id).where(
     MESSAGE.c.message_id.in_(bindparam("ids", expanding=True)))
 
@@ -58,8 +70,27 @@ def by_token(conn: Connection, number: int) -> ThreadResult:
     return ThreadResult([ticket_id], "token")
 
 
+def thread_root(header: str) -> str:
+    """The conversation part of a Thread-Index header (hex), or "" when it is not one."""
+    try:
+        data = base64.b64decode("".join(header.split()), validate=True)
+    except (ValueError, binascii.Error):
+        return ""
+    return data[:_ROOT_BYTES].hex() if len(data) >= _ROOT_BYTES else ""
+
+
+def thread_index(secret: bytes, number: int) -> tuple[str, str]:
+    """The Thread-Index header of our mail about ticket `number`, and its root (hex).
+
+    Keyed by the secret: a root nobody can derive from a ticket number."""
+    digest = hmac.new(secret, f"thread-index:{number}".encode(), hashlib.sha256).digest()
+    root = b"\x01" + digest[: _ROOT_BYTES - 1]
+    return base64.b64encode(root).decode(), root.hex()
+
+
 def find_thread(conn: Connection, *, tags: TagFormat, subject: str, sender: str,
-                in_reply_to: list[str], references: list[str], agent: bool = False) -> ThreadResult:
+                in_reply_to: list[str], references: list[str], agent: bool = False,
+                thread_index_header: str = "") -> ThreadResult:
     """`agent`: the sender is a proven agent, whose tag threads whether or not they take part."""
     notes: list[str] = []
     for number in tags.find(subject):
@@ -78,4 +109,10 @@ def find_thread(conn: Connection, *, tags: TagFormat, subject: str, sender: str,
         found = [row.ticket_id for row in conn.execute(FIND_BY_MESSAGE_IDS, {"ids": wanted})]
         if found:
             return ThreadResult(sorted(set(found)), "references", "; ".join(notes))
+    root = thread_root(thread_index_header) if thread_index_header else ""
+    ticket_id = conn.execute(FIND_BY_ROOT, {"root": root}).scalar() if root else None
+    if ticket_id is not None:
+        if agent or is_participant(conn, ticket_id, sender):
+            return ThreadResult([ticket_id], "thread-index", "; ".join(notes))
+        notes.append(f"Thread-Index of a ticket: {sender} is not a participant")
     return ThreadResult([], "none", "; ".join(notes))

@@ -4,13 +4,19 @@ Budgets are token buckets kept in the database (`budget`), one per recipient and
 so they hold across restarts and across daemons. Two gateways answering each other run their
 buckets dry within `capacity` mails and then stop. A bucket that trips is logged and reported to
 the admin once; it is re-armed when it has refilled.
+
+Budgets stop loops, not people: mail a person's action causes (a resolution, a question, any
+status mail) is never refused by a budget but *deferred*. It takes its token on credit, the
+bucket going below zero, and is due when the bucket would have refilled to it: the outbox
+sends it then. Only mail that answers incoming mail (a confirmation) is held back, since
+deferring that would keep a loop with a robot going at the refill rate.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, bindparam, select, update
 
@@ -34,6 +40,8 @@ class Verdict:
     reason: str = ""
     # Set when this refusal is the first since the bucket was last full: tell the admin now.
     report: bool = False
+    # Allowed on credit: the mail must wait in the outbox until then.
+    not_before: datetime | None = None
 
 
 def suppressed(conn: Connection, address: str) -> str | None:
@@ -49,7 +57,7 @@ def suppress(conn: Connection, config: Config, address: str, reason: str) -> Non
     conn.execute(update(SUPPRESSION).where(SUPPRESSION.c.email == address).values(until=until, reason=reason[:1000]))
 
 
-def _take(conn: Connection, key: str, bucket: Bucket) -> Verdict:
+def _take(conn: Connection, key: str, bucket: Bucket, *, defer: bool = False) -> Verdict:
     now = utcnow()
     query = _LOCK_BUCKET if conn.dialect.name == "postgresql" else _READ_BUCKET
     row = conn.execute(query, {"key": key}).first()
@@ -64,19 +72,43 @@ def _take(conn: Connection, key: str, bucket: Bucket) -> Verdict:
         conn.execute(_SET_BUCKET, {"k": key, "tokens": tokens - 1, "now": now, "tripped": None})
         return Verdict(True)
     report = row.tripped_at is None
+    reason = f"budget {key} used up ({bucket.capacity:g} at once, {bucket.per_hour:g} per hour)"
+    if defer and bucket.per_hour > 0:
+        # On credit: due when the bucket would have refilled to one token for this mail.
+        due = now + timedelta(hours=(1 - tokens) / bucket.per_hour)
+        conn.execute(_SET_BUCKET, {"k": key, "tokens": tokens - 1, "now": now, "tripped": row.tripped_at or now})
+        return Verdict(True, reason, report, not_before=due)
     conn.execute(_SET_BUCKET, {"k": key, "tokens": tokens, "now": now, "tripped": row.tripped_at or now})
-    return Verdict(False, f"budget {key} used up ({bucket.capacity:g} at once, {bucket.per_hour:g} per hour)", report)
+    return Verdict(False, reason, report)
 
 
-def allow_automatic(conn: Connection, config: Config, *, to: str, ticket_id: int | None) -> Verdict:
-    """May we send one more automatic mail to `to` about `ticket_id`? Takes a token if so."""
+def allow_automatic(conn: Connection, config: Config, *, to: str, ticket_id: int | None,
+                    defer: bool = False) -> Verdict:
+    """May we send one more automatic mail to `to` about `ticket_id`? Takes a token if so.
+
+    With `defer` (mail a person's action caused) a used-up budget delays the mail instead:
+    the verdict allows it with a `not_before` time.
+    """
     reason = suppressed(conn, to)
     if reason is not None:
         return Verdict(False, f"{to} is on the suppression list: {reason}")
-    verdict = _take(conn, f"rcpt:{to.lower()}", config.guard.per_recipient)
+    verdict = _take(conn, f"rcpt:{to.lower()}", config.guard.per_recipient, defer=defer)
     if verdict.allowed and ticket_id is not None:
-        verdict = _take(conn, f"ticket:{ticket_id}", config.guard.per_ticket)
-    if not verdict.allowed:
+        second = _take(conn, f"ticket:{ticket_id}", config.guard.per_ticket, defer=defer)
+        verdict = _later(verdict, second)
+    if not verdict.allowed or verdict.not_before is not None:
         level = logging.WARNING if verdict.report else logging.INFO
-        log.log(level, "automatic mail to %s (ticket id %s) held back: %s", to, ticket_id, verdict.reason)
+        what = f"deferred until {verdict.not_before:%Y-%m-%d %H:%M:%S}" if verdict.allowed else "held back"
+        log.log(level, "automatic mail to %s (ticket id %s) %s: %s", to, ticket_id, what, verdict.reason)
     return verdict
+
+
+def _later(first: Verdict, second: Verdict) -> Verdict:
+    """Both buckets' verdicts as one: refused if either refuses, else due when both allow."""
+    if not second.allowed:
+        return second
+    dues = [v.not_before for v in (first, second) if v.not_before is not None]
+    if not dues:
+        return first
+    latest = first if first.not_before == max(dues) else second
+    return Verdict(True, latest.reason, first.report or second.report, not_before=max(dues))

@@ -6,7 +6,9 @@ answers it (In-Reply-To: our Message-ID) is threaded back onto the right ticket.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -16,12 +18,14 @@ from sqlalchemy import Connection, bindparam, insert, select
 from gateway.agents.tokens import Purpose, reply_address
 from gateway.config import Agent, Config
 from gateway.db.models import utcnow
-from gateway.db.tables import CUSTOMER, MESSAGE, OUTBOX
-from gateway.followup import TagFormat
-from gateway.guard import allow_automatic, suppressed
+from gateway.db.tables import ATTACHMENT, CUSTOMER, MESSAGE, MESSAGE_ATTACHMENT, OUTBOX
+from gateway.followup import TagFormat, thread_index
+from gateway.guard import Verdict, allow_automatic, suppressed
 from gateway.mail.compose import Outgoing
+from gateway.mail.parse import Attachment
 from gateway.templating import MailTemplates
 from gateway.tickets.lifecycle import Status, display_name
+from gateway.tickets import store
 from gateway.tickets.store import TicketRef
 from gateway.web.tokens import feedback_links, ticket_link
 
@@ -34,9 +38,14 @@ _THREAD = (select(MESSAGE.c.message_id).where(MESSAGE.c.ticket_id == bindparam("
                                               MESSAGE.c.visibility != "internal",
                                               MESSAGE.c.kind != "third_party_question")
            .order_by(MESSAGE.c.id.desc()).limit(20))
-_HISTORY = (select(MESSAGE.c.created_at, MESSAGE.c.direction, MESSAGE.c.kind, MESSAGE.c.author, MESSAGE.c.text)
+_HISTORY = (select(MESSAGE.c.id, MESSAGE.c.created_at, MESSAGE.c.direction, MESSAGE.c.kind, MESSAGE.c.author, MESSAGE.c.text)
             .where(MESSAGE.c.ticket_id == bindparam("tid"), MESSAGE.c.text != "", MESSAGE.c.visibility != "mail")
             .order_by(MESSAGE.c.id.desc()).limit(bindparam("n")))
+_FILES = (select(MESSAGE_ATTACHMENT.c.id, MESSAGE_ATTACHMENT.c.message_id, MESSAGE_ATTACHMENT.c.filename,
+                 ATTACHMENT.c.size)
+          .join(ATTACHMENT, ATTACHMENT.c.id == MESSAGE_ATTACHMENT.c.attachment_id)
+          .where(MESSAGE_ATTACHMENT.c.message_id.in_(bindparam("mids", expanding=True)))
+          .order_by(MESSAGE_ATTACHMENT.c.id))
 _HISTORY_CHARS = 600
 _UNSUBSCRIBE_SALT = "postdesk-unsubscribe"
 
@@ -70,16 +79,28 @@ def unsubscribe_link(config: Config, email: str) -> str:
 INSERT_MESSAGE = insert(MESSAGE)
 
 
-def _history(conn: Connection, ticket_id: int, count: int) -> list[dict[str, str]]:
-    """The ticket's latest messages, newest first, each trimmed: what an agent reads first."""
+def _files(conn: Connection, base_url: str, number: int, message_ids: list[int]) -> dict[int, list[dict[str, str]]]:
+    """Each message's stored files, with the staff page's link to each."""
+    found: dict[int, list[dict[str, str]]] = {}
+    for row in conn.execute(_FILES, {"mids": message_ids}) if message_ids else []:
+        found.setdefault(row.message_id, []).append({
+            "name": row.filename or "(no name)", "size": f"{row.size:,} bytes",
+            "link": f"{base_url.rstrip('/')}/tickets/{number}/attachments/{row.id}"})
+    return found
+
+
+def _history(conn: Connection, ticket: Any, count: int, base_url: str) -> list[dict[str, Any]]:
+    """The ticket's latest messages, newest first, each trimmed, with their files: what an agent reads first."""
+    rows = list(conn.execute(_HISTORY, {"tid": ticket.id, "n": count})) if count else []
+    files = _files(conn, base_url, ticket.number, [row.id for row in rows])
     found = []
-    for row in conn.execute(_HISTORY, {"tid": ticket_id, "n": count}) if count else []:
+    for row in rows:
         text = row.text.strip()
         if len(text) > _HISTORY_CHARS:
             text = text[:_HISTORY_CHARS].rstrip() + " […]"
         when = row.created_at.strftime("%Y-%m-%d %H:%M") if row.created_at else ""
         found.append({"when": when, "who": row.author or "postdesk", "kind": row.kind.replace("_", " "),
-                      "text": text})
+                      "text": text, "files": files.get(row.id, [])})
     return found
 
 
@@ -98,6 +119,10 @@ class Notifier:
     def loop_token(self) -> str:
         return self.config.loop_token()
 
+    @cached_property
+    def secret(self) -> bytes:
+        return self.config.secret_key()
+
     def confirmation(
         self,
         conn: Connection,
@@ -111,17 +136,13 @@ class Notifier:
         references: list[str],
         missing: list[str] | None = None,
         linked_number: int | None = None,
+        dropped: list[str] | None = None,
     ) -> str | None:
         """Queue the automatic confirmation of a new ticket; returns its Message-ID, or None
         when the suppression list or a mail budget holds it back."""
         verdict = allow_automatic(conn, self.config, to=to, ticket_id=ticket.id)
         if not verdict.allowed:
-            if verdict.report:
-                self.tell_admin(conn, f"Automatic mail to {to} held back",
-                                f"Postdesk stopped sending automatic mail to {to} (ticket {ticket.number}):\n"
-                                f"{verdict.reason}.\n\nThis usually means a mail loop with a robot that ignores "
-                                f"Auto-Submitted. Mail resumes by itself when the budget refills; nothing is lost: "
-                                f"the customer's messages are all stored on their tickets.\n")
+            self.held_back(conn, ticket, "confirmation", to, verdict)
             return None
         tag = self.tags.tag(ticket.number)
         rendered = self.templates.render(
@@ -136,6 +157,7 @@ class Notifier:
             missing=missing or [],
             linked_number=linked_number,
             linked_tag=self.tags.tag(linked_number) if linked_number else "",
+            dropped=dropped or [],
         )
         mail = Outgoing(
             from_addr=mailbox,
@@ -148,12 +170,13 @@ class Notifier:
             in_reply_to=in_reply_to,
             references=references,
         )
-        return self.enqueue(conn, mail, ticket_id=ticket.id, kind="confirmation")
+        root = self._thread_index(mail, ticket.number)
+        return self.enqueue(conn, mail, ticket_id=ticket.id, kind="confirmation", thread_root=root)
 
     # -- events of the lifecycle -------------------------------------------------------------
 
     def ticket_event(self, conn: Connection, ticket: Any, event: str, *, text: str = "", actor: str = "",
-                     human: bool = False) -> list[str]:
+                     human: bool = False, files: Sequence[Attachment] = (), staff_note: str = "") -> list[str]:
         """Send what the notification matrix says for `event`; returns to whom it went.
 
         `human` marks mail an agent wrote (a reply, a question): it is not automatic, so it
@@ -165,10 +188,10 @@ class Notifier:
         wants = rule.customer == "always" or (rule.customer == "optout" and not customer.notifications_off)
         if wants and customer.email:
             if self._customer_mail(conn, ticket, customer, event, text=text, human=human, actor=actor,
-                                   optout=rule.customer == "optout"):
+                                   optout=rule.customer == "optout", files=files):
                 sent.append(customer.email)
         if rule.assignee:
-            sent.extend(self.tell_staff(conn, ticket, event, text, actor=actor))
+            sent.extend(self.tell_staff(conn, ticket, event, "\n\n".join(p for p in (text, staff_note) if p), actor=actor))
         return sent
 
     def tell_staff(self, conn: Connection, ticket: Any, event: str, text: str, *, actor: str = "") -> list[str]:
@@ -180,11 +203,16 @@ class Notifier:
         return to
 
     def _customer_mail(self, conn: Connection, ticket: Any, customer: Any, event: str, *, text: str, human: bool,
-                       actor: str, optout: bool) -> bool:
+                       actor: str, optout: bool, files: Sequence[Attachment] = ()) -> bool:
+        not_before = None
         if not human:
-            verdict = allow_automatic(conn, self.config, to=customer.email, ticket_id=ticket.id)
+            # A person's action caused this mail: a budget may delay it, never withhold it.
+            verdict = allow_automatic(conn, self.config, to=customer.email, ticket_id=ticket.id, defer=True)
+            if not verdict.allowed or verdict.not_before is not None:
+                self.held_back(conn, ticket, event, customer.email, verdict)
             if not verdict.allowed:
                 return False
+            not_before = verdict.not_before
         elif suppressed(conn, customer.email):
             return False
         language = customer.language or ticket.language or self.config.tickets.language
@@ -210,9 +238,33 @@ class Notifier:
         mail = Outgoing(from_addr=ticket.mailbox or self.config.mailboxes[0], from_name=self.signed_by(agent),
                         to=customer.email, subject=rendered.subject, text=rendered.text,
                         domain=self.config.message_id_domain, in_reply_to=last, references=references,
-                        automatic=not human, extra_headers=extra, loop_token=self.loop_token)
-        self.enqueue(conn, mail, ticket_id=ticket.id, kind=event)
+                        automatic=not human, extra_headers=extra, loop_token=self.loop_token,
+                        attachments=[(f.filename or "attachment", f.content_type, f.payload) for f in files])
+        root = self._thread_index(mail, ticket.number)
+        self.enqueue(conn, mail, ticket_id=ticket.id, kind=event, not_before=not_before, thread_root=root)
         return True
+
+    def _thread_index(self, mail: Outgoing, number: int) -> str:
+        """Give customer mail the ticket's Thread-Index (Outlook threads by it); returns its root."""
+        header, root = thread_index(self.secret, number)
+        mail.extra_headers["Thread-Index"] = header
+        return root
+
+    def held_back(self, conn: Connection, ticket: Any, kind: str, to: str, verdict: Verdict) -> None:
+        """A mail a budget or the suppression list delayed or stopped: an event, and the admin told."""
+        if verdict.allowed and verdict.not_before is not None:
+            event, what = "mail_deferred", f"{kind} to {to} deferred until {verdict.not_before:%Y-%m-%d %H:%M:%S} UTC"
+        else:
+            event, what = "mail_held_back", f"{kind} to {to} not sent"
+        store.add_event(conn, ticket.id, event, actor="postdesk", detail=f"{what}: {verdict.reason}")
+        if verdict.report:
+            self.tell_admin(conn, f"Automatic mail to {to} held back",
+                            f"Postdesk held back automatic mail to {to} (ticket {ticket.number}):\n"
+                            f"{verdict.reason}.\n\nThis usually means a mail loop with a robot that ignores "
+                            f"Auto-Submitted. Resolutions, questions and status mail are deferred and go out when "
+                            f"the budget refills; confirmations wait for the next mail. Nothing is lost: the "
+                            f"customer's messages are all stored on their tickets, and every held-back mail is an "
+                            f"event on its ticket.\n")
 
     def signed_by(self, agent: Agent | None) -> str:
         """The display name of mail an agent wrote: "Eva Lind via Postdesk"."""
@@ -234,7 +286,23 @@ class Notifier:
             self._staff_mail(conn, None, to, "staff_notice", f"staff:{event}", title=_title(event), text=text)
             return
         self._staff_mail(conn, ticket, to, "agent_notice", f"staff:{event}", title=_title(event), text=text,
-                         history=_history(conn, ticket.id, self.config.agent_mail.history_messages))
+                         history=_history(conn, ticket, self.config.agent_mail.history_messages,
+                                          self.config.web.base_url))
+
+    def staff_digest(self, conn: Connection, to: str, items: list[tuple[Any, str, str]]) -> None:
+        """Several notices about tickets for one person as one mail, each with its ticket's link
+        and reply address (scheduler sweeps)."""
+        agent = self.config.agent(to) is not None
+        # Each ticket keeps its own signed reply address: writing to it works that ticket.
+        listed = [{"title": _title(event), "tag": self.tags.tag(ticket.number), "subject": ticket.subject,
+                   "text": text, "link": self.staff_link(ticket.number),
+                   "reply": self.reply_to(ticket, to, "agent") if agent else ""}
+                  for ticket, event, text in items]
+        self._staff_mail(conn, None, to, "staff_digest", "staff:sweep", items=listed)
+
+    def staff_link(self, number: int) -> str:
+        """The ticket's page for staff (who sign in; no token in a mail that lists many tickets)."""
+        return f"{self.config.web.base_url.rstrip('/')}/tickets/{number}"
 
     def agent_result(self, conn: Connection, ticket: Any, agent: Agent, *, ok: bool, lines: list[str],
                      in_reply_to: str | None) -> None:
@@ -262,8 +330,11 @@ class Notifier:
                          "reply_to": self.reply_to(ticket, to, "agent") if agent else None}
         mail = Outgoing(from_addr=(ticket.mailbox if ticket is not None else "") or self.config.mailboxes[0],
                         from_name=self.config.outbox.from_name, to=to, subject=rendered.subject, text=rendered.text,
-                        domain=self.config.message_id_domain, loop_token=self.loop_token, **threading)
-        self.enqueue(conn, mail, ticket_id=None, kind=kind[:32])
+                        domain=self.config.message_id_domain, loop_token=self.loop_token,
+                        auto_submitted="auto-generated", **threading)
+        # The row names the ticket it is about (known-source removal finds it by that), but the
+        # mail is not one of the customer's thread: no message row.
+        self.enqueue(conn, mail, ticket_id=ticket.id if ticket is not None else None, kind=kind[:32], on_ticket=False)
 
     def third_party_question(self, conn: Connection, ticket: Any, to: str, text: str, *, actor: str) -> str:
         """Ask `to` (a supplier, another department) about the ticket; their answer threads back."""
@@ -285,24 +356,28 @@ class Notifier:
             return
         mail = Outgoing(from_addr=self.config.mailboxes[0], from_name=self.config.outbox.from_name,
                         to=self.config.admin_address, subject=f"[Postdesk] {subject}", text=text,
-                        domain=self.config.message_id_domain, loop_token=self.loop_token)
+                        domain=self.config.message_id_domain, loop_token=self.loop_token,
+                        auto_submitted="auto-generated")
         self.enqueue(conn, mail, ticket_id=None, kind="admin")
 
-    def enqueue(self, conn: Connection, mail: Outgoing, *, ticket_id: int | None, kind: str) -> str:
-        """Write the mail to the outbox (and onto its ticket); returns its Message-ID."""
+    def enqueue(self, conn: Connection, mail: Outgoing, *, ticket_id: int | None, kind: str,
+                on_ticket: bool = True, not_before: datetime | None = None, thread_root: str = "") -> str:
+        """Write the mail to the outbox (and onto its ticket); returns its Message-ID.
+
+        `not_before`: a deferred mail, which the sender leaves alone until then."""
         raw = mail.build().as_bytes()
         now = utcnow()
         conn.execute(INSERT_OUTBOX, {
-            "created_at": now, "next_attempt_at": now, "ticket_id": ticket_id, "kind": kind,
+            "created_at": now, "next_attempt_at": not_before or now, "ticket_id": ticket_id, "kind": kind,
             "mail_from": mail.from_addr, "rcpt_to": mail.to, "message_id": mail.message_id, "raw": raw,
             "state": "pending", "attempts": 0, "last_error": "",
         })
-        if ticket_id is not None:
+        if ticket_id is not None and on_ticket:
             conn.execute(INSERT_MESSAGE, {
                 "ticket_id": ticket_id, "direction": "out", "kind": kind, "author": mail.from_addr,
                 "message_id": mail.message_id, "subject": mail.subject, "text": mail.text, "body_hash": "",
                 # The copy of a mail we sent: the history shows the words (agent's reply, the
                 # question asked) once, from their own message row; this row threads replies.
-                "thread_by": "", "created_at": now, "visibility": "mail",
+                "thread_by": "", "created_at": now, "visibility": "mail", "thread_root": thread_root,
             })
         return mail.message_id

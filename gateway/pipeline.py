@@ -29,6 +29,7 @@ from gateway.guard import suppress
 from gateway.mail.classify import classify
 from gateway.mail.compose import LOOP_HEADER
 from gateway.mail.dsn import Bounce
+from gateway.mail import known
 from gateway.mail.htmltext import html_to_text, sanitize_html
 from gateway.mail.limits import Limits, parse_bounded
 from gateway.mail.parse import ParsedMail
@@ -242,7 +243,7 @@ class Pipeline:
         else:
             ctx.thread = find_thread(conn, tags=self.tags, subject=mail.subject, sender=ctx.sender,
                                      in_reply_to=mail.in_reply_to, references=mail.references,
-                                     agent=proof.agent is not None)
+                                     agent=proof.agent is not None, thread_index_header=mail.header("Thread-Index"))
         if proof.forged:
             # An agent's address without proof is a stranger's: it joins only tickets it takes part in.
             kept = [t for t in ctx.thread.ticket_ids if is_participant(conn, t, ctx.sender)]
@@ -253,6 +254,27 @@ class Pipeline:
                 ctx.kind = "third_party"
             elif proof.agent is not None:
                 ctx.kind = "agent"
+
+    def known(self, ctx: Context, conn: Connection) -> None:
+        """Text we sent, quoted anywhere in a reply, is not the writer's (`gateway.mail.known`)."""
+        if ctx.on_behalf is not None or ctx.thread is None or not ctx.thread.ticket_ids \
+                or ctx.kind not in ("customer", "agent", "third_party"):
+            return
+        mail = ctx.mail
+        sent = known.sent_texts(conn, message_ids=mail.in_reply_to + mail.references,
+                                ticket_ids=ctx.thread.ticket_ids, to=ctx.sender)
+        if not sent and ctx.kind == "customer":
+            return  # nothing of ours to find: the strip stage's reading stands
+        reply = known.own_reply(mail.text_plain or None, mail.text_html or None, known.Known.of(sent), mail.from_name)
+        own = reply.text.strip()
+        # A customer's reply that is all quote keeps its body; staff text goes out, so never that.
+        if own or ctx.kind != "customer":
+            ctx.text, ctx.signature = own, reply.signature if own else ""
+        if own and ctx.kind != "customer":
+            # The agent's own closing goes to the customer with their words; their client's block does not.
+            ctx.text = "\n\n".join(part for part in (own, known.sign_off(reply.signature)) if part)
+        if sent:
+            ctx.notes.append(f"known text: compared with {len(sent)} mail(s) we sent")
 
     def route(self, ctx: Context, conn: Connection) -> None:
         ctx.mailboxes = self._recipients(ctx)
@@ -333,12 +355,14 @@ class Pipeline:
                 "inbound_id": ctx.inbound_id, "mailbox": mailbox,
                 "trace": json.dumps(ctx.trace(), ensure_ascii=False)}
 
-    def _store(self, ctx: Context, conn: Connection, ticket_id: int, mailbox: str) -> None:
+    def _store(self, ctx: Context, conn: Connection, ticket_id: int, mailbox: str) -> list[str]:
+        """Store the message on the ticket; returns what was left out (attachments over the limit)."""
         row = store.add_message(conn, ticket_id, self._message_values(ctx, mailbox))
         notes = ctx.held + store.store_attachments(conn, row, ctx.mail.attachments, self.config.attachments.max_size)
         for note in notes:
             store.add_event(conn, ticket_id, "note", actor="postdesk", detail=note)
         ctx.notes.extend(notes)
+        return notes
 
     def _staff_reply(self, ctx: Context, conn: Connection, ticket: Any) -> None:
         """An agent working the ticket by mail, or the third party they asked, answering."""
@@ -349,7 +373,7 @@ class Pipeline:
             return
         assert ctx.proof.agent is not None
         ctx.outcome = self.desk.agent_mail(conn, ticket, ctx.proof.agent, text=ctx.text,
-                                           message_id=ctx.mail.message_id or None)
+                                           message_id=ctx.mail.message_id or None, files=ctx.mail.attachments)
 
     def _follow_up(self, ctx: Context, conn: Connection, ticket: Any) -> None:
         if ctx.kind == "customer" and ticket.status == Status.CLOSED.value:
@@ -360,7 +384,7 @@ class Pipeline:
             if ticket.resolved_at is not None and utcnow() - ticket.resolved_at > window:
                 self._reopen_as_new(ctx, conn, ticket, f"resolved more than {window.days} days ago")
                 return
-        self._store(ctx, conn, ticket.id, ticket.mailbox)
+        dropped = "\n".join(self._store(ctx, conn, ticket.id, ticket.mailbox))
         ctx.ticket_numbers.append(ticket.number)
         if ctx.kind != "customer":
             return  # auto-replies and bounces are recorded, never change the status
@@ -376,9 +400,11 @@ class Pipeline:
             ticket = actions.set_status(conn, self.notifier, ticket, Status.IN_PROGRESS, actor=ctx.sender, why=why,
                                         notify=reopening)
             if not reopening:
-                self.notifier.ticket_event(conn, ticket, "customer_replied", text=ctx.text, actor=ctx.sender)
+                self.notifier.ticket_event(conn, ticket, "customer_replied", text=ctx.text, actor=ctx.sender,
+                                           staff_note=dropped)
         else:
-            self.notifier.ticket_event(conn, ticket, "customer_replied", text=ctx.text, actor=ctx.sender)
+            self.notifier.ticket_event(conn, ticket, "customer_replied", text=ctx.text, actor=ctx.sender,
+                                       staff_note=dropped)
         missing = [m for m in ticket.missing_fields.split(",") if m]
         if missing:
             directory = self.routing.current.directory
@@ -424,7 +450,7 @@ class Pipeline:
         ref = store.create_ticket(conn, first_number=self.config.tickets.first_number, customer_id=customer.id,
                                   subject=subject, mailbox=mailbox, actor=ctx.sender, values=values, why=why)
         store.add_participant(conn, ref.id, customer.email, "customer")
-        self._store(ctx, conn, ref.id, mailbox)
+        dropped = self._store(ctx, conn, ref.id, mailbox)
         ctx.ticket_numbers.append(ref.number)
         if ctx.on_behalf is not None:
             self._opened_by_agent(ctx, conn, ref)
@@ -440,13 +466,15 @@ class Pipeline:
                 mailbox=mailbox, in_reply_to=answers, references=[] if ctx.on_behalf is not None else mail.references,
                 missing=[labels.get(m, m) for m in decision.missing_fields],
                 linked_number=linked.number if linked is not None else None,
+                dropped=[item.filename for item in mail.attachments if len(item.payload) > self.config.attachments.max_size],
             )
             if sent:
                 ctx.notifications.append({"kind": "confirmation", "to": customer.email, "ticket": str(ref.number)})
         ticket = store.load(conn, ref.id)
         for agent in audience(self.config, directory, ticket.department):
             self.notifier.staff_notice(conn, ticket, agent.address, "new_ticket",
-                                       f"New ticket from {customer.name or customer.email} <{customer.email}>.")
+                                       "\n\n".join([f"New ticket from {customer.name or customer.email} <{customer.email}>.",
+                                                      *dropped]))
         return ref
 
     def _opened_by_agent(self, ctx: Context, conn: Connection, ref: TicketRef) -> None:

@@ -75,6 +75,7 @@ class Processor:
         )
         self.apply: tuple[tuple[str, DbStage], ...] = (
             ("thread", pipeline.thread),
+            ("known", pipeline.known),
             ("route", pipeline.route),
             ("apply", pipeline.apply),
         )

@@ -37,6 +37,8 @@ from gateway.tickets.sla import explain, format_duration
 log = logging.getLogger("gateway.sla")
 # The key of the advisory lock that one daemon holds while it sweeps (an arbitrary constant).
 SWEEP_LOCK = 0x706F7375
+# Events the notifier writes for mail a budget delayed or stopped (`Notifier.held_back`).
+HELD_BACK = ("mail_deferred", "mail_held_back")
 OPEN = (Status.NEW.value, Status.IN_PROGRESS.value, Status.WAITING_CUSTOMER.value, Status.WAITING_THIRD_PARTY.value)
 
 
@@ -50,6 +52,7 @@ class Report:
     stale: int = 0
     closed: int = 0
     digests: int = 0
+    held_back: int = 0
     backups: list[str] = field(default_factory=list)
     skipped: bool = False
 
@@ -60,6 +63,8 @@ class Duties:
         self.config = config
         self.notifier = notifier
         self.directory = directory
+        # The notices of the sweep under way, per recipient: (ticket or None, event, text).
+        self._outgoing: dict[str, list[tuple[Any, str, str]]] = {}
 
     # -- who hears of what -----------------------------------------------------------------
 
@@ -85,10 +90,13 @@ class Duties:
                     text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SWEEP_LOCK}).scalar():
                 report.skipped = True
                 return report
+            self._outgoing = {}
             self.sweep_sla(conn, now, report)
             self.remind_stale(conn, now, report)
             self.auto_close(conn, now, report)
             self.digest(conn, now, report)
+            self.report_held_back(conn, now, report)
+            self.flush(conn)
         # Counted after the commit: a sweep that rolled back warned nobody.
         metrics.sla_warning(report.warnings)
         metrics.sla_breach(report.breaches)
@@ -100,11 +108,27 @@ class Duties:
         return report
 
     def _notice(self, conn: Connection, key: str, ticket: Any, to: list[str], event: str, body: str) -> bool:
+        """Claim the notice once; it goes out with the person's other notices of this sweep."""
         if not to or not self._claim(conn, key):
             return False
         for address in to:
-            self.notifier.staff_notice(conn, ticket, address, event, body)
+            self._outgoing.setdefault(address, []).append((ticket, event, body))
         return True
+
+    def flush(self, conn: Connection) -> None:
+        """One mail per person per sweep about their tickets: a lone notice as it is (it can be
+        answered to work the ticket), several as one list with links. The daily digest, a report
+        rather than a notice, stays a mail of its own."""
+        for address, items in self._outgoing.items():
+            about = [item for item in items if item[0] is not None]
+            alone = [item for item in items if item[0] is None]
+            if len(about) == 1:
+                alone += about
+            elif about:
+                self.notifier.staff_digest(conn, address, about)
+            for ticket, event, body in alone:
+                self.notifier.staff_notice(conn, ticket, address, event, body)
+        self._outgoing = {}
 
     def _claim(self, conn: Connection, key: str) -> bool:
         """True exactly the first time `key` is claimed, across restarts and daemons."""
@@ -167,7 +191,9 @@ class Duties:
         unanswered, overdue = [], []
         answered = {row.ticket_id for row in conn.execute(select(EVENT.c.ticket_id).where(EVENT.c.kind == "first_response"))}
         for ticket in conn.execute(select(TICKET).where(TICKET.c.status.in_(OPEN)).order_by(TICKET.c.number)):
-            line = f"  {self.notifier.tags.tag(ticket.number)} {ticket.subject[:60]} ({ticket.status}, {ticket.department or '-'}, {ticket.assignee or 'unassigned'})"
+            line = (f"  {self.notifier.tags.tag(ticket.number)} {ticket.subject[:60]} ({ticket.status}, "
+                    f"{ticket.department or '-'}, {ticket.assignee or 'unassigned'})\n"
+                    f"    {self.notifier.staff_link(ticket.number)}")
             if ticket.id not in answered:
                 unanswered.append(line)
             if any(clock.breached for clock in clocks(conn, self.config, ticket, now).targets):
@@ -176,6 +202,22 @@ class Duties:
                 + f"\n\nOverdue tickets ({len(overdue)}):\n" + ("\n".join(overdue) or "  none") + "\n")
         if self._notice(conn, f"digest:{day}", None, leads, "Daily digest", body):
             report.digests += 1
+
+    def report_held_back(self, conn: Connection, now: datetime, report: Report) -> None:
+        """Tell the admin, in one mail per sweep, of every mail a budget deferred or held back."""
+        if not self.config.admin_address:
+            return
+        since = now - timedelta(days=1)
+        rows = conn.execute(select(EVENT.c.id, EVENT.c.ticket_id, EVENT.c.kind, EVENT.c.detail, TICKET.c.number)
+                            .join(TICKET, TICKET.c.id == EVENT.c.ticket_id)
+                            .where(EVENT.c.kind.in_(HELD_BACK), EVENT.c.at >= since).order_by(EVENT.c.id)).all()
+        lines = [f"  {self.notifier.tags.tag(row.number)} {row.detail}" for row in rows
+                 if self._claim(conn, f"held:{row.id}")]
+        if lines:
+            self.notifier.tell_admin(conn, f"{len(lines)} automatic mail(s) deferred or held back",
+                                     "Mail budgets (guard:) delayed or stopped these mails; deferred ones go out "
+                                     "by themselves when the budget allows:\n\n" + "\n".join(lines) + "\n")
+            report.held_back += len(lines)
 
     def backup(self, now: datetime, report: Report) -> None:
         """The day's backup (every table and the signing secret: `gateway.backup`), SQLite or PostgreSQL."""

@@ -387,8 +387,9 @@ def test_forged_agent_mail_runs_nothing_and_relays_nothing(desk: Daemon, sink: S
     assert desk.db.scalar("SELECT count(*) FROM outbox WHERE raw LIKE '%evil.example%' AND rcpt_to NOT IN (:e, :a)",
                           e=EVA, a=ADMIN) == 0, "the forged text went to nobody but the address it names"
     assert "without proof" in desk.log()
-    admin = sink.wait_for(ADMIN)
-    assert any(EVA in m.message.get_content() and "no command in it was run" in m.message.get_content() for m in admin)
+    # The admin hears of other things too (a tripped budget): wait for this report, not any mail.
+    wait_until(lambda: any(EVA in m.message.get_content() and "no command in it was run" in m.message.get_content()
+                           for m in sink.to(ADMIN)), what="the forgery report to the admin")
 
 
 # -- the SLA warning, the agent list, PostgreSQL -----------------------------------------------
@@ -413,9 +414,14 @@ def test_sla_warning_to_the_manager_carries_a_working_token(desk: Daemon, sink: 
         duties.run((created if created.tzinfo else created.replace(tzinfo=UTC)) + timedelta(minutes=21))
     finally:
         engine.dispose()
-    warning = _about(sink, KARIN, number, word="SLA warning")[0].message
-    assert "brandlarmet tjuter hela tiden" in warning.get_content(), "the history excerpt"
-    _agent_mail(desk, str(warning["Reply-To"]), "#take\n", sender=KARIN)
+    # Alone, the warning is a notice about the ticket; with others of the sweep, an item of one list.
+    warning = wait_until(lambda: [m.message for m in sink.to(KARIN) if f"[#{number}]" in str(m.message["Subject"])
+                                  and "SLA warning" in str(m.message["Subject"])
+                                  or f"SLA warning [#{number}]" in m.message.get_content()], what="the warning")[0]
+    listed = re.search(rf"SLA warning \[#{number}\].*?: (support\+t{number}\.\S+)", warning.get_content(), re.S)
+    if listed is None:
+        assert "brandlarmet tjuter hela tiden" in warning.get_content(), "the history excerpt"
+    _agent_mail(desk, listed.group(1) if listed else str(warning["Reply-To"]), "#take\n", sender=KARIN)
     wait_until(lambda: _ticket(desk, number).assignee == KARIN, what="the manager took it from the warning")
 
 

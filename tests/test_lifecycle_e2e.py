@@ -5,6 +5,8 @@ driven with a controlled clock (no sleeping).
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
 import time
 import textwrap
@@ -184,8 +186,16 @@ def _created_at(desk: Daemon, number: int) -> datetime:
 
 
 def _staff(desk: Daemon, to: str, number: int | None, event: str) -> int:
-    rows = desk.db.rows("SELECT raw FROM outbox WHERE rcpt_to = :t AND kind = :k", t=to, k=f"staff:{event}")
-    return sum(1 for (raw,) in rows if number is None or str(number).encode() in raw)
+    """Notices of `event` about `number` to `to`: alone, or listed in a sweep's one mail to them."""
+    rows = desk.db.rows("SELECT kind, raw FROM outbox WHERE rcpt_to = :t AND kind IN (:k, 'staff:sweep')",
+                        t=to, k=f"staff:{event}")
+    found = 0
+    for kind, raw in rows:
+        if kind == "staff:sweep":
+            found += email.message_from_bytes(raw, policy=email.policy.default).get_content().count(f"{event} [#{number}]")
+        elif number is None or str(number).encode() in raw:
+            found += 1
+    return found
 
 
 def test_warning_breach_and_escalation_each_exactly_once(desk: Daemon, sink: Sink, duties: Any) -> None:

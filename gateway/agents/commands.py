@@ -13,7 +13,7 @@ the third party). The reply goes first, then the commands in the order written.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from gateway.config import Agent, Config
+from gateway.mail.parse import Attachment
 from gateway.notify import Notifier
 from gateway.routing.directory import Directory
 from gateway.tickets import actions
@@ -81,8 +82,11 @@ class Scope:
     directory: Directory
 
 
-def build(commands: list[Command], body: str, scope: Scope) -> tuple[list[Step], list[str]]:
-    """The steps to apply, in order, or every error found (then nothing may be applied)."""
+def build(commands: list[Command], body: str, scope: Scope,
+          files: Sequence[Attachment] = ()) -> tuple[list[Step], list[str]]:
+    """The steps to apply, in order, or every error found (then nothing may be applied).
+
+    `files` go with the reply to the customer, when there is one."""
     errors: list[str] = []
     steps: list[Step] = []
     takers = [c for c in commands if _takes_text(c, body)]
@@ -90,7 +94,7 @@ def build(commands: list[Command], body: str, scope: Scope) -> tuple[list[Step],
         errors.append(str(CommandFailed(extra, f"the text below the commands can go to one place only, and "
                                                f"{takers[0].text} takes it")))
     if body and not takers:
-        steps.append(_reply(body, scope.agent.address))
+        steps.append(_reply(body, scope.agent.address, files))
     for command in commands:
         builder = _BUILDERS.get(command.verb)
         try:
@@ -120,9 +124,10 @@ def _takes_text(command: Command, body: str) -> bool:
                                               and bool(body))
 
 
-def _reply(body: str, actor: str) -> Step:
+def _reply(body: str, actor: str, files: Sequence[Attachment] = ()) -> Step:
     def step(conn: Connection, notifier: Notifier, ticket: Any) -> tuple[Any, str]:
-        return actions.reply(conn, notifier, ticket, body, actor=actor), "reply sent to the customer"
+        sent = "reply sent to the customer" + (f" with {', '.join(f.filename for f in files)}" if files else "")
+        return actions.reply(conn, notifier, ticket, body, actor=actor, files=files), sent
     return Step(None, step)
 
 

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
 
-from gateway.agents.commands import CommandFailed, Scope, apply, build, split
+from gateway.agents.commands import Command, CommandFailed, Scope, apply, build, split
 from gateway.agents.proof import Proof
 from gateway.config import Agent
 from gateway.db.models import utcnow
 from gateway.db.tables import ONCE
+from gateway.mail.known import internal_words
+from gateway.mail.parse import Attachment
 from gateway.notify import Notifier
 from gateway.routing.directory import Directory
 from gateway.tickets import actions, store
@@ -40,11 +42,14 @@ class Desk:
     notifier: Notifier
     directory: Callable[[], Directory]
 
-    def agent_mail(self, conn: Connection, ticket: Any, agent: Agent, *, text: str, message_id: str | None) -> str:
+    def agent_mail(self, conn: Connection, ticket: Any, agent: Agent, *, text: str, message_id: str | None,
+                   files: Sequence[Attachment] = ()) -> str:
         """Reply to the customer and run the commands; every part or none. Returns the outcome."""
         commands, body = split(text)
         scope = Scope(agent, self.notifier.config, self.directory())
-        steps, errors = build(commands, redact(body, agent.address), scope)
+        sendable, dropped = self._sendable(files)
+        steps, errors = build(commands, redact(body, agent.address), scope, sendable)
+        errors += self._unsendable(conn, ticket.id, commands, body)
         done: list[str] = []
         if not errors:
             try:
@@ -57,9 +62,36 @@ class Desk:
             log.info("agent %s on ticket %d: nothing applied: %s", agent.address, ticket.number, "; ".join(errors))
             self.notifier.agent_result(conn, ticket, agent, ok=False, lines=errors, in_reply_to=message_id)
             return f"agent mail from {agent.address} refused: {'; '.join(errors)}"
-        if commands:
-            self.notifier.agent_result(conn, ticket, agent, ok=True, lines=done, in_reply_to=message_id)
+        if commands or dropped:
+            self.notifier.agent_result(conn, ticket, agent, ok=True, lines=done + dropped, in_reply_to=message_id)
         return f"agent mail from {agent.address}: {'; '.join(done) or 'stored, nothing to do'}"
+
+    def _sendable(self, files: Sequence[Attachment]) -> tuple[list[Attachment], list[str]]:
+        """The agent's files that go to the customer, and a line for each that does not."""
+        limit = self.notifier.config.attachments.max_size
+        sendable, dropped = [], []
+        for item in files:
+            if item.content_id:
+                continue  # an image inside the agent's HTML (a logo in the signature): not a file they sent
+            if len(item.payload) > limit:
+                dropped.append(f"{item.filename or 'a file'} ({len(item.payload)} bytes) not sent to the customer: "
+                               f"over the limit of {limit} bytes")
+            else:
+                sendable.append(item)
+        return sendable, dropped
+
+    def _unsendable(self, conn: Connection, ticket_id: int, commands: list[Command], body: str) -> list[str]:
+        """The last guard before text leaves: nothing at all to do, or an internal note in it."""
+        if not commands and not body:
+            return ["nothing to send: once the quoted mail was removed, your mail had no text of its own "
+                    "(write above or below the quote, or use a command)"]
+        if not body or any(command.verb == "note" for command in commands):
+            return []
+        leak = internal_words(conn, ticket_id, body)
+        if leak is not None:
+            return [f"your text contains an internal note of this ticket ({leak[:80]!r}); nothing was sent. "
+                    f"Remove it (and the quoted notice) and send again"]
+        return []
 
     def third_party_mail(self, conn: Connection, ticket: Any, sender: str, text: str) -> str:
         """A third party answered the question an agent sent them (`#cc`)."""

@@ -107,6 +107,9 @@ class Message(SQLModel, table=True):
     trace: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
     inbound_id: int | None = Field(default=None, foreign_key="inbound.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
+    # The conversation root of Outlook's Thread-Index (its first 22 bytes, hex): threads an
+    # Outlook reply that carries no In-Reply-To or References.
+    thread_root: str = Field(default="", max_length=64, index=True)
 
 
 class Inbound(SQLModel, table=True):

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
+from email import encoders
+from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formataddr, format_datetime
@@ -78,11 +80,15 @@ class Outgoing:
     references: list[str] = field(default_factory=list)
     reply_to: str | None = None
     automatic: bool = True
+    # RFC 3834: "auto-replied" answers a mail; "auto-generated" (staff notices) answers none.
+    auto_submitted: str = "auto-replied"
     html: str | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
     message_id: str = ""
     # Value of the loop header; our own mail coming back is recognised by it.
     loop_token: str = ""
+    # Files to attach: (filename, content type, bytes).
+    attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
 
     def build(self) -> Message:
         msg: Message = MIMEText(self.text, "plain", _UTF8)
@@ -91,6 +97,8 @@ class Outgoing:
             alternative.attach(msg)
             alternative.attach(MIMEText(self.html, "html", _UTF8))
             msg = alternative
+        if self.attachments:
+            msg = _with_files(msg, self.attachments)
         self.message_id = self.message_id or new_message_id(self.domain)
         msg["From"] = formataddr((shorten_subject(self.from_name), self.from_addr), charset="utf-8")
         msg["To"] = _header(self.to)
@@ -109,9 +117,23 @@ class Outgoing:
             msg["Reply-To"] = _header(self.reply_to)
         if self.automatic:
             # RFC 3834 plus the Exchange header: other robots must not answer us.
-            msg["Auto-Submitted"] = "auto-replied"
+            msg["Auto-Submitted"] = self.auto_submitted
             msg["X-Auto-Response-Suppress"] = "All"
         msg[LOOP_HEADER] = self.loop_token or self.domain
         for name, value in self.extra_headers.items():
             msg[name] = _header(value)
         return msg
+
+
+def _with_files(body: Message, files: list[tuple[str, str, bytes]]) -> Message:
+    mixed = MIMEMultipart("mixed")
+    mixed.attach(body)
+    for name, content_type, data in files:
+        maintype, _, subtype = content_type.partition("/")
+        part = MIMEBase(maintype or "application", subtype or "octet-stream")
+        part.set_payload(data)
+        encoders.encode_base64(part)
+        # RFC 2231 for names beyond ASCII ("Offert för källaren.pdf").
+        part.add_header("Content-Disposition", "attachment", filename=name if name.isascii() else ("utf-8", "", name))
+        mixed.attach(part)
+    return mixed

@@ -7,12 +7,14 @@ way whoever does it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, get_args
 
 from sqlalchemy import Connection, insert, select, update
 
 from gateway.db.models import utcnow
 from gateway.db.tables import EVENT, RATING, TICKET
+from gateway.mail.parse import Attachment
 from gateway.notify import Notifier
 from gateway.routing.schema import Priority
 from gateway.tickets import store
@@ -117,15 +119,17 @@ def set_status(conn: Connection, notifier: Notifier, ticket: Any, target: Status
     return ticket
 
 
-def reply(conn: Connection, notifier: Notifier, ticket: Any, text: str, *, actor: str) -> Any:
-    """A public answer to the customer; the first one stops the first-response clock."""
+def reply(conn: Connection, notifier: Notifier, ticket: Any, text: str, *, actor: str,
+          files: Sequence[Attachment] = ()) -> Any:
+    """A public answer to the customer, with `files` attached; the first one stops the first-response clock."""
     if not text.strip():
         raise ActionError("empty reply")
     if ticket.status == Status.CLOSED.value:
         raise ActionError(f"ticket {ticket.number} is closed")
     first = conn.execute(select(EVENT.c.id).where(EVENT.c.ticket_id == ticket.id,
                                                   EVENT.c.kind == "first_response")).first() is None
-    _public_message(conn, ticket, text, actor, kind="agent")
+    row = _public_message(conn, ticket, text, actor, kind="agent")
+    store.store_attachments(conn, row, files, notifier.config.attachments.max_size)
     if first:
         store.add_event(conn, ticket.id, "first_response", actor=actor, detail="first reply to the customer")
     # The first agent to answer a new ticket takes it (and the assign clock stops).
@@ -133,7 +137,7 @@ def reply(conn: Connection, notifier: Notifier, ticket: Any, text: str, *, actor
     if ticket.status == Status.NEW.value and not ticket.assignee and is_agent:
         assign(conn, notifier, ticket, actor, actor=actor)
     ticket = _fresh(conn, ticket)
-    notifier.ticket_event(conn, ticket, "agent_reply", text=text, actor=actor, human=True)
+    notifier.ticket_event(conn, ticket, "agent_reply", text=text, actor=actor, human=True, files=files)
     return ticket
 
 
@@ -161,6 +165,6 @@ def rate(conn: Connection, ticket: Any, score: int, comment: str, *, actor: str)
     return True
 
 
-def _public_message(conn: Connection, ticket: Any, text: str, actor: str, *, kind: str) -> None:
-    store.add_message(conn, ticket.id, {"direction": "out", "kind": kind, "author": actor, "text": text, "body": text,
+def _public_message(conn: Connection, ticket: Any, text: str, actor: str, *, kind: str) -> int:
+    return store.add_message(conn, ticket.id, {"direction": "out", "kind": kind, "author": actor, "text": text, "body": text,
                                         "visibility": "public", "mailbox": ticket.mailbox})
