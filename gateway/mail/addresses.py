@@ -40,6 +40,10 @@ class Sender(Address):
     source: str = ""  # the header it came from, "envelope", or "" for none
 
 
+# Control characters other than folding white space (tab, CR, LF); DEL too.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def header_values(message: Message, name: str) -> list[str]:
     """Raw (undecoded) values of header `name`, in order; never raises."""
     lowered = name.lower()
@@ -61,7 +65,9 @@ def addresses(values: list[str], *, hint: str | None = None) -> list[Address]:
 
 
 def _split(value: str) -> list[tuple[str, str]]:
-    flat = " ".join(value.split())
+    # Unfold only folding white space: a vertical tab or form feed inside an address is a
+    # broken address, not a separator ("<ctrl\x0bchar@x>" must not become "char@x", someone else).
+    flat = " ".join(_CONTROL.sub("\ufffd", value).split())
     try:
         pairs = getaddresses([flat])
     except Exception:  # the stdlib's parser has raised on hostile input before
@@ -83,7 +89,7 @@ def clean(addr: str) -> str:
     if addr.lower().startswith("mailto:"):
         addr = addr[7:]
     local, at, domain = addr.rpartition("@")
-    if not at or not local or not domain or len(addr) > 320 or any(c.isspace() for c in addr):
+    if not at or not local or not domain or len(addr) > 320 or any(c.isspace() for c in addr) or "\ufffd" in addr:
         return ""
     if "." not in domain and not domain.startswith("[") and domain.lower() != "localhost":
         return ""
