@@ -1,7 +1,7 @@
 """A customer's own time zone: customer.timezone
 
 Revision ID: 0012
-Revises: 0011
+Revises: 0008
 Create Date: 2026-12-01
 
 Pages and mail show times in the reader's zone. A customer may have one of their own; null
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0011"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
