@@ -23,7 +23,8 @@ ADMIN = "admin@telenta.example"
 def config(language: str = "en", *, eva: str = "", more: str = "") -> str:
     """Eva (an agent of fire-national), an admin, no scheduler; `more` is further YAML (its
     leading `- {…}` lines are more agents)."""
-    return (f"tickets: {{language: {language}, first_number: FIRST}}\nadmin_address: {ADMIN}\nagents:\n"
+    # Mail in one known language: these tests read its words (detection has tests of its own).
+    return (f"tickets: {{language: {language}, detect_language: false, first_number: FIRST}}\nadmin_address: {ADMIN}\nagents:\n"
             f"- {{name: Eva Lind, address: {EVA}, departments: [fire-national], role: agent{eva}}}\n"
             f"{textwrap.dedent(more)}scheduler: {{enabled: false}}\n")
 

@@ -74,7 +74,7 @@ def test_customers_files_are_listed_for_staff_and_a_dropped_one_is_named_to_both
                       [(photo, "image/jpeg", "detektor.jpg"), (big, "application/octet-stream", "logg.bin")]),
           customer, "support@telenta.example")
     notice = _notice(sink, customer).message.get_content()
-    assert re.search(r"\[file\] detektor\.jpg \(4,000 bytes\): http://\S+/tickets/\d+/attachments/\d+", notice), notice
+    assert re.search(r"\[file\] detektor\.jpg \(4 kB\): http://\S+/tickets/\d+/attachments/\d+", notice), notice
     assert "logg.bin" in notice and "dropped" in notice and str(LIMIT) in notice, notice
     confirmation = sink.wait_for(customer)[0].message.get_content()
     assert "could not be accepted" in confirmation and "logg.bin" in confirmation
