@@ -685,11 +685,13 @@ def customer() -> None:
 @click.argument("email")
 @click.option("--name", help="Their name, as mail to them greets them.")
 @click.option("--language", type=click.Choice(["en", "sv", "ro"]), help="Language of their mail.")
+@click.option("--timezone", "zone", metavar="ZONE",
+              help="Their time zone (IANA name such as Europe/Bucharest) for times in their mail and pages.")
 @click.option("--organisation", help="Add them to an organisation by hand.")
 @click.option("--status-mail", type=click.Choice(["on", "off"]),
               help="off: no status-change mail (questions and the resolution still go out).")
 def customer_set(config_path: Path | None, email: str, name: str | None, language: str | None,
-                 organisation: str | None, status_mail: str | None) -> None:
+                 zone: str | None, organisation: str | None, status_mail: str | None) -> None:
     """Change a customer's settings; a customer who has not written yet is created.
 
     A new customer's organisation is the directory's for their address unless --organisation says.
@@ -706,6 +708,13 @@ def customer_set(config_path: Path | None, email: str, name: str | None, languag
         values["name"] = name.strip()
     if language:
         values["language"] = language
+    if zone:
+        from gateway.i18n.formats import check_zone
+
+        try:
+            values["timezone"] = check_zone(zone)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--timezone") from None
     if organisation:
         values["organisation"] = organisation
     if status_mail:
@@ -718,7 +727,7 @@ def customer_set(config_path: Path | None, email: str, name: str | None, languag
         if values:
             conn.execute(update(CUSTOMER).where(CUSTOMER.c.email == email).values(**values))
         row = conn.execute(CUSTOMER.select().where(CUSTOMER.c.email == email)).one()
-    settings = (f"name {row.name or '-'}, language {row.language or '-'}, organisation {row.organisation or '-'}, "
+    settings = (f"name {row.name or '-'}, language {row.language or '-'}, time zone {row.timezone or '-'}, organisation {row.organisation or '-'}, "
                 f"status mail {'off' if row.notifications_off else 'on'}")
     click.echo(f"{email}: {'updated' if known else 'created'}; {settings}")
 

@@ -22,3 +22,14 @@ def test_customer_set_creates_a_customer_who_has_not_written(daemon: Daemon, sin
     assert again.returncode == 0 and "updated" in again.stdout.decode() and "status mail off" in again.stdout.decode()
     assert daemon.db.scalar("SELECT language FROM customer WHERE email = :e", e=address) == "ro"
     assert daemon.cli("customer", "set", "not-an-address").returncode == 2
+
+
+def test_customer_set_takes_a_time_zone_and_refuses_an_unknown_one(daemon: Daemon, sink: Sink) -> None:
+    address = f"ana.{daemon.port}@kund.example"
+    made = daemon.cli("customer", "set", address, "--timezone", "Europe/Bucharest")
+    assert made.returncode == 0, made.stderr
+    assert "time zone Europe/Bucharest" in made.stdout.decode()
+    assert daemon.db.scalar("SELECT timezone FROM customer WHERE email = :e", e=address) == "Europe/Bucharest"
+    wrong = daemon.cli("customer", "set", address, "--timezone", "Europe/Atlantis")
+    assert wrong.returncode == 2 and "unknown time zone" in wrong.stderr.decode()
+    assert daemon.db.scalar("SELECT timezone FROM customer WHERE email = :e", e=address) == "Europe/Bucharest"
