@@ -270,14 +270,18 @@ def quarantine_show(config_path: Path | None, entry_id: int, raw: bool) -> None:
     """Show one entry: reason, envelope and the start of the message."""
     from gateway.quarantine import get_entry
 
-    entry = get_entry(_engine(_config(config_path)), entry_id)
-    if entry is None:
-        click.echo(f"postdesk: no quarantine entry {entry_id}", err=True)
+    _show_item(get_entry(_engine(_config(config_path)), entry_id), f"quarantine entry {entry_id}", raw)
+
+
+def _show_item(item: Any, what: str, raw: bool) -> None:
+    """One quarantine entry or outbox mail: its summary, or its bytes as stored with --raw."""
+    if item is None:
+        click.echo(f"postdesk: no {what}", err=True)
         sys.exit(1)
     if raw:
-        sys.stdout.buffer.write(entry.raw)
+        sys.stdout.buffer.write(item.raw)
         return
-    click.echo(entry.details())
+    click.echo(item.details())
 
 
 @quarantine.command("retry")
@@ -333,14 +337,7 @@ def outbox_show(config_path: Path | None, mail_id: int, raw: bool) -> None:
     """Show one mail: its state and last error, then its headers and text."""
     from gateway.outboxadmin import get_mail
 
-    mail = get_mail(_engine(_config(config_path)), mail_id)
-    if mail is None:
-        click.echo(f"postdesk: no outbox mail {mail_id}", err=True)
-        sys.exit(1)
-    if raw:
-        sys.stdout.buffer.write(mail.raw)
-        return
-    click.echo(mail.details())
+    _show_item(get_mail(_engine(_config(config_path)), mail_id), f"outbox mail {mail_id}", raw)
 
 
 @outbox.command("retry")
