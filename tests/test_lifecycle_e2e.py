@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from gateway.i18n.catalogues import gettext
 from tests.harness import Daemon, Database, Sink, make_mail, unique_address, wait_until
 from tests.scheduled import created_at, duties_for, when
 
@@ -178,7 +179,9 @@ def _staff(desk: Daemon, to: str, number: int | None, event: str) -> int:
     found = 0
     for kind, raw in rows:
         if kind == "staff:sweep":
-            found += email.message_from_bytes(raw, policy=email.policy.default).get_content().count(f"{event} [#{number}]")
+            # The list names each notice by its title in the reader's language (Swedish here).
+            title = gettext("sv", event)
+            found += email.message_from_bytes(raw, policy=email.policy.default).get_content().count(f"{title} [#{number}]")
         elif number is None or str(number).encode() in raw:
             found += 1
     return found

@@ -83,7 +83,7 @@ def test_bottom_posted_mutt_reply_stores_the_answer_and_the_signature(daemon: Da
     message = _message(daemon, sender, 2)
     assert message["text"] == "Den öppnar nu, men bara halvvägs."
     assert message["signature"] == "-- \nEva Nord\n070-123 45 67"
-    assert "> Thank you for your message" in str(message["body"]), "the full body is kept"
+    assert quoted.splitlines()[2] in str(message["body"]), "the full body is kept, our quoted mail with it"
 
 
 def test_auto_response_suppress_opens_a_ticket_without_a_confirmation(daemon: Daemon) -> None:
