@@ -45,6 +45,18 @@ def desk_fixture(name: str, text: str) -> Any:
     return desk
 
 
+def desk_on_config_file() -> Any:
+    """A module-scoped `desk` fixture: the daemon with the module's own `config_file` fixture."""
+    @pytest.fixture(scope="module")
+    def desk(backend: Database, sink: Sink, config_file: Path,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+        proc = Daemon(backend, sink, tmp_path_factory.mktemp("log") / "daemon.log",
+                      env_extra={"POSTDESK_CONFIG": str(config_file)}).start()
+        yield proc
+        proc.stop()
+    return desk
+
+
 @pytest.fixture
 def duties(desk: Daemon) -> Iterator[Any]:
     """The scheduler's duties on the desk's database, for a test to run with a controlled clock."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,8 @@ from typing import Any
 import pytest
 
 from gateway.i18n.detect import detect
-from tests.harness import REPO, Daemon, Database, Sink, make_mail, unique_address
+from tests import deskdaemon
+from tests.harness import REPO, Daemon, Sink, make_mail, unique_address
 from tests.scheduled import created_at, duties_for
 
 AGENTS = """agents:
@@ -41,12 +41,7 @@ def config_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def desk(backend: Database, sink: Sink, config_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    proc = Daemon(backend, sink, tmp_path_factory.mktemp("log") / "daemon.log",
-                  env_extra={"POSTDESK_CONFIG": str(config_file)}).start()
-    yield proc
-    proc.stop()
+desk = deskdaemon.desk_on_config_file()
 
 
 def _confirmation(desk: Daemon, sink: Sink, body: str, subject: str = "Brandlarm") -> Any:

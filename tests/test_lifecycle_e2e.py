@@ -10,8 +10,7 @@ import email.policy
 import re
 import time
 import textwrap
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import pytest
 from sqlalchemy import text
 
 from gateway.i18n.catalogues import gettext
+from tests import deskdaemon
 from tests.harness import Daemon, Database, Sink, make_mail, unique_address, wait_until
 from tests.scheduled import created_at, duties_for, when
 
@@ -40,12 +40,7 @@ def config_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def desk(backend: Database, sink: Sink, config_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    proc = Daemon(backend, sink, tmp_path_factory.mktemp("log") / "daemon.log",
-                  env_extra={"POSTDESK_CONFIG": str(config_file)}).start()
-    yield proc
-    proc.stop()
+desk = deskdaemon.desk_on_config_file()
 
 
 def _open(desk: Daemon, sink: Sink, sender: str, subject: str = "Brandlarm tjuter") -> int:
