@@ -15,7 +15,7 @@ from sqlalchemy import Engine, insert, select
 
 from gateway.config import Config
 from gateway.db.engine import current_revision, head_revision, make_engine, upgrade
-from gateway.db.models import utcnow
+from gateway.clock import utcnow
 from gateway.db.queues import INBOUND
 from gateway.db.tables import TICKET
 from gateway.mail.reading import mail_facts

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, bindparam, select, update
 
 from gateway.config import Bucket, Config
-from gateway.db.models import utcnow
+from gateway.clock import utcnow
 from gateway.db.tables import BUDGET, SUPPRESSION
 from gateway.tickets.store import insert_ignore
 

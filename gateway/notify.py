@@ -17,7 +17,7 @@ from sqlalchemy import Connection, bindparam, insert, select
 
 from gateway.agents.tokens import Purpose, reply_address
 from gateway.config import Agent, Config
-from gateway.db.models import utcnow
+from gateway.clock import utcnow
 from gateway.db.tables import ATTACHMENT, CUSTOMER, MESSAGE, MESSAGE_ATTACHMENT, OUTBOX
 from gateway.followup import TagFormat, thread_index
 from gateway.guard import Verdict, allow_automatic, suppressed

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, Row, update
 
 from gateway import metrics
 from gateway.config import Config
-from gateway.db.models import utcnow
+from gateway.clock import utcnow
 from gateway.db.queues import OUTBOX, claim_outbox, new_claim, release
 from gateway.db.retry import is_transient
 from gateway.validate import address_problem

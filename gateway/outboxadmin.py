@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Row, select, update
 
-from gateway.db.models import utcnow
+from gateway.clock import utcnow
 from gateway.db.tables import OUTBOX
 
 STATES = ("dead", "pending", "sent")

@@ -22,7 +22,7 @@ from gateway.agents.proof import Proof, Prover
 from gateway.config import Config
 from gateway.copies import earlier_copies, hold_message_ids, recipients
 from gateway.db.models import Bounce as BounceRow
-from gateway.db.models import utcnow
+from gateway.clock import utcnow
 from gateway.db.tables import OUTBOX
 from gateway.followup import TagFormat, ThreadResult, by_token, find_thread, is_participant
 from gateway.guard import suppress

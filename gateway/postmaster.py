@@ -19,7 +19,7 @@ from email.utils import formataddr, format_datetime
 from sqlalchemy import Connection, insert
 
 from gateway.config import Config
-from gateway.db.models import utcnow
+from gateway.clock import utcnow
 from gateway.db.tables import OUTBOX
 from gateway.guard import allow_automatic
 from gateway.mail.compose import LOOP_HEADER, new_message_id

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, Row, bindparam, insert, select, updat
 
 from gateway import metrics
 from gateway.admit import check
-from gateway.db.models import utcnow
+from gateway.clock import utcnow
 from gateway.db.queues import INBOUND, claim_inbound, new_claim, release
 from gateway.db.retry import is_transient, jitter
 from gateway.db.tables import QUARANTINE, TICKET

@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
-from gateway.db.models import Inbound, Quarantine, utcnow
+from gateway.clock import utcnow
+from gateway.db.models import Inbound, Quarantine
 from gateway.mail.parse import decode_text
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, select, text
 
 from gateway import metrics
 from gateway.config import Config
-from gateway.db.models import utcnow
+from gateway.clock import utcnow
 from gateway.db.tables import EVENT, ONCE, TICKET
 from gateway.notify import Notifier
 from gateway.routing.directory import Directory

@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 from gateway.agents.commands import Command, CommandFailed, Scope, apply, build, split
 from gateway.agents.proof import Proof
 from gateway.config import Agent
-from gateway.db.models import utcnow
+from gateway.clock import utcnow
 from gateway.db.tables import ONCE
 from gateway.mail.known import internal_words
 from gateway.mail.parse import Attachment

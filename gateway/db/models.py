@@ -7,16 +7,13 @@ so "nothing lost" holds whatever a later stage does.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import BigInteger, Boolean, Column, Index, LargeBinary, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
+from gateway.clock import utcnow
 from gateway.db.normalise import bound_text_columns
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Customer(SQLModel, table=True):

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Row, Table, and_, insert, or_, select, update
 
-from gateway.db.models import utcnow
+from gateway.clock import utcnow
 from gateway.db.normalise import raw_message_id
 from gateway.db.tables import INBOUND, OUTBOX
 

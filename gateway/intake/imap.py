@@ -39,7 +39,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.config import Config, ImapAccount
 from gateway.db.engine import make_engine
-from gateway.db.models import ImapSeen, ImapState, utcnow
+from gateway.clock import utcnow
+from gateway.db.models import ImapSeen, ImapState
 from gateway.db.normalise import raw_message_id
 from gateway.db.queues import INBOUND
 from gateway.mail.parse import decode_text

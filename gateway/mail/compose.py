@@ -23,7 +23,7 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formataddr, format_datetime
 
-from gateway.db.models import utcnow
+from gateway.clock import utcnow
 
 # Set on everything we send, so that our own mail coming back is recognised as a loop.
 LOOP_HEADER = "X-Postdesk-Loop"

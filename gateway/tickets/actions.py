@@ -12,7 +12,7 @@ from typing import Any, get_args
 
 from sqlalchemy import Connection, insert, select, update
 
-from gateway.db.models import utcnow
+from gateway.clock import utcnow
 from gateway.db.tables import EVENT, RATING, TICKET
 from gateway.mail.parse import Attachment
 from gateway.i18n.catalogues import N_

@@ -17,9 +17,7 @@ from sqlalchemy import Connection, Row, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from gateway.db.models import (
-    utcnow,
-)
+from gateway.clock import utcnow
 from gateway.db.tables import (
     ATTACHMENT,
     CUSTOMER,

@@ -31,7 +31,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from gateway.db.models import Once, utcnow
+from gateway.clock import utcnow
+from gateway.db.models import Once
 from gateway.guard import allow_automatic
 from gateway.mail.compose import Outgoing
 from gateway.web import store

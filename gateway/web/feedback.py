@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.db.models import utcnow
+from gateway.clock import utcnow
 from gateway.tickets.lifecycle import DONE
 from gateway.web import store
 from gateway.web.context import Visit, Web

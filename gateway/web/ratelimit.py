@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine, delete, func, insert, select
 
-from gateway.db.models import utcnow
+from gateway.clock import utcnow
 from gateway.db.tables import SIGNIN_HIT
 
 
