@@ -134,7 +134,7 @@ def inject(config_path: Path | None, mailboxes: tuple[str, ...], sender: str | N
     Exits 0 once the message is committed, 75 when the store is unavailable (the MTA retries),
     67 when no mailbox of ours is given or named in the message.
     """
-    from gateway.db.queues import enqueue_inbound
+    from gateway.intake.writer import enqueue_inbound
     from gateway.intake.pipe import recipients_in
     from gateway.intake.smtp import Mailboxes
 

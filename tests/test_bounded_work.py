@@ -20,7 +20,8 @@ import pytest
 
 from gateway.agents.proof import dkim_pass
 from gateway.db.engine import make_engine, upgrade
-from gateway.db.queues import claim_inbound, enqueue_inbound
+from gateway.db.queues import claim_inbound
+from gateway.intake.writer import enqueue_inbound
 from gateway.mail.htmltext import flatten_nesting
 from tests.dkimkeys import make_key, sign
 from tests.harness import Daemon, Database, Sink, unique_address, wait_until

@@ -24,7 +24,7 @@ from sqlalchemy import text
 from gateway.config import load_config
 from gateway.daemon import build_pipeline
 from gateway.db.engine import make_engine, upgrade
-from gateway.db.queues import enqueue_inbound
+from gateway.intake.writer import enqueue_inbound
 from gateway.process import Processor
 from tests.harness import REPO, Database
 

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway import metrics
 from gateway.db.engine import make_engine, upgrade
-from gateway.db.queues import enqueue_inbound
+from gateway.intake.writer import enqueue_inbound
 from tests.harness import Daemon, Database, Sink, free_port, make_mail, unique_address, wait_until
 
 

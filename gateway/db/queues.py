@@ -10,31 +10,17 @@ instance name), and the rows go back to work.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Row, Table, and_, insert, or_, select, update
+from sqlalchemy import Engine, Row, Table, and_, or_, select, update
 
 from gateway.clock import utcnow
-from gateway.db.normalise import raw_message_id
 from gateway.db.tables import INBOUND, OUTBOX
 
 
 def new_claim(instance: str) -> str:
     return f"{instance}/{uuid.uuid4().hex[:12]}"
-
-
-def enqueue_inbound(engine: Engine, items: Sequence[dict[str, Any]]) -> list[int]:
-    """Insert raw messages in one transaction; returns their ids once committed."""
-    now = utcnow()
-    rows = [{"received_at": now, "state": "queued", "note": "", "peer": "", **item} for item in items]
-    for row in rows:
-        row["size"] = len(row["raw"])
-        row.setdefault("message_id", raw_message_id(row["raw"]))
-    with engine.begin() as conn:
-        result = conn.execute(insert(INBOUND).returning(INBOUND.c.id), rows)
-        return [r[0] for r in result]
 
 
 def _claimable(table: Table, state: str, now: datetime) -> Any:
