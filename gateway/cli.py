@@ -560,7 +560,7 @@ def imap_test(config_path: Path | None, account: str) -> None:
     """
     import asyncio
 
-    from gateway.intake.imap import find_account, test_account
+    from gateway.intake.imap.probe import find_account, test_account
 
     config = _config(config_path)
     if find_account(config, account) is None:

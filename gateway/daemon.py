@@ -23,7 +23,7 @@ from gateway.config import Config
 from gateway.db.engine import make_engine, upgrade
 from gateway.db.queues import release_instance
 from gateway.followup import TagFormat
-from gateway.intake.imap import ImapIntake
+from gateway.intake.imap.runner import ImapIntake
 from gateway.intake.smtp import IntakeHandler, Mailboxes, start_server
 from gateway.intake.writer import GroupWriter
 from gateway.metrics import MetricsServer

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,7 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.intake.imap import chunks, encode_folder, uid_set
+from gateway.intake.imap.runner import chunks
+from gateway.intake.imap.wire import encode_folder, uid_set
 from tests.harness import REPO, Daemon, Database, Sink, make_mail, unique_address, wait_until
 from tests.imap.dovecot import PASSWORD, USER, Dovecot, installed, make_certificate
 
@@ -75,20 +77,38 @@ def start(sink: Sink, dovecot: Dovecot, certificate: tuple[Path, Path], tmp_path
     """Start a daemon on `db` importing `accounts`; every daemon started is stopped afterwards."""
     started: list[Daemon] = []
 
-    def run(db: Database, *accounts: dict[str, Any], env: dict[str, str] | None = None,
-            port: int | None = None) -> Daemon:
-        extra = {"POSTDESK_CONFIG": str(write_config(tmp_path, list(accounts))),
-                 "SSL_CERT_FILE": str(certificate[0]), **(env or {})}
+    def run(db: Database, *accounts: dict[str, Any], port: int | None = None,
+            fault: tuple[str, int] | None = None) -> Daemon:
+        extra = {"POSTDESK_CONFIG": str(write_config(tmp_path, list(accounts))), "SSL_CERT_FILE": str(certificate[0])}
         daemon = Daemon(db, sink, tmp_path / f"daemon-{len(started)}.log", env_extra=extra)
         if port is not None:
             daemon.port = port
         started.append(daemon)
-        return daemon.start()
+        return daemon.start() if fault is None else with_fault(daemon, *fault)
 
     yield run
     for daemon in started:
         if daemon.proc is not None and daemon.proc.poll() is None:
             daemon.stop()
+
+
+def with_fault(daemon: Daemon, fault: str, count: int) -> Daemon:
+    """Start `daemon` with a fault put in from outside (tests/imap/faults.py), and wait until it
+    listens or, as a crash may come first, has ended."""
+    with daemon.log_path.open("ab") as log_file:
+        proc = subprocess.Popen([sys.executable, "-m", "tests.imap.faults", fault, str(count), "serve"],
+                                cwd=REPO, env=daemon.env(), stdout=log_file, stderr=log_file)
+    daemon.proc = proc
+
+    def listening() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", daemon.port), timeout=0.5).close()
+        except OSError:
+            return False
+        return True
+
+    wait_until(lambda: proc.poll() is not None or listening(), timeout=30, what="the daemon listening, or ended")
+    return daemon
 
 
 def full_log(daemon: Daemon) -> str:
@@ -158,7 +178,7 @@ def test_server_restarted_in_the_middle_of_a_batch_imports_each_message_once(
     dovecot.append("INBOX", *raws)
     # The first chunk of 20 is committed, then the daemon holds before moving it: the restart
     # comes between the commit and the move, with 30 messages not fetched yet.
-    daemon = start(fresh_db, account(dovecot), env={"TEST_POSTDESK_IMAP_HOLD_AFTER_COMMIT": "20"})
+    daemon = start(fresh_db, account(dovecot), fault=("hold-after-commit", 20))
     wait_until(lambda: fresh_db.scalar("SELECT count(*) FROM imapseen") == 20, what="the first chunk committed")
     assert dovecot.count("INBOX") == 50, "nothing moved yet"
     dovecot.restart()
@@ -176,7 +196,7 @@ def test_kill_9_between_commit_and_move_never_doubles_a_ticket(
         fresh_db: Database, start: Start, dovecot: Dovecot, sink: Sink) -> None:
     customers, raws = mails(12, "crash")
     dovecot.append("INBOX", *raws)
-    first = start(fresh_db, account(dovecot), env={"TEST_POSTDESK_IMAP_CRASH_AFTER_COMMIT": "1"})
+    first = start(fresh_db, account(dovecot), fault=("crash-after-commit", 1))
     assert first.proc is not None
     assert first.proc.wait(30) == -signal.SIGKILL
     assert fresh_db.scalar("SELECT count(*) FROM imapseen WHERE NOT done") == 12, "committed, not moved"
