@@ -1,8 +1,9 @@
 """One asyncio loop: SMTP intake, processor and sender start here and stop here, in order.
 
 Database work runs on small thread pools so that the loop keeps answering SMTP while a batch
-commits: one thread for intake commits (group commit) and one for the processor and sender. On
-SIGTERM the daemon stops accepting connections, lets the intake writer commit what it holds,
+commits: one thread for intake commits (group commit) and one for the processor and sender; the
+SMTP-time `reject` rules (`gateway.screen`, injected into the handler) parse in the loop's default
+executor. On SIGTERM the daemon stops accepting connections, lets the intake writer commit what it holds,
 finishes the batches in progress and exits. The metrics listener (`gateway.metrics`) and the
 systemd watchdog (`gateway.sdnotify`) are tasks of the same loop: a loop that hangs stops both.
 """
@@ -34,6 +35,7 @@ from gateway.postmaster import postmaster_addresses
 from gateway.process import Processor
 from gateway.routing.runtime import RoutingState
 from gateway.scheduler import Duties, run_scheduler
+from gateway.screen import RejectRules
 from gateway.templating import MailTemplates
 
 log = logging.getLogger("gateway.daemon")
@@ -74,7 +76,7 @@ class Daemon:
         writer = GroupWriter(self.engine, self.intake_pool, on_commit=self._process_wake.set)
         writer.start()
         handler = IntakeHandler(Mailboxes(self.config.mailboxes, postmaster_addresses(self.config)), writer,
-                                self.stats, self.routing)
+                                self.stats, RejectRules(self.routing))
         server = await start_server(self.config, handler)
         imap = ImapIntake(self.config, self.engine, self.intake_pool, on_commit=self._process_wake.set)
         imap.start()

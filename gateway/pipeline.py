@@ -35,7 +35,7 @@ from gateway.mail import known
 from gateway.mail.htmltext import html_to_text, sanitize_html
 from gateway.mail.limits import Limits, parse_bounded
 from gateway.mail.parse import ParsedMail
-from gateway.mail.quotes import new_text, reply_of
+from gateway.mail.quotes import reply_of
 from gateway.notify import Notifier
 from gateway.routing.evaluate import Decision, Facts
 from gateway.routing.rules import route
@@ -146,25 +146,6 @@ def facts_for(mail: ParsedMail, mailbox: str, *, sender: str, text: str, followu
         headers.setdefault(name.lower(), []).append(str(value))
     return Facts(mailbox=mailbox, from_addr=sender, to=mail.to, cc=mail.cc, subject=mail.subject, body=text,
                  headers=headers, has_attachment=bool(mail.attachments), followup=followup)
-
-
-def smtp_rejection(routing: Routing, raw: bytes, rcpt_to: list[str], mail_from: str) -> str | None:
-    """The text of a `reject` rule that matches, checked at SMTP DATA time; None to accept.
-
-    Only rules can be checked here (no database yet): follow-up is unknown and counts as new.
-    """
-    mail, _ = parse_bounded(raw, Limits())
-    sender = mail.from_addr or mail_from.lower()
-    text = new_text(mail.text_plain or None, mail.text_html or None)
-    for box in dict.fromkeys(base_mailbox(r) for r in rcpt_to):
-        decision = route(routing.rules, routing.directory, facts_for(mail, box, sender=sender, text=text, followup=False))
-        if decision.action == "reject":
-            return decision.action_reason or "Message refused by policy"
-    return None
-
-
-def has_reject_rules(routing: Routing) -> bool:
-    return any(rule.terminal is not None and rule.terminal[0] == "reject" for rule in routing.rules)
 
 
 def base_mailbox(address: str) -> str:

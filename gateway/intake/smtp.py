@@ -4,6 +4,10 @@ The handler is deliberately thin (aiosmtpd's own model): MAIL and RCPT check the
 with the reason for one no relay or database would take), DATA hands the raw bytes to the group
 writer and waits for the commit. Size limits are aiosmtpd's
 `data_size_limit` (552 on excess); relaying is refused with 550.
+
+Screening at DATA time (the `reject` rules, `gateway.screen`) is injected by the daemon as a
+`Screen` and runs in a worker thread: it parses the whole message, which must not hold up the
+loop that answers the other clients and feeds the systemd watchdog.
 """
 
 from __future__ import annotations
@@ -11,15 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from typing import Any, AnyStr
+from typing import Any, AnyStr, Protocol
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway import metrics
 from gateway.config import Config
 from gateway.intake.data import LeanData
-from gateway.intake.writer import GroupWriter
-from gateway.pipeline import has_reject_rules, smtp_rejection
+from gateway.intake.writer import GroupWriter, InboundItem
 from gateway.validate import address_problem
 
 log = logging.getLogger("gateway.smtp")
@@ -67,14 +70,25 @@ class Mailboxes:
         return "+" in local and f"{base}@{domain}" in self._exact
 
 
+class Screen(Protocol):
+    """A check of a whole message before it is accepted (the daemon passes `gateway.screen.RejectRules`)."""
+
+    def active(self) -> bool:
+        """Cheap, asked on the loop: whether the check could refuse anything at all."""
+
+    def __call__(self, raw: bytes, rcpt_to: list[str], mail_from: str) -> str | None:
+        """Why the message is refused, or None; called in a worker thread."""
+
+
 class IntakeHandler:
+    """aiosmtpd's handler: which envelopes we take, and 250 only once the message is committed."""
+
     def __init__(self, mailboxes: Mailboxes, writer: GroupWriter, stats: dict[str, int],
-                 routing: Any = None) -> None:
+                 screen: Screen | None = None) -> None:
         self.mailboxes = mailboxes
         self.writer = writer
         self.stats = stats
-        # A RoutingState: `reject` rules are applied here, before the message is accepted.
-        self.routing = routing
+        self.screen = screen
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
@@ -114,20 +128,20 @@ class IntakeHandler:
             return NO_RECIPIENTS
         raw = envelope.original_content or envelope.content
         assert isinstance(raw, bytes)
-        refusal = self._rejected(raw, envelope)
+        refusal = await self._rejected(raw, envelope)
         if refusal is not None:
             self.stats["rejected_by_rule"] = self.stats.get("rejected_by_rule", 0) + 1
             metrics.refused("rule")
             log.info("refused DATA from %s to %s by rule: %s", envelope.mail_from, envelope.rcpt_tos, refusal)
             return f"550 5.7.1 {refusal}"
-        item = {
-            "source": "smtp",
-            "mail_from": envelope.mail_from or "<>",
-            "rcpt_to": ",".join(address.lower() for address in envelope.rcpt_tos),
-            "raw": raw,
+        item = InboundItem(
+            source="smtp",
+            mail_from=envelope.mail_from or "<>",
+            rcpt_to=",".join(address.lower() for address in envelope.rcpt_tos),
+            raw=raw,
             # Whose Authentication-Results may be believed depends on who handed the mail over.
-            "peer": peer_address(session),
-        }
+            peer=peer_address(session),
+        )
         try:
             inbound_id = await self.writer.submit(item)
         except Exception:
@@ -138,12 +152,12 @@ class IntakeHandler:
         metrics.accepted()
         return f"250 2.0.0 Queued as {inbound_id}"
 
-
-    def _rejected(self, raw: bytes, envelope: Envelope) -> str | None:
-        if self.routing is None or not has_reject_rules(self.routing.current):
+    async def _rejected(self, raw: bytes, envelope: Envelope) -> str | None:
+        """The screen's refusal, found in a worker thread while the loop serves the others."""
+        if self.screen is None or not self.screen.active():
             return None
         try:
-            return smtp_rejection(self.routing.current, raw, list(envelope.rcpt_tos), envelope.mail_from or "")
+            return await asyncio.to_thread(self.screen, raw, list(envelope.rcpt_tos), envelope.mail_from or "")
         except Exception:
             # Unreadable mail is not refused here: it is accepted and quarantined with the reason.
             log.exception("could not check reject rules; accepting the message")
