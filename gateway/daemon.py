@@ -17,7 +17,9 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway import firstrun, sdnotify
 from gateway.config import Config
@@ -38,6 +40,9 @@ from gateway.scheduler import Duties, run_scheduler
 from gateway.screen import RejectRules
 from gateway.templating import MailTemplates
 
+if TYPE_CHECKING:
+    from gateway.web.server import WebServer
+
 log = logging.getLogger("gateway.daemon")
 
 
@@ -52,7 +57,22 @@ def build_pipeline(config: Config, routing: RoutingState | None = None) -> Pipel
     return Pipeline(config=config, notifier=notifier, tags=tags, routing=routing or RoutingState(config))
 
 
+@dataclass
+class Running:
+    """What `Daemon.run` started and `Daemon._shut_down` stops, in that order."""
+
+    writer: GroupWriter
+    server: asyncio.Server
+    imap: ImapIntake
+    sender: Sender
+    web: WebServer | None
+    metrics: MetricsServer | None
+    workers: list[asyncio.Task[None]] = field(default_factory=list)
+
+
 class Daemon:
+    """One daemon process: its engine, thread pools, rules in force and the events that wake its loops."""
+
     def __init__(self, config: Config) -> None:
         self.config = config
         self.instance = instance_name(config)
@@ -68,11 +88,9 @@ class Daemon:
         self._send_wake = asyncio.Event()
 
     async def run(self) -> None:
+        """Start everything in order, serve until SIGTERM or SIGINT, then stop everything in order."""
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self.work_pool, upgrade, self.engine)
-        released = await loop.run_in_executor(self.work_pool, release_instance, self.engine, self.instance)
-        if any(released):
-            log.info("released %d inbound and %d outbox lease(s) left by an earlier run", *released)
+        await self._prepare_store(loop)
         writer = GroupWriter(self.engine, self.intake_pool, on_commit=self._process_wake.set)
         writer.start()
         handler = IntakeHandler(Mailboxes(self.config.mailboxes, postmaster_addresses(self.config)), writer,
@@ -81,17 +99,30 @@ class Daemon:
         imap = ImapIntake(self.config, self.engine, self.intake_pool, on_commit=self._process_wake.set)
         imap.start()
         pipeline = build_pipeline(self.config, self.routing)
-        processor = Processor(self.engine, pipeline, self.instance)
         sender = Sender(self.engine, self.config, self.work_pool, self.instance)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
-        web = None
-        if self.config.web.enabled:
-            from gateway.web.server import start_web
-
-            web = await start_web(self.config, self.engine, on_outbox=self._send_wake.set)
-        metrics = await self._start_metrics()
+        running = Running(writer, server, imap, sender, await self._start_web(), await self._start_metrics())
         loop.add_signal_handler(signal.SIGHUP, lambda: self.reload("SIGHUP"))
+        running.workers = self._start_workers(loop, pipeline, sender)
+        log.info("Postdesk %s ready: mailboxes %s, database %s", self.instance,
+                 ", ".join(self.config.mailboxes), self.engine.url.render_as_string(hide_password=True))
+        sdnotify.notify("READY=1")
+        running.workers.extend(self._after_ready(loop, running))
+        await self._stop.wait()
+        await self._shut_down(running)
+
+    async def _prepare_store(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Bring the schema up to date and take back the leases an earlier run of ours left."""
+        await loop.run_in_executor(self.work_pool, upgrade, self.engine)
+        released = await loop.run_in_executor(self.work_pool, release_instance, self.engine, self.instance)
+        if any(released):
+            log.info("released %d inbound and %d outbox lease(s) left by an earlier run", *released)
+
+    def _start_workers(self, loop: asyncio.AbstractEventLoop, pipeline: Pipeline,
+                       sender: Sender) -> list[asyncio.Task[None]]:
+        """The processor and sender loops, the rules watcher and the scheduler, as configured."""
+        processor = Processor(self.engine, pipeline, self.instance)
         workers = [
             loop.create_task(self._loop("processor", self._process_wake, self.config.processor.poll_interval,
                                         lambda: loop.run_in_executor(self.work_pool, processor.run_batch),
@@ -104,37 +135,50 @@ class Daemon:
         if self.config.scheduler.enabled:
             duties = Duties(self.engine, self.config, pipeline.notifier, lambda: self.routing.current.directory)
             workers.append(loop.create_task(run_scheduler(duties, self.work_pool, self.config, self._stop)))
-        log.info("Postdesk %s ready: mailboxes %s, database %s", self.instance,
-                 ", ".join(self.config.mailboxes), self.engine.url.render_as_string(hide_password=True))
-        sdnotify.notify("READY=1")
-        workers.append(loop.create_task(firstrun.announce(self.config, web=web is not None, metrics=metrics is not None)))
+        return workers
+
+    def _after_ready(self, loop: asyncio.AbstractEventLoop, running: Running) -> list[asyncio.Task[None]]:
+        """The first-run notice and, under systemd, the watchdog: tasks of this same loop."""
+        tasks = [loop.create_task(firstrun.announce(self.config, web=running.web is not None,
+                                                    metrics=running.metrics is not None))]
         interval = sdnotify.watchdog_interval()
         if interval:
-            workers.append(loop.create_task(sdnotify.watchdog(self._stop, interval)))
-        await self._stop.wait()
+            tasks.append(loop.create_task(sdnotify.watchdog(self._stop, interval)))
+        return tasks
+
+    async def _shut_down(self, running: Running) -> None:
+        """No new mail first, then let what is in progress finish; the metrics listener goes last."""
         log.info("stopping: no new connections; finishing work in progress")
         sdnotify.notify("STOPPING=1")
-        server.close()
-        await imap.close()
-        if web is not None:
-            await web.stop()
-        await writer.close()
+        running.server.close()
+        await running.imap.close()
+        if running.web is not None:
+            await running.web.stop()
+        await running.writer.close()
         # Let each loop finish the batch it holds (a sender cut off mid-send would resend
         # mail the relay already took); cancel only what is still busy after the grace time.
         self._process_wake.set()
         self._send_wake.set()
-        _done, busy = await asyncio.wait(workers, timeout=30)
+        _done, busy = await asyncio.wait(running.workers, timeout=30)
         for task in busy:
             task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
-        await sender.close()
-        if metrics is not None:
+        await asyncio.gather(*running.workers, return_exceptions=True)
+        await running.sender.close()
+        if running.metrics is not None:
             # Last to go: scrapes during the drain show the queues emptying (readiness: stopping).
-            await metrics.stop()
+            await running.metrics.stop()
         self.intake_pool.shutdown(wait=True)
         self.work_pool.shutdown(wait=True)
         self.engine.dispose()
         log.info("stopped")
+
+    async def _start_web(self) -> WebServer | None:
+        if not self.config.web.enabled:
+            return None
+        # Imported only when enabled: a daemon without the web history does not load it.
+        from gateway.web.server import start_web
+
+        return await start_web(self.config, self.engine, on_outbox=self._send_wake.set)
 
     async def _start_metrics(self) -> MetricsServer | None:
         if not self.config.metrics.listen:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from aiosmtpd.smtp import MISSING, SMTP, syntax
 
@@ -42,9 +41,9 @@ class LeanData(SMTP):
             self._set_post_data_state()  # type: ignore[no-untyped-call]
             return
         self.envelope.content = self.envelope.original_content = data
-        status: Any = await self._call_handler_hook("DATA")
+        status: object = await self._call_handler_hook("DATA")
         self._set_post_data_state()  # type: ignore[no-untyped-call]
-        await self.push("250 OK" if status is MISSING else status)
+        await self.push("250 OK" if status is MISSING else str(status))
 
     async def _read_data(self) -> tuple[bytes | None, str]:
         """The message up to the lone dot, or why it is refused (after reading all of it)."""

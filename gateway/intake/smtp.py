@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from typing import Any, AnyStr, Protocol
+from typing import AnyStr, Protocol
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -184,7 +184,7 @@ async def start_server(config: Config, handler: IntakeHandler) -> asyncio.Server
     context = tls_context(config)
     host, port = config.smtp.host_port
 
-    def factory() -> Any:
+    def factory() -> PostdeskSMTP:
         return PostdeskSMTP(
             handler,
             data_size_limit=config.smtp.max_message_size,
