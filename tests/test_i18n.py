@@ -80,7 +80,7 @@ def test_a_mail_is_in_one_language_from_subject_to_signature(lang: str) -> None:
 
 def test_time_zone_order_person_organisation_department_calendar_default() -> None:
     from gateway.config import Agent, Config
-    from gateway.i18n import people
+    from gateway.routing import people
     from gateway.routing.directory import Department, Directory, Organisation
 
     directory = Directory(

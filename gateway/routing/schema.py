@@ -13,7 +13,7 @@ A *condition* on a text field is a plain scalar (meaning `equals`) or a mapping 
 one operator: `equals`, `contains`, `regex`, `one_of` or `not` (whose value is again a
 condition). A *match* is a mapping of fields to conditions, all of which must hold; `all`,
 `any` (lists of matches) and `not` (one match) nest to any depth. What each field and
-operator means when a message is tested is documented in `gateway.routing.evaluate`.
+operator means when a message is tested is documented in `gateway.routing.match`.
 
 Cross-field checks that need a file position (placeholders, terminal actions, names known to
 the directory) are done by `gateway.routing.loader`, which has the lines.
@@ -36,8 +36,8 @@ from pydantic import (
 )
 
 from gateway.routing.yamlsource import Loc
+from gateway.values import Priority
 
-Priority = Literal["low", "normal", "high", "urgent"]
 OPERATORS = ("equals", "contains", "regex", "one_of", "not")
 Terminal = Literal["quarantine", "drop", "reject"]
 TERMINALS: tuple[Terminal, ...] = ("quarantine", "drop", "reject")

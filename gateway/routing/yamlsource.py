@@ -193,6 +193,7 @@ class _Builder:
         try:
             if isinstance(node, yaml.SequenceNode):
                 return [self.build(item, loc + (i,)) for i, item in enumerate(node.value)]
+            assert isinstance(node, yaml.MappingNode)  # the composer makes no other kind
             return self._mapping(node, loc)
         finally:
             self._open.discard(id(node))
