@@ -143,13 +143,17 @@ class LifecycleConfig(Section):
     auto_close_days: int = Field(default=7, ge=1)
 
 
+# An agent works tickets; a manager answers for a department's; the lead for all of them.
+Role = Literal["agent", "manager", "lead"]
+
+
 class Agent(Section):
     """A person who works tickets: by mail with proof (token or DKIM), and on the web view."""
 
     name: str
     address: str
     departments: tuple[str, ...] = ()
-    role: Literal["agent", "manager", "lead"] = "agent"
+    role: Role = "agent"
     language: Language | None = None
     # IANA time zone of the times in their mail and pages; null: tickets.timezone.
     timezone: str | None = None
