@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -51,7 +51,7 @@ def _domain(value: str) -> str:
     return value
 
 
-def _none_is_empty(value: Any) -> Any:
+def _none_is_empty(value: object) -> object:
     # `fire-national:` with nothing under it is a department with defaults, not an error.
     return {} if value is None else value
 
