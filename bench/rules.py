@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from gateway.routing.rules import Facts, RuleSet, evaluate, load_rules
+from gateway.routing.router import Facts, RuleSet, evaluate, load_rules
 
 MAILBOXES = [f"{name}@telenta.example" for name in ("support", "order", "service", "onlinesupport")]
 WORDS = (

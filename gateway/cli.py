@@ -82,7 +82,7 @@ def serve(config_path: Path | None) -> None:
     from gateway.heap import return_large_buffers
 
     return_large_buffers()
-    from gateway.routing.rules import DirectoryError, RulesError
+    from gateway.routing.router import DirectoryError, RulesError
 
     try:
         run(config)
@@ -399,7 +399,7 @@ def _mail_reader(sender: str) -> Callable[[bytes], dict[str, Any]]:
 def _router(config_path: Path | None, mailbox: str | None, sender: str) -> Callable[[bytes], dict[str, Any]]:
     from gateway.dryrun import Router, build_pipeline
     from gateway.process import Processor
-    from gateway.routing.rules import DirectoryError, RulesError
+    from gateway.routing.router import DirectoryError, RulesError
 
     config = _config(config_path)
     logging.basicConfig(level=logging.ERROR)

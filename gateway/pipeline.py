@@ -27,7 +27,7 @@ from gateway.db.tables import OUTBOX
 from gateway.followup import TagFormat, ThreadResult, by_token, find_thread, is_participant
 from gateway.guard import suppress
 from gateway.i18n.catalogues import N_
-from gateway.i18n.people import new_customer_language
+from gateway.routing.people import new_customer_language
 from gateway.mail.classify import classify
 from gateway.mail.compose import LOOP_HEADER
 from gateway.mail.dsn import Bounce
@@ -37,8 +37,8 @@ from gateway.mail.limits import Limits, parse_bounded
 from gateway.mail.parse import ParsedMail
 from gateway.mail.quotes import reply_of
 from gateway.notify import Notifier
-from gateway.routing.evaluate import Decision, Facts
-from gateway.routing.rules import route
+from gateway.routing.facts import Decision, Facts
+from gateway.routing.router import route
 from gateway.routing.staff import audience, triage_department
 from gateway.routing.runtime import Routing
 from gateway.tickets import actions, notices, store

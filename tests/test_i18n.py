@@ -80,7 +80,7 @@ def test_a_mail_is_in_one_language_from_subject_to_signature(lang: str) -> None:
 
 def test_time_zone_order_person_organisation_department_calendar_default() -> None:
     from gateway.config import Agent, Config
-    from gateway.i18n import people
+    from gateway.routing import people
     from gateway.routing.directory import Department, Directory, Organisation
 
     directory = Directory(
@@ -97,3 +97,19 @@ def test_time_zone_order_person_organisation_department_calendar_default() -> No
     assert people.customer_zone(Config(), directory, None, None) == "Europe/Stockholm", "tickets.timezone"
     agent = Agent(name="A", address="a@telenta.example", departments=("ro-iasi",))
     assert people.agent_zone(config, directory, agent) == "Europe/Bucharest"
+
+
+def test_an_agents_own_zone_and_language_survive_the_merge_with_the_directory() -> None:
+    from gateway.config import Agent, Config
+    from gateway.routing import people, staff
+    from gateway.routing.directory import Department, Directory
+
+    directory = Directory(departments=[Department("ro-iasi", members=["ana@telenta.example"], language="ro",
+                                                  timezone="Europe/Bucharest")])
+    own = Agent(name="Ana", address="Ana@telenta.example", language="en", timezone="Europe/Lisbon")
+    config = Config(agents=(own,))
+    staff.attach(config, directory)
+    merged = config.agent("ana@telenta.example")
+    assert merged is not None and merged.departments == ("ro-iasi",)
+    assert people.agent_zone(config, directory, merged) == "Europe/Lisbon"
+    assert people.agent_language(config, directory, merged) == "en"

@@ -18,7 +18,7 @@ from gateway.routing.directory import (
     missing_fields,
     parse_fields,
 )
-from gateway.routing.rules import (
+from gateway.routing.router import (
     Decision,
     Facts,
     Problem,

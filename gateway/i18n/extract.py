@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
@@ -22,9 +21,11 @@ from gateway.i18n.catalogues import DOMAIN, LOCALE_DIR, SOURCE, languages, po_pa
 REPO = LOCALE_DIR.parent.parent
 # Where strings are marked: (folder, babel method map, keywords). Templates call `_(text)` and
 # `ngettext(one, many, n)`; the code passes the language first: `gettext(lang, text)`.
-_TEMPLATE_KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2)}
-_CODE_KEYWORDS = {"gettext": (2,), "ngettext": (2, 3), "N_": None}
-_SOURCES: tuple[tuple[Path, list[tuple[str, str]], dict[str, Any]], ...] = (
+# Babel's keyword spec: the argument positions (1-based) of the singular and plural strings.
+Keywords = dict[str, tuple[int, ...] | None]
+_TEMPLATE_KEYWORDS: Keywords = {"_": None, "gettext": None, "ngettext": (1, 2)}
+_CODE_KEYWORDS: Keywords = {"gettext": (2,), "ngettext": (2, 3), "N_": None}
+_SOURCES: tuple[tuple[Path, list[tuple[str, str]], Keywords], ...] = (
     (REPO / "templates", [("web/**.j2", "jinja2"), ("mail/**.j2", "jinja2")], _TEMPLATE_KEYWORDS),
     (REPO / "gateway", [("**.py", "python")], _CODE_KEYWORDS),
 )

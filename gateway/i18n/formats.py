@@ -9,7 +9,6 @@ below a minute they are given in seconds.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, tzinfo
-from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime, get_timezone_location, get_timezone_name
 from babel.lists import format_list
@@ -17,6 +16,8 @@ from babel.numbers import format_decimal
 from babel.units import format_unit
 
 from gateway.i18n.catalogues import primary
+from gateway.i18n.zones import check_zone as check_zone  # re-exported for callers of formats
+from gateway.i18n.zones import zone
 
 DEFAULT_ZONE = "Europe/Stockholm"
 # Babel's locale for each catalogue language: English as written in Europe (24-hour clock,
@@ -27,16 +28,6 @@ _LOCALES = {"en": "en_GB"}
 def locale_of(lang: str | None) -> str:
     code = primary(lang) or "en"
     return _LOCALES.get(code, code)
-
-
-def zone(name: str | tzinfo | None) -> tzinfo:
-    """A zone from its IANA name; an unknown or missing name is UTC rather than an error page."""
-    if isinstance(name, tzinfo):
-        return name
-    try:
-        return ZoneInfo(name) if name else UTC
-    except (ValueError, KeyError):
-        return UTC
 
 
 def _aware(value: datetime) -> datetime:
@@ -93,14 +84,3 @@ def size(value: int, lang: str | None) -> str:
     if value < 1024 * 1024:
         return format_unit(round(value / 1024), "digital-kilobyte", length="short", locale=locale)
     return format_unit(round(value / (1024 * 1024), 1), "digital-megabyte", length="short", locale=locale)
-
-
-
-
-def check_zone(name: str) -> str:
-    """`name` when it is an IANA zone that tzdata knows; a `ValueError` for settings otherwise."""
-    try:
-        ZoneInfo(name)
-    except (ValueError, KeyError):
-        raise ValueError(f"unknown time zone {name!r} (an IANA name such as Europe/Stockholm)") from None
-    return name

@@ -21,8 +21,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from gateway.routing.actions import placeholders
 from gateway.routing.directory import Directory
-from gateway.routing.evaluate import CompiledRule, RuleSet, compile_rule, placeholders
+from gateway.routing.evaluate import CompiledRule, RuleSet, compile_rule
 from gateway.routing.schema import TERMINALS, Actions, Rule, conditions, vocabulary
 from gateway.routing.yamlsource import (
     Document,

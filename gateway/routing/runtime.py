@@ -36,8 +36,9 @@ def load_routing(config: Config) -> Routing:
     return routing
 
 
-def problems_of(exc: Exception) -> list[Problem]:
-    return list(getattr(exc, "problems", []))
+def problems_of(exc: RulesError | DirectoryError) -> list[Problem]:
+    """Every `file:line: reason` of a failed load, rules or directory alike."""
+    return list(exc.problems)
 
 
 class RoutingState:

@@ -13,7 +13,7 @@ A *condition* on a text field is a plain scalar (meaning `equals`) or a mapping 
 one operator: `equals`, `contains`, `regex`, `one_of` or `not` (whose value is again a
 condition). A *match* is a mapping of fields to conditions, all of which must hold; `all`,
 `any` (lists of matches) and `not` (one match) nest to any depth. What each field and
-operator means when a message is tested is documented in `gateway.routing.evaluate`.
+operator means when a message is tested is documented in `gateway.routing.match`.
 
 Cross-field checks that need a file position (placeholders, terminal actions, names known to
 the directory) are done by `gateway.routing.loader`, which has the lines.
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -36,8 +36,8 @@ from pydantic import (
 )
 
 from gateway.routing.yamlsource import Loc
+from gateway.values import Priority
 
-Priority = Literal["low", "normal", "high", "urgent"]
 OPERATORS = ("equals", "contains", "regex", "one_of", "not")
 Terminal = Literal["quarantine", "drop", "reject"]
 TERMINALS: tuple[Terminal, ...] = ("quarantine", "drop", "reject")
@@ -48,14 +48,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _not_null(value: Any, message: str) -> Any:
+def _not_null(value: object, message: str) -> object:
     """A key written with nothing after it is a mistake, not the same as the key left out."""
     if value is None:
         raise ValueError(message)
     return value
 
 
-def _scalar_means_equals(value: Any) -> Any:
+def _scalar_means_equals(value: object) -> object:
     if isinstance(value, str):
         return {"equals": value}
     if isinstance(value, dict):
@@ -94,7 +94,7 @@ class Condition(_Strict):
             raise ValueError(f"a condition takes exactly one of {expected}; found {found}")
         return self
 
-    def operand(self, name: str) -> Any:
+    def operand(self, name: str) -> str | list[str] | Condition | None:
         return self.negated if name == "not" else getattr(self, name)
 
     @property
@@ -132,7 +132,7 @@ class Match(_Strict):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _given(cls, value: Any) -> Any:
+    def _given(cls, value: object) -> object:
         # `subject:` with the value forgotten would otherwise test nothing and match all mail.
         return _not_null(value, "no condition given")
 
@@ -170,7 +170,7 @@ class Rule(_Strict):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _given(cls, value: Any) -> Any:
+    def _given(cls, value: object) -> object:
         # `drop:` with the reason forgotten would otherwise make the rule drop nothing.
         return _not_null(value, "no value given (leave the key out if it is not wanted)")
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass, field
 
-from gateway.config import Agent, Config
+from gateway.config import Agent, Config, Role
 from gateway.routing.directory import Directory
+from gateway.values import Language
 
-_RANK = {"agent": 0, "manager": 1, "lead": 2}
+_RANK: dict[Role, int] = {"agent": 0, "manager": 1, "lead": 2}
 _SEPARATORS = re.compile(r"[._+-]+")
 
 
@@ -30,18 +31,36 @@ def name_from_address(address: str) -> str:
     return " ".join(part.capitalize() for part in _SEPARATORS.split(local) if part) or address
 
 
+@dataclass
+class _Person:
+    """One person as the directory and `agents:` describe them, merged before becoming an Agent."""
+
+    address: str
+    name: str
+    role: Role = "agent"
+    departments: list[str] = field(default_factory=list)
+    language: Language | None = None
+    timezone: str | None = None
+
+    def join(self, role: Role, departments: Iterable[str]) -> None:
+        self.departments += [d for d in departments if d not in self.departments]
+        if _RANK[role] > _RANK[self.role]:
+            self.role = role
+
+    def agent(self) -> Agent:
+        return Agent(name=self.name, address=self.address, departments=tuple(self.departments), role=self.role,
+                     language=self.language, timezone=self.timezone)
+
+
 def staff_of(directory: Directory, configured: Iterable[Agent] = ()) -> tuple[Agent, ...]:
     """Everyone who works tickets, once each, with their departments and highest role."""
-    people: dict[str, dict[str, Any]] = {}
+    people: dict[str, _Person] = {}
 
-    def add(address: str, role: str, departments: Iterable[str] = ()) -> dict[str, Any]:
+    def add(address: str, role: Role, departments: Iterable[str] = ()) -> _Person:
         key = address.strip().lower()
-        entry = people.setdefault(key, {"name": name_from_address(key), "address": key, "departments": [],
-                                        "role": "agent", "language": None})
-        entry["departments"] += [d for d in departments if d not in entry["departments"]]
-        if _RANK[role] > _RANK[entry["role"]]:
-            entry["role"] = role
-        return entry
+        person = people.setdefault(key, _Person(key, name_from_address(key)))
+        person.join(role, departments)
+        return person
 
     for department in directory.departments.values():
         for member in department.members:
@@ -51,10 +70,11 @@ def staff_of(directory: Directory, configured: Iterable[Agent] = ()) -> tuple[Ag
     if directory.support_manager:
         add(directory.support_manager, "lead")
     for agent in configured:
-        entry = add(agent.address, agent.role, agent.departments)
-        entry["name"] = agent.name
-        entry["language"] = agent.language or entry["language"]
-    return tuple(Agent(**{**entry, "departments": tuple(entry["departments"])}) for entry in people.values())
+        person = add(agent.address, agent.role, agent.departments)
+        person.name = agent.name
+        person.language = agent.language or person.language
+        person.timezone = agent.timezone or person.timezone
+    return tuple(person.agent() for person in people.values())
 
 
 def attach(config: Config, directory: Directory) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 # A location inside a document: mapping keys and list indexes from the root down.
 Loc = tuple[str | int, ...]
@@ -108,7 +109,7 @@ def validation_problems(
     return problems
 
 
-def _describe(error: Any, vocabulary: list[str]) -> str:
+def _describe(error: ErrorDetails, vocabulary: list[str]) -> str:
     """pydantic's message, reworded where the admin would otherwise see Python terms."""
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -130,7 +131,7 @@ def _describe(error: Any, vocabulary: list[str]) -> str:
     return message.removeprefix("Value error, ")
 
 
-def _kind_of(value: Any) -> str:
+def _kind_of(value: object) -> str:
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):
@@ -193,6 +194,7 @@ class _Builder:
         try:
             if isinstance(node, yaml.SequenceNode):
                 return [self.build(item, loc + (i,)) for i, item in enumerate(node.value)]
+            assert isinstance(node, yaml.MappingNode)  # the composer makes no other kind
             return self._mapping(node, loc)
         finally:
             self._open.discard(id(node))

@@ -17,7 +17,7 @@ from gateway.db.tables import EVENT, RATING, TICKET
 from gateway.mail.parse import Attachment
 from gateway.i18n.catalogues import N_
 from gateway.notify import Notifier
-from gateway.routing.schema import Priority
+from gateway.values import Priority
 from gateway.tickets import notices, store
 from gateway.tickets.lifecycle import Status, check_transition
 

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from sqlalchemy import ColumnElement, false, or_, true
 
 from gateway.config import Agent, Config
-from gateway.i18n import people
+from gateway.routing import people
 from gateway.routing.directory import Directory
 
 

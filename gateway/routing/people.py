@@ -1,6 +1,8 @@
 """Whose language and time zone: a new customer's, a known customer's, an agent's.
 
-This module owns the order in which settings are consulted, so that mail and pages agree:
+It reads the settings and the directory, so it sits here, above both, rather than in
+`gateway.i18n`, which only knows languages and formats. This module owns the order in which
+settings are consulted, so that mail and pages agree:
 
 - a new customer's language: their organisation's, then the department the ticket goes to
   (or its national team's), then the language of their own text

@@ -1,5 +1,9 @@
-"""Routing as the processor uses it: the rules' API in one place, and `route`, which adds the
-directory's answer (organisation, help topic) to the rules' decision.
+"""The front door of routing: its API in one place, and `route`, which adds the directory's
+answer (organisation, help topic) to the rules' decision.
+
+Callers outside `gateway.routing` import from here (or from `runtime` for the rules in force
+in a daemon); the modules behind it are the rule schema (`schema`), loading (`loader`,
+`directory`), and evaluation (`evaluate`, with `match`, `actions` and `view`).
 
 How a caller combines them, once per message:
 
@@ -47,14 +51,8 @@ from gateway.routing.directory import (
     load_directory,
     missing_fields,
 )
-from gateway.routing.evaluate import (
-    CompiledRule,
-    Decision,
-    Facts,
-    RuleSet,
-    compile_rule,
-    evaluate,
-)
+from gateway.routing.evaluate import CompiledRule, RuleSet, compile_rule, evaluate
+from gateway.routing.facts import Decision, Facts
 from gateway.routing.loader import RulesError, check, load_rules
 from gateway.routing.yamlsource import Problem
 
