@@ -14,7 +14,7 @@ from __future__ import annotations
 from gateway.mail.limits import Limits, parse_bounded
 from gateway.mail.quotes import new_text
 from gateway.pipeline import base_mailbox, facts_for
-from gateway.routing.rules import route
+from gateway.routing.router import route
 from gateway.routing.runtime import Routing, RoutingState
 
 
