@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from gateway.mail.classify import Classification, classify
-from gateway.mail.dsn import Bounce, normalise_line_endings, parse_bounce
+from gateway.mail.bounces import BounceReport, normalise_line_endings, parse_bounce
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 POLICIES = {"default": email.policy.default, "compat32": email.policy.compat32}
@@ -388,7 +388,7 @@ def test_mailer_daemon_sender_is_bounce_and_parsed() -> None:
     result = classify(mail(headers, QMAIL_BOUNCE), mail_from=None)
     assert result.kind == "bounce", result
     assert "sender is MAILER-DAEMON" in result.reasons
-    assert result.bounce == Bounce(
+    assert result.bounce == BounceReport(
         recipients=result.bounce.recipients, original_message_id="<ticket-4711.1@postdesk.telenta.example>",
         report_type="heuristic",
     )

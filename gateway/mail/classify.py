@@ -8,7 +8,7 @@ returns the reasons it found, and `classify` applies them in this order of prece
    one of our own domains;
 2. challenge-response: "confirm that you are human" systems, even when they arrive as a DSN,
    because the address works and a person may confirm us later: not a bounce;
-3. bounce: a DSN or feedback report, or an MTA's notice (`gateway.mail.dsn`). A bounce often
+3. bounce: a DSN or feedback report, or an MTA's notice (`gateway.mail.bounces`). A bounce often
    carries `Auto-Submitted: auto-replied` too; the bounce is the more specific fact;
 4. auto-reply: RFC 3834 `Auto-Submitted`, `Precedence`, vendor headers, vacation subjects,
    mailing-list headers;
@@ -36,7 +36,8 @@ from dataclasses import dataclass, replace
 from email.message import Message
 from typing import Literal
 
-from gateway.mail.dsn import Bounce, BounceReading, header_text, header_values, is_mailer_daemon, read_bounce
+from gateway.mail.bounces import BounceReading, BounceReport, is_mailer_daemon, read_bounce
+from gateway.mail.headers import header_text, header_values
 
 log = logging.getLogger("gateway.classify")
 
@@ -49,7 +50,7 @@ class Classification:
 
     kind: Kind
     reasons: list[str]
-    bounce: Bounce | None = None
+    bounce: BounceReport | None = None
     may_auto_answer: bool = True
     # Why no automatic answer may be sent (empty when one may).
     no_answer_reasons: tuple[str, ...] = ()

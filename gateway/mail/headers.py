@@ -5,13 +5,15 @@ junk lines before the first header are dropped and continuation lines that lost 
 whitespace are indented again (the parser would otherwise end the header block there and read
 the remaining headers as body). `decode_value` turns one header value into text: unfolded,
 RFC 2047 encoded-words decoded (also with spaces inside, or split over folded lines), raw
-8-bit bytes decoded by `gateway.mail.charsets`.
+8-bit bytes decoded by `gateway.mail.charsets`. `header_values` and `header_text` read the
+decoded values of a header from a parsed message (or one of its parts) without ever raising.
 """
 
 from __future__ import annotations
 
-import re
 import quopri
+import re
+from email.message import Message
 
 from gateway.mail.charsets import decode
 from gateway.mail.transfer import base64_bytes
@@ -75,6 +77,30 @@ def decode_value(value: str, *, hint: str | None = None) -> str:
     if "=?" not in value:
         return value
     return _decode_words(value)
+
+
+def header_values(msg: Message, name: str) -> list[str]:
+    """All values of a header, unfolded, RFC 2047 decoded where possible; never raises.
+
+    `raw_items` sidesteps the header classes of `policy.default`, which can raise on malformed
+    input, and works the same for compat32 messages.
+    """
+    wanted = name.lower()
+    values: list[str] = []
+    try:
+        items = list(msg.raw_items())
+    except Exception:  # A message object built oddly by a caller; treat it as headerless.
+        return values
+    for key, value in items:
+        if str(key).strip().lower() == wanted:
+            values.append(decode_value(str(value)).strip())
+    return values
+
+
+def header_text(msg: Message, name: str) -> str:
+    """The first value of a header, or "" when absent."""
+    values = header_values(msg, name)
+    return values[0] if values else ""
 
 
 def unfold(value: str) -> str:
