@@ -9,7 +9,10 @@ returns the reasons it found, and `classify` applies them in this order of prece
 2. challenge-response: "confirm that you are human" systems, even when they arrive as a DSN,
    because the address works and a person may confirm us later: not a bounce;
 3. bounce: a DSN or feedback report, or an MTA's notice (`gateway.mail.bounces`). A bounce often
-   carries `Auto-Submitted: auto-replied` too; the bounce is the more specific fact;
+   carries `Auto-Submitted: auto-replied` too; the bounce is the more specific fact. The bounce
+   reader, the costliest rule, runs once, and only for mail whose envelope or whose headers and
+   structure (`bounce_hint`) say it may be one: a person's mail that quotes or pastes a bounce
+   is a person's mail;
 4. auto-reply: RFC 3834 `Auto-Submitted`, `Precedence`, vendor headers, vacation subjects,
    mailing-list headers;
 5. bounce by envelope alone: a null or MAILER-DAEMON return path and nothing else to go on.
@@ -36,12 +39,14 @@ from dataclasses import dataclass, replace
 from email.message import Message
 from typing import Literal
 
-from gateway.mail.bounces import BounceReading, BounceReport, is_mailer_daemon, read_bounce
+from gateway.mail.bounces import BounceReading, BounceReport, bounce_hint, is_mailer_daemon, read_bounce
 from gateway.mail.headers import header_text, header_values
 
 log = logging.getLogger("gateway.classify")
 
 Kind = Literal["customer", "auto_reply", "bounce", "loop"]
+# The reading of a message that cannot be a bounce (`bounce_hint` found nothing): no report, no text.
+_NOT_READ = BounceReading(None)
 
 
 @dataclass(frozen=True)
@@ -166,8 +171,11 @@ _CHALLENGE_TEXT = re.compile(
 
 
 def _challenge(msg: Message, reading: BounceReading) -> list[str]:
+    # The wording is looked for in the notice the bounce reader read; mail it did not read (no
+    # sign of automatic mail at all) is checked for the systems' headers only.
     reasons = [f"challenge-response header {name}" for name in _CHALLENGE_HEADERS if header_values(msg, name)]
-    diagnostics = " ".join(r.diagnostic for r in reading.bounce.recipients) if reading.bounce else ""
+    found = reading.bounce.recipients if reading.bounce and reading.by_content else []
+    diagnostics = " ".join(r.diagnostic for r in found)
     match = _CHALLENGE_TEXT.search(reading.text[:20_000] + "\n" + diagnostics)
     if match:
         reasons.append(f"challenge-response wording {' '.join(match.group(0).split())!r}")
@@ -241,17 +249,17 @@ def _classify(
     if looping:
         return Classification("loop", looping)
     envelope = _envelope(msg, mail_from)
-    reading = read_bounce(msg)
+    # The bounce reader is the costliest rule: it runs once, and only for mail that may be one.
+    reading = read_bounce(msg, presumed=bool(envelope)) if envelope or bounce_hint(msg) else _NOT_READ
     auto = _auto_reply(msg)
     challenge = _challenge(msg, reading)
     if challenge:
         return Classification("auto_reply", challenge + auto)
-    if reading.bounce is not None:
+    if reading.bounce is not None and reading.by_content:
         return Classification("bounce", envelope + reading.evidence, reading.bounce)
     # One hint of a bounce in the content plus a bounce-like return path is a bounce, too.
     if envelope and (reading.evidence or not auto):
-        presumed = read_bounce(msg, presumed=True)
-        return Classification("bounce", envelope + reading.evidence, presumed.bounce)
+        return Classification("bounce", envelope + reading.evidence, reading.bounce)
     if auto:
         return Classification("auto_reply", auto)
     return Classification("customer", [])

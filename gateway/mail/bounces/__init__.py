@@ -18,7 +18,7 @@ nested quantifiers over the same characters), so a hostile message cannot stall 
 from gateway.mail.bounces.mime import normalise_line_endings
 from gateway.mail.bounces.reader import parse_bounce, read_bounce
 from gateway.mail.bounces.report import BounceReading, BounceReport, FailedRecipient
-from gateway.mail.bounces.signs import is_mailer_daemon
+from gateway.mail.bounces.signs import bounce_hint, is_mailer_daemon
 
-__all__ = ["BounceReading", "BounceReport", "FailedRecipient", "is_mailer_daemon",
+__all__ = ["BounceReading", "BounceReport", "FailedRecipient", "bounce_hint", "is_mailer_daemon",
            "normalise_line_endings", "parse_bounce", "read_bounce"]

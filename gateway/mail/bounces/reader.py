@@ -67,8 +67,7 @@ def read_bounce(msg: Message, *, presumed: bool = False) -> BounceReading:
         return _read(msg, presumed)
     except Exception:  # A parser bug must not stop the pipeline; classify falls back to headers.
         log.warning("could not read the message as a bounce", exc_info=True)
-        empty = BounceReport([], None, "heuristic") if presumed else None
-        return BounceReading(empty, ["unreadable bounce"] if presumed else [])
+        return BounceReading(BounceReport([], None, "heuristic") if presumed else None)
 
 
 def _read(msg: Message, presumed: bool) -> BounceReading:
@@ -79,10 +78,11 @@ def _read(msg: Message, presumed: bool) -> BounceReading:
     if report == "heuristic" and any(STATUS.search(r.diagnostic) for r in recipients):
         weak.append("failed recipient with an enhanced status code")
     # Two weak signs together (a postmaster sender and "could not be delivered") make a bounce.
-    if not (presumed or strong or len(weak) >= 2):
+    by_content = bool(strong) or len(weak) >= 2
+    if not (presumed or by_content):
         return BounceReading(None, weak, text)
     bounce = BounceReport(recipients, find_original_message_id(original, msg, text), report)
-    return BounceReading(bounce, strong + weak, text)
+    return BounceReading(bounce, strong + weak, text, by_content)
 
 
 def parse_bounce(msg: Message) -> BounceReport | None:

@@ -34,8 +34,13 @@ class BounceReport:
 
 @dataclass(frozen=True)
 class BounceReading:
-    """The full answer of `read_bounce`: the report (None if not a bounce), why, and the notice text."""
+    """The full answer of `read_bounce`: the report (None if not a bounce), why, and the notice text.
+
+    `by_content` says whether the message's content alone makes it a bounce; when it does not,
+    `bounce` is set only for a reading the caller presumed to be one (its envelope says so).
+    """
 
     bounce: BounceReport | None
     evidence: list[str] = field(default_factory=list)
     text: str = ""
+    by_content: bool = False

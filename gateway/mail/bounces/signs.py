@@ -168,3 +168,54 @@ def wording_signs(msg: Message, text: str) -> tuple[list[str], list[str]]:
         weak.append("mailing-list manager rejection")
     return strong, weak
 
+
+
+# -- the pre-check: may this message be a bounce at all? ---------------------------------------------
+
+# Headers only MTAs and list managers write on their notices.
+_BOUNCE_HEADERS = frozenset(h.lower() for h in (
+    "X-Failed-Recipients", "X-MS-Exchange-Message-Is-Ndr", "X-MS-Embedded-Report", *_LIST_MANAGER_HEADERS))
+# Parts that carry a report or a returned copy of a mail's headers; a person's mail has none.
+_REPORT_LIKE = frozenset((*REPORT_PARTS, "message/feedback-report", "text/rfc822-headers", "text/rfc822-header",
+                          "message/global-headers"))
+
+
+def bounce_hint(msg: Message) -> str:
+    """Why this message may be a bounce, "" when it cannot be one (then the reader never runs).
+
+    Headers and MIME structure only, from the signs the reader itself weighs: without one of
+    these, a message could at most show wording signs in its text, and wording alone (a person
+    quoting "could not be delivered" or pasting a bounce) is never enough. The envelope sender
+    is the caller's to check (`gateway.mail.classify`).
+    """
+    kind = sender_kind(msg)
+    if kind:
+        return f"sender is {'MAILER-DAEMON' if kind == 'daemon' else kind}"
+    found = _header_hint(msg)
+    if found:
+        return found
+    subject = header_text(msg, "Subject")
+    if not _FORWARDED.match(subject) and (_STRONG_SUBJECT.search(subject) or _WEAK_SUBJECT.search(subject)):
+        return f"subject {subject[:60]!r}"
+    return _structure_hint(msg)
+
+
+def _header_hint(msg: Message) -> str:
+    try:
+        names = {str(key).strip().lower() for key in msg.keys()}
+    except Exception:  # An oddly built message object: no headers to go on.
+        return ""
+    present = sorted(names & _BOUNCE_HEADERS)
+    return f"{present[0]} header" if present else ""
+
+
+def _structure_hint(msg: Message) -> str:
+    if content_type(msg) == "multipart/report":
+        return "multipart/report"
+    if not msg.is_multipart():
+        return ""
+    for part, _ in walk(msg, into_messages=True):
+        ctype = content_type(part)
+        if ctype in _REPORT_LIKE:
+            return f"{ctype} part"
+    return ""
