@@ -14,7 +14,7 @@ from email.message import Message
 from email.utils import getaddresses
 
 from gateway.mail.bounces.mime import REPORT_PARTS, content_type, param, walk
-from gateway.mail.headers import header_text, header_values
+from gateway.mail.headers import HeaderIndex, header_text, header_values
 
 _FORWARDED = re.compile(r"(?i)^\s*(?:fwd?|fw|wg|vs|tr|rv|i|doorst)\s*:")
 _DAEMON_LOCAL = re.compile(r"(?i)^(?:mailer[-_]?daemon|mail[-_]?daemon|mdaemon)$")
@@ -100,7 +100,10 @@ _NOT_MEMBER = re.compile(r"(?i)\bnot (?:a )?member\b")
 
 def from_address(msg: Message) -> tuple[str, str]:
     """(display name, addr-spec) of From, lower-cased addr; ("", "") when unreadable."""
-    value = header_text(msg, "From")
+    return _name_and_address(header_text(msg, "From"))
+
+
+def _name_and_address(value: str) -> tuple[str, str]:
     try:
         pairs = getaddresses([value])
     except Exception:
@@ -116,10 +119,13 @@ def is_mailer_daemon(address: str) -> bool:
 
 def sender_kind(msg: Message) -> str:
     """"daemon", "postmaster" or "" from the From header (a From of "<>" counts as daemon)."""
-    value = header_text(msg, "From").strip()
-    name, addr = from_address(msg)
+    return _sender_kind(header_text(msg, "From"))
+
+
+def _sender_kind(from_value: str) -> str:
+    name, addr = _name_and_address(from_value)
     local = addr.split("@", 1)[0] if addr else ""
-    if value == "<>" or (local and is_mailer_daemon(local)) or _DAEMON_NAME.search(name):
+    if from_value.strip() == "<>" or (local and is_mailer_daemon(local)) or _DAEMON_NAME.search(name):
         return "daemon"
     if _POSTMASTER_LOCAL.match(local):
         return "postmaster"
@@ -180,33 +186,25 @@ _REPORT_LIKE = frozenset((*REPORT_PARTS, "message/feedback-report", "text/rfc822
                           "message/global-headers"))
 
 
-def bounce_hint(msg: Message) -> str:
+def bounce_hint(msg: Message, headers: HeaderIndex | None = None) -> str:
     """Why this message may be a bounce, "" when it cannot be one (then the reader never runs).
 
     Headers and MIME structure only, from the signs the reader itself weighs: without one of
     these, a message could at most show wording signs in its text, and wording alone (a person
     quoting "could not be delivered" or pasting a bounce) is never enough. The envelope sender
-    is the caller's to check (`gateway.mail.classify`).
+    is the caller's to check (`gateway.mail.classify`); `headers`, the caller's index of them.
     """
-    kind = sender_kind(msg)
+    headers = headers if headers is not None else HeaderIndex(msg)
+    kind = _sender_kind(headers.text("From"))
     if kind:
         return f"sender is {'MAILER-DAEMON' if kind == 'daemon' else kind}"
-    found = _header_hint(msg)
-    if found:
-        return found
-    subject = header_text(msg, "Subject")
+    present = sorted(headers.names() & _BOUNCE_HEADERS)
+    if present:
+        return f"{present[0]} header"
+    subject = headers.text("Subject")
     if not _FORWARDED.match(subject) and (_STRONG_SUBJECT.search(subject) or _WEAK_SUBJECT.search(subject)):
         return f"subject {subject[:60]!r}"
     return _structure_hint(msg)
-
-
-def _header_hint(msg: Message) -> str:
-    try:
-        names = {str(key).strip().lower() for key in msg.keys()}
-    except Exception:  # An oddly built message object: no headers to go on.
-        return ""
-    present = sorted(names & _BOUNCE_HEADERS)
-    return f"{present[0]} header" if present else ""
 
 
 def _structure_hint(msg: Message) -> str:
