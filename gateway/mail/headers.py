@@ -12,6 +12,7 @@ decoded values of a header from a parsed message (or one of its parts) without e
 
 from __future__ import annotations
 
+import itertools
 import quopri
 import re
 from email.message import Message
@@ -25,6 +26,8 @@ _FOLD = re.compile(r"\r\n|\r|\n")
 # An encoded-word; its text may carry spaces (against the RFC, common in practice).
 _WORD = re.compile(r"=\?([^?\s]{1,40})\?([qQbB])\?([^?]{0,2000}?)\?=")
 _JUNK_MAX_LINES = 5
+# A header block longer than this is not one; what follows it is read as it is.
+_HEADER_SCAN = 1_000_000
 
 
 def repair(raw: bytes) -> bytes:
@@ -33,9 +36,7 @@ def repair(raw: bytes) -> bytes:
     A line in the header block that is neither a field nor indented is a wrapped header when
     more fields follow it, and the start of a body that lost its blank line when none do.
     """
-    lines = _LINE.findall(raw[:1_000_000])
-    start = _first_header(lines)
-    end = next((i for i in range(start, len(lines)) if not lines[i].strip(b"\r\n")), len(lines))
+    lines, start, end = _header_lines(raw)
     fields = [i for i in range(start, end) if _is_field(lines[i], i == start)]
     last_field = fields[-1] if fields else start - 1
     out: list[bytes] = []
@@ -55,6 +56,25 @@ def repair(raw: bytes) -> bytes:
     newline = b"\r\n" if b"\r\n" in raw[:4096] else b"\n"
     separator = b"" if index == end else newline
     return b"".join(out) + separator + raw[consumed:]
+
+
+def _header_lines(raw: bytes) -> tuple[list[bytes], int, int]:
+    """The lines of the first megabyte up to the header block's end; where the block starts and ends.
+
+    Lines are split only as far as the first blank line after the block's start: the body,
+    however long, is never split (the lines after `end` were never looked at).
+    """
+    found = _LINE.finditer(raw, 0, _HEADER_SCAN)
+    lines = [match.group(0) for match in itertools.islice(found, _JUNK_MAX_LINES + 1)]
+    start = _first_header(lines)
+    end = next((i for i in range(start, len(lines)) if not lines[i].strip(b"\r\n")), None)
+    if end is not None:
+        return lines, start, end
+    for match in found:
+        lines.append(match.group(0))
+        if not lines[-1].strip(b"\r\n"):
+            return lines, start, len(lines) - 1
+    return lines, start, len(lines)
 
 
 def _is_field(line: bytes, first: bool) -> bool:
