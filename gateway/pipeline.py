@@ -30,7 +30,7 @@ from gateway.i18n.catalogues import N_
 from gateway.routing.people import new_customer_language
 from gateway.mail.classify import classify
 from gateway.mail.compose import LOOP_HEADER
-from gateway.mail.dsn import Bounce
+from gateway.mail.bounces import BounceReport
 from gateway.mail import known
 from gateway.mail.htmltext import html_to_text, sanitize_html
 from gateway.mail.limits import Limits, parse_bounded
@@ -77,7 +77,7 @@ class Context:
     parsed: ParsedMail | None = None
     kind: str = "customer"
     reasons: list[str] = field(default_factory=list)
-    bounce: Bounce | None = None
+    bounce: BounceReport | None = None
     text: str = ""
     body: str = ""
     html: str = ""

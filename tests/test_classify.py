@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
+from gateway.mail.bounces import BounceReport, bounce_hint, normalise_line_endings, parse_bounce
 from gateway.mail.classify import Classification, classify
-from gateway.mail.dsn import Bounce, normalise_line_endings, parse_bounce
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 POLICIES = {"default": email.policy.default, "compat32": email.policy.compat32}
@@ -46,7 +46,7 @@ def read_messages(path: Path, policy: Policy = email.policy.default) -> list[Mes
     """The messages in one corpus file, read in binary (CRLF, bare CR and 8-bit bytes included)."""
     raw = path.read_bytes()
     starts = [m.start() for m in MBOX_FROM.finditer(raw) if m.start() > 0] if path.name in MBOX_FILES else []
-    chunks = [raw[a:b] for a, b in zip([0, *starts], [*starts, len(raw)])]
+    chunks = [raw[a:b] for a, b in zip([0, *starts], [*starts, len(raw)], strict=True)]
     return [email.message_from_bytes(chunk, policy=policy) for chunk in chunks]
 
 
@@ -159,7 +159,7 @@ def test_sisimai_recipients_status_and_hard_soft(policy: str) -> None:
         if len(got) != len(facts):
             problems.append(f"{name}: {len(got)} failed recipients, expected {len(facts)}: {got}")
             continue
-        for fact, recipient in zip(facts, got):
+        for fact, recipient in zip(facts, got, strict=True):
             want = fact["deliverystatus"].lower()
             if PSEUDO_STATUS.match(want):
                 pseudo += 1
@@ -220,6 +220,51 @@ def test_sisimai_line_ending_variants_read_alike(variant: str) -> None:
             results.append((result.kind, result.bounce))
     assert all(r == results[0] for r in results), results
     assert normalise_line_endings(b"a\rb\r\nc\n") == b"a\nb\nc\n"
+
+
+# -- the bounce pre-check ------------------------------------------------------------------------
+
+
+def test_every_corpus_bounce_enters_the_bounce_reader() -> None:
+    # The pre-check sees headers and structure only; every bounce the corpora hold must pass it.
+    missed = []
+    for policy in POLICIES.values():
+        for name, _ in sisimai_cases():
+            for msg in read_messages(corpus_dir("sisimai_bounces") / name, policy):
+                if not bounce_hint(msg):
+                    missed.append(name)
+        entries = json.loads((corpus_dir("autoreply") / "expected.json").read_text("utf-8"))["files"]
+        for name, entry in entries.items():
+            (msg,) = read_messages(corpus_dir("autoreply") / name, policy)
+            if "bounce" in expected_kinds(entry) and not bounce_hint(msg):
+                missed.append(name)
+    assert not missed, missed
+
+
+def person_mails() -> list[tuple[str, Message]]:
+    """A person's mail around every reply body of the shared corpus, and a few written here."""
+    bodies = [(p.name, p.read_text("utf-8", "replace")) for folder in ("crisp_reply", "email_reply_parser")
+              for p in sorted(corpus_dir(folder).rglob("*.txt"))]
+    subjects = ["Re: Order 4711", "Delivery of my parcel", "Fwd: Undelivered Mail Returned to Sender", ""]
+    written = [(f"subject {s!r}", mail({**CUSTOMER, "Subject": s}, QMAIL_BOUNCE)) for s in subjects]
+    return [(name, mail({**CUSTOMER, "Subject": "Re: Order 4711"}, body)) for name, body in bodies] + written
+
+
+def test_a_persons_mail_never_enters_the_bounce_reader() -> None:
+    mails = person_mails()
+    assert len(mails) > 100
+    entered = [(name, bounce_hint(msg)) for name, msg in mails if bounce_hint(msg)]
+    assert not entered, entered
+    # A person's mail with a mail attached is still a person's mail (the corpus's own example).
+    (attached,) = read_messages(corpus_dir("autoreply") / "sisimai" / "is-not-bounce-02.eml")
+    assert bounce_hint(attached) == ""
+
+
+def test_bounce_hint_names_what_it_saw() -> None:
+    daemon = mail({"From": "MAILER-DAEMON@mx.kund.example.se", "Subject": "Hello"})
+    assert bounce_hint(daemon) == "sender is MAILER-DAEMON"
+    assert bounce_hint(mail({**CUSTOMER, "Subject": "Undeliverable: Order 4711"})).startswith("subject")
+    assert bounce_hint(mail({**CUSTOMER, "X-Failed-Recipients": "a@b.example"})) == "x-failed-recipients header"
 
 
 # -- CPython MIME edge cases ---------------------------------------------------------------------
@@ -388,7 +433,7 @@ def test_mailer_daemon_sender_is_bounce_and_parsed() -> None:
     result = classify(mail(headers, QMAIL_BOUNCE), mail_from=None)
     assert result.kind == "bounce", result
     assert "sender is MAILER-DAEMON" in result.reasons
-    assert result.bounce == Bounce(
+    assert result.bounce == BounceReport(
         recipients=result.bounce.recipients, original_message_id="<ticket-4711.1@postdesk.telenta.example>",
         report_type="heuristic",
     )
@@ -398,20 +443,20 @@ def test_mailer_daemon_sender_is_bounce_and_parsed() -> None:
 
 def test_dsn_with_delivered_and_delayed_recipients() -> None:
     raw = (
-        "From: Mail Delivery System <MAILER-DAEMON@mx.telenta.example>\r\n"
-        "To: support@telenta.example\r\n"
-        "Subject: Delivery Status Notification\r\n"
-        "MIME-Version: 1.0\r\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
-        "--B\r\nContent-Type: text/plain\r\n\r\nSee the report.\r\n"
-        "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
-        "Reporting-MTA: dns; mx.telenta.example\r\n\r\n"
-        "Final-Recipient: rfc822; ok@kund.example.se\r\nAction: delivered\r\nStatus: 2.0.0\r\n\r\n"
-        "Final-Recipient: rfc822; SLOW@Kund.example.se\r\nAction: delayed\r\nStatus: 4.4.1\r\n\r\n"
-        "Final-Recipient: rfc822; full@kund.example.se\r\nAction: failed\r\nStatus: 5.2.2\r\n"
-        "Diagnostic-Code: smtp; 552 5.2.2 Mailbox full\r\n\r\n"
-        "--B\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <n-1@postdesk.telenta.example>\r\n\r\n--B--\r\n"
-    ).encode()
+        b"From: Mail Delivery System <MAILER-DAEMON@mx.telenta.example>\r\n"
+        b"To: support@telenta.example\r\n"
+        b"Subject: Delivery Status Notification\r\n"
+        b"MIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        b"--B\r\nContent-Type: text/plain\r\n\r\nSee the report.\r\n"
+        b"--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        b"Reporting-MTA: dns; mx.telenta.example\r\n\r\n"
+        b"Final-Recipient: rfc822; ok@kund.example.se\r\nAction: delivered\r\nStatus: 2.0.0\r\n\r\n"
+        b"Final-Recipient: rfc822; SLOW@Kund.example.se\r\nAction: delayed\r\nStatus: 4.4.1\r\n\r\n"
+        b"Final-Recipient: rfc822; full@kund.example.se\r\nAction: failed\r\nStatus: 5.2.2\r\n"
+        b"Diagnostic-Code: smtp; 552 5.2.2 Mailbox full\r\n\r\n"
+        b"--B\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <n-1@postdesk.telenta.example>\r\n\r\n--B--\r\n"
+    )
     for policy in POLICIES.values():
         bounce = parse_bounce(email.message_from_bytes(raw, policy=policy))
         assert bounce is not None and bounce.report_type == "delivery-status"

@@ -8,8 +8,11 @@ returns the reasons it found, and `classify` applies them in this order of prece
    one of our own domains;
 2. challenge-response: "confirm that you are human" systems, even when they arrive as a DSN,
    because the address works and a person may confirm us later: not a bounce;
-3. bounce: a DSN or feedback report, or an MTA's notice (`gateway.mail.dsn`). A bounce often
-   carries `Auto-Submitted: auto-replied` too; the bounce is the more specific fact;
+3. bounce: a DSN or feedback report, or an MTA's notice (`gateway.mail.bounces`). A bounce often
+   carries `Auto-Submitted: auto-replied` too; the bounce is the more specific fact. The bounce
+   reader, the costliest rule, runs once, and only for mail whose envelope or whose headers and
+   structure (`bounce_hint`) say it may be one: a person's mail that quotes or pastes a bounce
+   is a person's mail;
 4. auto-reply: RFC 3834 `Auto-Submitted`, `Precedence`, vendor headers, vacation subjects,
    mailing-list headers;
 5. bounce by envelope alone: a null or MAILER-DAEMON return path and nothing else to go on.
@@ -36,11 +39,14 @@ from dataclasses import dataclass, replace
 from email.message import Message
 from typing import Literal
 
-from gateway.mail.dsn import Bounce, BounceReading, header_text, header_values, is_mailer_daemon, read_bounce
+from gateway.mail.bounces import BounceReading, BounceReport, bounce_hint, is_mailer_daemon, read_bounce
+from gateway.mail.headers import HeaderIndex
 
 log = logging.getLogger("gateway.classify")
 
 Kind = Literal["customer", "auto_reply", "bounce", "loop"]
+# The reading of a message that cannot be a bounce (`bounce_hint` found nothing): no report, no text.
+_NOT_READ = BounceReading(None)
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,7 @@ class Classification:
 
     kind: Kind
     reasons: list[str]
-    bounce: Bounce | None = None
+    bounce: BounceReport | None = None
     may_auto_answer: bool = True
     # Why no automatic answer may be sent (empty when one may).
     no_answer_reasons: tuple[str, ...] = ()
@@ -60,14 +66,14 @@ class Classification:
 _MSGID_DOMAIN = re.compile(r"@([^<>@\s]+?)>?\s*$")
 
 
-def _loop(msg: Message, own_domains: frozenset[str], loop_header: str, loop_token: str | None) -> list[str]:
+def _loop(headers: HeaderIndex, own_domains: frozenset[str], loop_header: str, loop_token: str | None) -> list[str]:
     reasons: list[str] = []
-    values = header_values(msg, loop_header)
+    values = headers.values(loop_header)
     # With a token configured, a bare header is someone else's (or a forgery) and proves nothing.
     if values and (loop_token is None or any(loop_token in value for value in values)):
         reasons.append(f"our loop header {loop_header}")
     domains = {d.strip().lower().rstrip(".") for d in own_domains}
-    for value in header_values(msg, "Message-ID")[:1]:
+    for value in headers.values("Message-ID")[:1]:
         match = _MSGID_DOMAIN.search(value.strip())
         if match and match.group(1).lower().rstrip(".") in domains:
             reasons.append(f"Message-ID from our domain {match.group(1).lower()}")
@@ -119,28 +125,28 @@ _AUTO_SUBJECT = re.compile(
 )
 
 
-def _auto_reply(msg: Message) -> list[str]:
+def _auto_reply(headers: HeaderIndex) -> list[str]:
     reasons: list[str] = []
-    auto = header_text(msg, "Auto-Submitted")
+    auto = headers.text("Auto-Submitted")
     # RFC 3834: any value but "no" (parameters and comments may follow the keyword).
     keyword = re.split(r"[;(\s]", auto.strip(), maxsplit=1)[0].lower()
     if keyword and keyword != "no":
         reasons.append(f"Auto-Submitted: {auto.strip()[:60]}")
-    precedence = header_text(msg, "Precedence").strip().lower()
+    precedence = headers.text("Precedence").strip().lower()
     if precedence in _PRECEDENCE:
         reasons.append(f"Precedence: {precedence}")
     for name in _MARKER_HEADERS:
-        value = header_text(msg, name).strip()
-        if header_values(msg, name) and value.lower() not in _NEGATIVE:
+        value = headers.text(name).strip()
+        if headers.values(name) and value.lower() not in _NEGATIVE:
             reasons.append(f"{name}: {value[:60]}")
     for name, pattern in _VALUE_MARKS:
-        value = header_text(msg, name).strip()
+        value = headers.text(name).strip()
         if pattern.search(value):
             reasons.append(f"{name}: {value[:60]}")
-    reasons += [f"{name} header" for name in _LIST_HEADERS if header_values(msg, name)]
-    for value in header_values(msg, "X-Loop"):
+    reasons += [f"{name} header" for name in _LIST_HEADERS if headers.values(name)]
+    for value in headers.values("X-Loop"):
         reasons.append(f"X-Loop: {value.strip()[:60]} (a loop sign)")
-    subject = header_text(msg, "Subject")
+    subject = headers.text("Subject")
     if _AUTO_SUBJECT.search(subject):
         reasons.append(f"auto-reply subject {subject.strip()[:60]!r}")
     return reasons
@@ -164,9 +170,12 @@ _CHALLENGE_TEXT = re.compile(
 )
 
 
-def _challenge(msg: Message, reading: BounceReading) -> list[str]:
-    reasons = [f"challenge-response header {name}" for name in _CHALLENGE_HEADERS if header_values(msg, name)]
-    diagnostics = " ".join(r.diagnostic for r in reading.bounce.recipients) if reading.bounce else ""
+def _challenge(headers: HeaderIndex, reading: BounceReading) -> list[str]:
+    # The wording is looked for in the notice the bounce reader read; mail it did not read (no
+    # sign of automatic mail at all) is checked for the systems' headers only.
+    reasons = [f"challenge-response header {name}" for name in _CHALLENGE_HEADERS if headers.values(name)]
+    found = reading.bounce.recipients if reading.bounce and reading.by_content else []
+    diagnostics = " ".join(r.diagnostic for r in found)
     match = _CHALLENGE_TEXT.search(reading.text[:20_000] + "\n" + diagnostics)
     if match:
         reasons.append(f"challenge-response wording {' '.join(match.group(0).split())!r}")
@@ -175,14 +184,14 @@ def _challenge(msg: Message, reading: BounceReading) -> list[str]:
 
 # -- envelope ----------------------------------------------------------------------------------------
 
-def _envelope(msg: Message, mail_from: str | None) -> list[str]:
+def _envelope(headers: HeaderIndex, mail_from: str | None) -> list[str]:
     """Why the return path says "bounce": null, or MAILER-DAEMON. [] when it does not (or is unknown).
 
     Without an envelope (IMAP, a pipe), the Return-Path header that the delivering MTA wrote
     is the same fact, one hop later.
     """
     if mail_from is None:
-        values = header_values(msg, "Return-Path")
+        values = headers.values("Return-Path")
         if not values:
             return []
         value, source = values[0], "Return-Path header"
@@ -213,20 +222,21 @@ def classify(
     when unknown (IMAP, pipe). `own_domains` are the domains of the Message-IDs the gateway
     itself mints; agents' own mail domains do not belong there, or their replies would loop.
     """
+    headers = HeaderIndex(msg)  # read once: the rules ask for some forty headers
     try:
-        result = _classify(msg, mail_from, own_domains, loop_header, loop_token)
+        result = _classify(msg, headers, mail_from, own_domains, loop_header, loop_token)
     except Exception as exc:  # The boundary of the stage: a rule's bug must not lose the mail.
         log.warning("classification failed; treating the message as customer mail", exc_info=True)
         result = Classification("customer", [f"classification failed: {type(exc).__name__}"])
-    return _answer_decision(msg, result)
+    return _answer_decision(headers, result)
 
 
-def _answer_decision(msg: Message, result: Classification) -> Classification:
+def _answer_decision(headers: HeaderIndex, result: Classification) -> Classification:
     """The second decision: may this mail get an automatic answer?"""
     if result.kind != "customer":
         why = (f"{result.kind.replace('_', ' ')}: automatic mail is never answered automatically",)
         return replace(result, may_auto_answer=False, no_answer_reasons=why)
-    suppress = [v.strip() for v in header_values(msg, "X-Auto-Response-Suppress")]
+    suppress = [v.strip() for v in headers.values("X-Auto-Response-Suppress")]
     if any(v.lower() not in _NEGATIVE and v.lower() != "none" for v in suppress):
         why = (f"X-Auto-Response-Suppress: {suppress[0][:60]}: the sender asks for no automatic answer",)
         return replace(result, may_auto_answer=False, no_answer_reasons=why)
@@ -234,23 +244,24 @@ def _answer_decision(msg: Message, result: Classification) -> Classification:
 
 
 def _classify(
-    msg: Message, mail_from: str | None, own_domains: frozenset[str], loop_header: str, loop_token: str | None
+    msg: Message, headers: HeaderIndex, mail_from: str | None, own_domains: frozenset[str], loop_header: str,
+    loop_token: str | None,
 ) -> Classification:
-    looping = _loop(msg, own_domains, loop_header, loop_token)
+    looping = _loop(headers, own_domains, loop_header, loop_token)
     if looping:
         return Classification("loop", looping)
-    envelope = _envelope(msg, mail_from)
-    reading = read_bounce(msg)
-    auto = _auto_reply(msg)
-    challenge = _challenge(msg, reading)
+    envelope = _envelope(headers, mail_from)
+    # The bounce reader is the costliest rule: it runs once, and only for mail that may be one.
+    reading = read_bounce(msg, presumed=bool(envelope)) if envelope or bounce_hint(msg, headers) else _NOT_READ
+    auto = _auto_reply(headers)
+    challenge = _challenge(headers, reading)
     if challenge:
         return Classification("auto_reply", challenge + auto)
-    if reading.bounce is not None:
+    if reading.bounce is not None and reading.by_content:
         return Classification("bounce", envelope + reading.evidence, reading.bounce)
     # One hint of a bounce in the content plus a bounce-like return path is a bounce, too.
     if envelope and (reading.evidence or not auto):
-        presumed = read_bounce(msg, presumed=True)
-        return Classification("bounce", envelope + reading.evidence, presumed.bounce)
+        return Classification("bounce", envelope + reading.evidence, reading.bounce)
     if auto:
         return Classification("auto_reply", auto)
     return Classification("customer", [])

@@ -14,14 +14,14 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
+from email import encoders
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
-from email import encoders
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.utils import formataddr, format_datetime
+from email.utils import format_datetime, formataddr
 
 from gateway.clock import utcnow
 
@@ -34,12 +34,18 @@ _UTF8 = Charset("utf-8")
 _UTF8.body_encoding = QP
 
 
+def _text_part(text: str, subtype: str) -> MIMEText:
+    """A UTF-8 text part in quoted-printable."""
+    # The stdlib takes a Charset object here and keeps its body encoding; the stubs say str only.
+    return MIMEText(text, subtype, _UTF8)  # type: ignore[arg-type]
+
+
 # A subject longer than this is cut (at a word) and marked with an ellipsis.
 MAX_SUBJECT = 200
 # The longest unbroken run a header may carry: folding cannot split it.
 MAX_RUN = 900
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-_LONG_RUN = re.compile(r"\S{%d,}" % (MAX_RUN + 1))
+_LONG_RUN = re.compile(rf"\S{{{MAX_RUN + 1},}}")
 
 
 def _header(value: str) -> str:
@@ -91,11 +97,11 @@ class Outgoing:
     attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
 
     def build(self) -> Message:
-        msg: Message = MIMEText(self.text, "plain", _UTF8)
+        msg: Message = _text_part(self.text, "plain")
         if self.html:
             alternative = MIMEMultipart("alternative")
             alternative.attach(msg)
-            alternative.attach(MIMEText(self.html, "html", _UTF8))
+            alternative.attach(_text_part(self.html, "html"))
             msg = alternative
         if self.attachments:
             msg = _with_files(msg, self.attachments)

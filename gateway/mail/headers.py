@@ -5,13 +5,17 @@ junk lines before the first header are dropped and continuation lines that lost 
 whitespace are indented again (the parser would otherwise end the header block there and read
 the remaining headers as body). `decode_value` turns one header value into text: unfolded,
 RFC 2047 encoded-words decoded (also with spaces inside, or split over folded lines), raw
-8-bit bytes decoded by `gateway.mail.charsets`.
+8-bit bytes decoded by `gateway.mail.charsets`. `header_values` and `header_text` read the
+decoded values of a header from a parsed message (or one of its parts) without ever raising;
+`HeaderIndex` reads all of a message's headers in one pass, for rules that ask for dozens.
 """
 
 from __future__ import annotations
 
-import re
+import itertools
 import quopri
+import re
+from email.message import Message
 
 from gateway.mail.charsets import decode
 from gateway.mail.transfer import base64_bytes
@@ -22,6 +26,8 @@ _FOLD = re.compile(r"\r\n|\r|\n")
 # An encoded-word; its text may carry spaces (against the RFC, common in practice).
 _WORD = re.compile(r"=\?([^?\s]{1,40})\?([qQbB])\?([^?]{0,2000}?)\?=")
 _JUNK_MAX_LINES = 5
+# A header block longer than this is not one; what follows it is read as it is.
+_HEADER_SCAN = 1_000_000
 
 
 def repair(raw: bytes) -> bytes:
@@ -30,9 +36,7 @@ def repair(raw: bytes) -> bytes:
     A line in the header block that is neither a field nor indented is a wrapped header when
     more fields follow it, and the start of a body that lost its blank line when none do.
     """
-    lines = _LINE.findall(raw[:1_000_000])
-    start = _first_header(lines)
-    end = next((i for i in range(start, len(lines)) if not lines[i].strip(b"\r\n")), len(lines))
+    lines, start, end = _header_lines(raw)
     fields = [i for i in range(start, end) if _is_field(lines[i], i == start)]
     last_field = fields[-1] if fields else start - 1
     out: list[bytes] = []
@@ -52,6 +56,25 @@ def repair(raw: bytes) -> bytes:
     newline = b"\r\n" if b"\r\n" in raw[:4096] else b"\n"
     separator = b"" if index == end else newline
     return b"".join(out) + separator + raw[consumed:]
+
+
+def _header_lines(raw: bytes) -> tuple[list[bytes], int, int]:
+    """The lines of the first megabyte up to the header block's end; where the block starts and ends.
+
+    Lines are split only as far as the first blank line after the block's start: the body,
+    however long, is never split (the lines after `end` were never looked at).
+    """
+    found = _LINE.finditer(raw, 0, _HEADER_SCAN)
+    lines = [match.group(0) for match in itertools.islice(found, _JUNK_MAX_LINES + 1)]
+    start = _first_header(lines)
+    end = next((i for i in range(start, len(lines)) if not lines[i].strip(b"\r\n")), None)
+    if end is not None:
+        return lines, start, end
+    for match in found:
+        lines.append(match.group(0))
+        if not lines[-1].strip(b"\r\n"):
+            return lines, start, len(lines) - 1
+    return lines, start, len(lines)
 
 
 def _is_field(line: bytes, first: bool) -> bool:
@@ -75,6 +98,64 @@ def decode_value(value: str, *, hint: str | None = None) -> str:
     if "=?" not in value:
         return value
     return _decode_words(value)
+
+
+def header_values(msg: Message, name: str) -> list[str]:
+    """All values of a header, unfolded, RFC 2047 decoded where possible; never raises.
+
+    `raw_items` sidesteps the header classes of `policy.default`, which can raise on malformed
+    input, and works the same for compat32 messages.
+    """
+    wanted = name.lower()
+    values: list[str] = []
+    try:
+        items = list(msg.raw_items())
+    except Exception:  # A message object built oddly by a caller; treat it as headerless.
+        return values
+    for key, value in items:
+        if str(key).strip().lower() == wanted:
+            values.append(decode_value(str(value)).strip())
+    return values
+
+
+def header_text(msg: Message, name: str) -> str:
+    """The first value of a header, or "" when absent."""
+    values = header_values(msg, name)
+    return values[0] if values else ""
+
+
+class HeaderIndex:
+    """A message's headers by lower-cased name, read in one pass; each decoded on first use.
+
+    The same values as `header_values`, as tuples: one index serves every rule of a message.
+    """
+
+    def __init__(self, msg: Message) -> None:
+        self._raw: dict[str, list[str]] = {}
+        self._decoded: dict[str, tuple[str, ...]] = {}
+        try:
+            items = list(msg.raw_items())
+        except Exception:  # A message object built oddly by a caller; treat it as headerless.
+            items = []
+        for key, value in items:
+            self._raw.setdefault(str(key).strip().lower(), []).append(str(value))
+
+    def values(self, name: str) -> tuple[str, ...]:
+        """All values of a header, unfolded and decoded, in order."""
+        wanted = name.lower()
+        found = self._decoded.get(wanted)
+        if found is None:
+            found = self._decoded[wanted] = tuple(decode_value(v).strip() for v in self._raw.get(wanted, ()))
+        return found
+
+    def text(self, name: str) -> str:
+        """The first value of a header, or "" when absent."""
+        values = self.values(name)
+        return values[0] if values else ""
+
+    def names(self) -> frozenset[str]:
+        """The lower-cased names of every header present."""
+        return frozenset(self._raw)
 
 
 def unfold(value: str) -> str:

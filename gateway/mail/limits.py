@@ -68,8 +68,8 @@ def admit(raw: bytes, limits: Limits) -> Admitted:
     header = _HEADER_END.search(raw)
     body_start = header.end() if header else len(raw)
     cuts = [
-        _nth_match(_DELIMITER, raw, body_start, limits.max_parts, "MIME parts"),
-        _nth_match(_CONTAINER, raw, 0, limits.max_containers, "multipart containers"),
+        _nth_match(_DELIMITER, raw, body_start, limits.max_parts, "MIME parts", (b"--",)),
+        _nth_match(_CONTAINER, raw, 0, limits.max_containers, "multipart containers", (b"c", b"C")),
         _nth_line(raw, body_start, limits.max_lines),
     ]
     found = [cut for cut in cuts if cut is not None]
@@ -81,7 +81,13 @@ def admit(raw: bytes, limits: Limits) -> Admitted:
     return Admitted(raw[:at], [note], Attachment("original.eml", "message/rfc822", raw))
 
 
-def _nth_match(pattern: re.Pattern[bytes], raw: bytes, start: int, cap: int, what: str) -> tuple[int, str] | None:
+def _nth_match(pattern: re.Pattern[bytes], raw: bytes, start: int, cap: int, what: str,
+               firsts: tuple[bytes, ...]) -> tuple[int, str] | None:
+    """Where the match after the `cap`-th one starts; `firsts`: the bytes a matching line starts with."""
+    # Counting lines that start like a match is a C loop; the pattern scan is only needed when
+    # there could be more matches than the cap (one more: a match at the very start).
+    if sum(raw.count(b"\n" + first, max(start - 1, 0)) for first in firsts) + 1 <= cap:
+        return None
     for count, match in enumerate(pattern.finditer(raw, start), 1):
         if count > cap:
             return match.start(), f"{cap} {what}"

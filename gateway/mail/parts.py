@@ -59,7 +59,7 @@ def _walk(part: Message, raw: bytes | None, parts: Parts) -> None:
         children = part.get_payload()
         children = children if isinstance(children, list) else []
         pieces = _raw_children(raw, part.get_boundary(), len(children))
-        for child, piece in zip(children, pieces):
+        for child, piece in zip(children, pieces, strict=True):  # _raw_children gives one per child
             _walk(child, piece, parts)
         return
     _leaf(part, ctype, parts)

@@ -19,8 +19,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from gateway.mail.attribution import (MAX_LINES, attribution_length, header_block_length, is_forward,
-                                      is_original_message)
+from gateway.mail.attribution import MAX_LINES, attribution_length, header_block_length, is_forward, is_original_message
 from gateway.mail.htmlquotes import without_quote_containers
 from gateway.mail.htmltext import html_to_text
 from gateway.mail.signature import is_mobile_footer, signature_start
