@@ -19,10 +19,11 @@ import aiosmtplib
 from sqlalchemy import Engine, Row, update
 
 from gateway import metrics
-from gateway.config import Config
 from gateway.clock import utcnow
-from gateway.db.queues import OUTBOX, claim_outbox, new_claim, release
+from gateway.config import Config
+from gateway.db.queues import claim_outbox, new_claim, release
 from gateway.db.retry import is_transient
+from gateway.db.tables import OUTBOX
 from gateway.validate import address_problem
 
 log = logging.getLogger("gateway.outbox")
@@ -112,7 +113,7 @@ class Sender:
         except aiosmtplib.SMTPResponseException as exc:
             await self._drop(slot)
             return Result(row.id, False, permanent=exc.code >= 500, error=f"{exc.code} {exc.message}")
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             await self._drop(slot)
             return Result(row.id, False, error=f"{type(exc).__name__}: {exc}")
         except Exception as exc:

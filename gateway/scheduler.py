@@ -24,15 +24,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, select, text
 
 from gateway import metrics
-from gateway.config import Config
 from gateway.clock import utcnow
+from gateway.config import Config
 from gateway.db.tables import EVENT, ONCE, TICKET
 from gateway.notify import Notifier
 from gateway.routing.directory import Directory
-from gateway.tickets import actions, store
+from gateway.tickets import actions, notices, store
 from gateway.tickets.clocks import clocks
 from gateway.tickets.lifecycle import Status
-from gateway.tickets import notices
 from gateway.tickets.notices import Text
 from gateway.tickets.sla import explain
 

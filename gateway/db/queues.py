@@ -18,7 +18,10 @@ from sqlalchemy import Engine, Row, Table, and_, insert, or_, select, update
 
 from gateway.clock import utcnow
 from gateway.db.normalise import raw_message_id
-from gateway.db.tables import INBOUND, OUTBOX
+
+# Re-exported: the runners that claim from a queue name its table from here.
+from gateway.db.tables import INBOUND as INBOUND
+from gateway.db.tables import OUTBOX as OUTBOX
 
 
 def new_claim(instance: str) -> str:
