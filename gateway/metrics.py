@@ -29,7 +29,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
@@ -45,6 +45,7 @@ from gateway.db.engine import sqlite_reader
 from gateway.db.tables import INBOUND, OUTBOX, QUARANTINE
 
 log = logging.getLogger("gateway.metrics")
+_T = TypeVar("_T")
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 REFUSAL_REASONS = ("relay", "rule", "size", "temp_failure", "no_recipients", "bad_address")
@@ -231,7 +232,7 @@ class MetricsServer:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.engine.dispose()
 
-    async def _in_pool(self, work: Callable[[], Any]) -> Any:
+    async def _in_pool(self, work: Callable[[], _T]) -> _T:
         return await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(self._pool, work), DB_TIMEOUT)
 
     async def _metrics(self, request: Request) -> Response:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Row, Table, and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, Engine, Table, and_, insert, or_, select, update
 
 from gateway.clock import utcnow
 from gateway.db.normalise import raw_message_id
@@ -22,6 +22,7 @@ from gateway.db.normalise import raw_message_id
 # Re-exported: the runners that claim from a queue name its table from here.
 from gateway.db.tables import INBOUND as INBOUND
 from gateway.db.tables import OUTBOX as OUTBOX
+from gateway.db.tables import AnyRow
 
 
 def new_claim(instance: str) -> str:
@@ -40,7 +41,7 @@ def enqueue_inbound(engine: Engine, items: Sequence[dict[str, Any]]) -> list[int
         return [r[0] for r in result]
 
 
-def _claimable(table: Table, state: str, now: datetime) -> Any:
+def _claimable(table: Table, state: str, now: datetime) -> ColumnElement[bool]:
     return and_(
         table.c.state == state,
         or_(table.c.lease_until.is_(None), table.c.lease_until < now),
@@ -55,8 +56,8 @@ def claim(
     limit: int,
     lease: timedelta,
     state: str,
-    extra: Any = None,
-) -> list[Row[Any]]:
+    extra: ColumnElement[bool] | None = None,
+) -> list[AnyRow]:
     """Lease up to `limit` rows in `state` to `claim_token` and return them, oldest first."""
     now = utcnow()
     condition = _claimable(table, state, now)
@@ -78,7 +79,7 @@ def claim(
 
 
 def claim_inbound(engine: Engine, token: str, *, limit: int, lease: timedelta,
-                  max_bytes: int | None = None) -> list[Row[Any]]:
+                  max_bytes: int | None = None) -> list[AnyRow]:
     """Lease up to `limit` queued messages, and no more of them than fit in `max_bytes` of raw.
 
     A batch is prepared in memory before it is applied, so its size in bytes bounds the
@@ -108,7 +109,7 @@ def claim_inbound(engine: Engine, token: str, *, limit: int, lease: timedelta,
     return rows
 
 
-def claim_outbox(engine: Engine, token: str, *, limit: int, lease: timedelta) -> list[Row[Any]]:
+def claim_outbox(engine: Engine, token: str, *, limit: int, lease: timedelta) -> list[AnyRow]:
     due = OUTBOX.c.next_attempt_at <= utcnow()
     return claim(engine, OUTBOX, token, limit=limit, lease=lease, state="pending", extra=due)
 

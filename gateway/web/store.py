@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, union
+from sqlalchemy import ColumnElement, Connection, Engine, Select, UnaryExpression, select, union
 
 from gateway.db.engine import is_sqlite, sqlite_reader
 from gateway.db.tables import (
@@ -56,7 +56,8 @@ _LIST_COLUMNS = (
 )
 
 
-def _newest(part: Any, status: str, limit: int, order: tuple[Any, ...]) -> Any:
+def _newest(part: ColumnElement[bool], status: str, limit: int,
+            order: tuple[UnaryExpression[Any], ...]) -> Select[tuple[int]]:
     query = select(TICKET.c.id).where(part).order_by(*order).limit(limit)
     if status != ALL:
         query = query.where(status_condition(status))
@@ -64,7 +65,7 @@ def _newest(part: Any, status: str, limit: int, order: tuple[Any, ...]) -> Any:
     return select(query.subquery().c.id)
 
 
-def status_condition(status: str) -> Any:
+def status_condition(status: str) -> ColumnElement[bool]:
     if status == OPEN:
         return TICKET.c.status.not_in(sorted(DONE))
     return TICKET.c.status == status

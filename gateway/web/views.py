@@ -14,9 +14,9 @@ addition: internal notes, the whole event log with who did what, and each messag
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
@@ -76,7 +76,7 @@ async def ticket_list(request: Request) -> Response:
                       department_title=_department_title(web))
 
 
-def _department_title(web: Web) -> Any:
+def _department_title(web: Web) -> Callable[[str | None], str]:
     def title(name: str | None) -> str:
         if not name:
             return ""
@@ -188,7 +188,7 @@ def _ticket_number(request: Request) -> int:
     return _int(request.path_params["number"], 0, 10**12)
 
 
-def _author_label(web: Web, internal: bool) -> Any:
+def _author_label(web: Web, internal: bool) -> Callable[[AnyRow, AnyRow], str]:
     def label(message: AnyRow, ticket: AnyRow) -> str:
         if message.direction == "in" and message.author == ticket.customer_email:
             return str(ticket.customer_name or ticket.customer_email)
