@@ -1,4 +1,5 @@
-"""The SQLModel tables and the Alembic head describe the same schema, on SQLite and PostgreSQL.
+"""The SQLModel tables and the Alembic head describe the same schema, on SQLite and PostgreSQL;
+the typed rows of `gateway.db.rows` list the same columns as the models, with the same types.
 
 A column, index, constraint or type added to `gateway/db/models.py` without a migration (or a
 migration without its model change) shows up here as a difference between the metadata and a
@@ -9,15 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, ForeignKeyConstraint
+from sqlalchemy import Column, Engine, ForeignKeyConstraint
 from sqlmodel import SQLModel
 
-from gateway.db import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from gateway.db import models, rows
 from gateway.db.engine import head_revision, make_engine, upgrade
 from tests.conftest import BACKENDS, _require_backend
 from tests.harness import Database
@@ -56,3 +58,25 @@ def test_models_match_the_alembic_head(migrated: tuple[str, Engine]) -> None:
     if kind == "sqlite":
         differences = [diff for diff in differences if not _known_on_sqlite(diff)]
     assert differences == [], f"models and migrations differ on {kind}: {differences}"
+
+
+def _stored(annotation: Any, column: Column[Any]) -> Any:
+    """The Python type a stored row has in `column`: the model's, without None for a primary key."""
+    if column.primary_key and get_origin(annotation) in (UnionType, Union):
+        kept = [arg for arg in get_args(annotation) if arg is not type(None)]
+        if len(kept) == 1:
+            return kept[0]
+    return annotation
+
+
+@pytest.mark.parametrize(("protocol", "model"), [
+    (rows.CustomerRow, models.Customer),
+    (rows.TicketRow, models.Ticket),
+    (rows.MessageRow, models.Message),
+    (rows.InboundRow, models.Inbound),
+    (rows.OutboxRow, models.Outbox),
+])
+def test_typed_rows_list_their_model_columns_with_its_types(protocol: type, model: type[SQLModel]) -> None:
+    table = SQLModel.metadata.tables[str(model.__tablename__)]
+    expected = {column.name: _stored(model.model_fields[column.name].annotation, column) for column in table.columns}
+    assert get_type_hints(protocol) == expected
