@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,7 +24,8 @@ from gateway.clock import utcnow
 from gateway.config import Config
 from gateway.db.queues import claim_outbox, new_claim, release
 from gateway.db.retry import is_transient
-from gateway.db.tables import OUTBOX, AnyRow
+from gateway.db.rows import OutboxRow
+from gateway.db.tables import OUTBOX
 from gateway.validate import address_problem
 
 log = logging.getLogger("gateway.outbox")
@@ -43,7 +45,7 @@ def backoff(config: Config, attempts: int) -> timedelta:
     return timedelta(seconds=min(seconds, config.outbox.backoff_max))
 
 
-def record_results(engine: Engine, config: Config, token: str, rows: dict[int, AnyRow], results: list[Result]) -> None:
+def record_results(engine: Engine, config: Config, token: str, rows: dict[int, OutboxRow], results: list[Result]) -> None:
     """Write what happened to each row in one transaction (only rows still leased to us)."""
     now = utcnow()
     with engine.begin() as conn:
@@ -93,7 +95,7 @@ class Sender:
         self._clients[slot] = client
         return client
 
-    async def _send_one(self, slot: int, row: AnyRow) -> Result:
+    async def _send_one(self, slot: int, row: OutboxRow) -> Result:
         # A bad address would be written into the SMTP dialogue and derail the connection for
         # the mail after it: refuse it before it reaches the client.
         problem = _envelope_problem(row)
@@ -132,7 +134,7 @@ class Sender:
             except Exception:  # closing a broken connection may fail again; nothing to keep
                 pass
 
-    async def _worker(self, slot: int, rows: list[AnyRow]) -> list[Result]:
+    async def _worker(self, slot: int, rows: Sequence[OutboxRow]) -> list[Result]:
         return [await self._send_one(slot, row) for row in rows]
 
     async def run_batch(self) -> int:
@@ -162,7 +164,7 @@ class Sender:
             log.info("delivered %d mail(s) to the relay %s:%d", sent, self.config.relay.host, self.config.relay.port)
         return len(rows)
 
-    async def _send_all(self, rows: list[AnyRow]) -> list[Result]:
+    async def _send_all(self, rows: Sequence[OutboxRow]) -> list[Result]:
         slots = len(self._clients)
         shares = [rows[i::slots] for i in range(slots)]
         return [
@@ -171,7 +173,7 @@ class Sender:
             for result in part
         ]
 
-    async def _record(self, token: str, rows: dict[int, AnyRow], results: list[Result]) -> None:
+    async def _record(self, token: str, rows: dict[int, OutboxRow], results: list[Result]) -> None:
         """Record the results, retrying a database that went away meanwhile.
 
         The relay has taken these mails: giving the rows back unrecorded would send them again.
@@ -204,7 +206,7 @@ class Sender:
             self._clients[slot] = None
 
 
-def _envelope_problem(row: AnyRow) -> str | None:
+def _envelope_problem(row: OutboxRow) -> str | None:
     if row.mail_from:
         problem = address_problem(row.mail_from)
         if problem:

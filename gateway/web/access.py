@@ -26,7 +26,7 @@ from typing import Protocol
 from sqlalchemy import ColumnElement, Table, false, or_, true
 
 from gateway.config import Agent, Config
-from gateway.db.tables import AnyRow
+from gateway.db.rows import CustomerRow
 from gateway.i18n import people
 from gateway.routing.directory import Directory
 
@@ -160,7 +160,7 @@ def _and_scope(viewer: Viewer, table: Table) -> ColumnElement[bool]:
 
 
 def build_viewer(
-    email: str, customer: AnyRow | None, config: Config, directory: Directory, scope: int | None = None
+    email: str, customer: CustomerRow | None, config: Config, directory: Directory, scope: int | None = None
 ) -> Viewer:
     """Everything `email` may see, from its customer row (or None), the config and the directory."""
     departments, everything = agent_departments(email, config, directory)
@@ -178,7 +178,7 @@ def build_viewer(
     )
 
 
-def _language(customer: AnyRow | None, agent: Agent | None, config: Config, directory: Directory) -> str | None:
+def _language(customer: CustomerRow | None, agent: Agent | None, config: Config, directory: Directory) -> str | None:
     """The viewer's own setting, else what their organisation or departments speak (None: the page's)."""
     if customer is not None and (customer.language or customer.organisation):
         return people.customer_language(config, directory, customer.language, customer.organisation)
@@ -187,7 +187,7 @@ def _language(customer: AnyRow | None, agent: Agent | None, config: Config, dire
     return None
 
 
-def _zone(customer: AnyRow | None, agent: Agent | None, config: Config, directory: Directory) -> str:
+def _zone(customer: CustomerRow | None, agent: Agent | None, config: Config, directory: Directory) -> str:
     if agent is not None and (customer is None or not customer.timezone):
         return people.agent_zone(config, directory, agent)
     if customer is not None:
