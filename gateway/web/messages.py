@@ -15,7 +15,6 @@ import html
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 from markupsafe import Markup
 
@@ -96,7 +95,7 @@ def trace_rows(raw: str) -> list[tuple[str, list[str]]]:
     return rows
 
 
-def _lines(value: Any) -> list[str]:
+def _lines(value: object) -> list[str]:
     if value in (None, "", [], {}):
         return []
     if isinstance(value, dict):
