@@ -6,6 +6,10 @@ columns of the tables code reads most, with their Python types, so that a functi
 is (no cast, no copy): rows stay rows at run time. A select that adds columns of its own (a
 join, a label) satisfies the Protocol of the table it selects in full as well.
 
+What the type checker gains is the type of each column inside the function that takes the
+row. It cannot tell whether a given select really carries those columns (`Row` answers any
+attribute name), so pass a row typed so only from a select of the whole table.
+
 Each Protocol lists exactly its SQLModel table's columns, with the model's types (the primary
 key never None in a stored row); tests/test_models_drift.py checks that they stay alike.
 """
