@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import insert  # noqa: E402
 
 from gateway.backup import restore_backup, write_backup  # noqa: E402
+from gateway.clock import utcnow  # noqa: E402
 from gateway.config import Config, DatabaseConfig  # noqa: E402
 from gateway.db.engine import make_engine, upgrade  # noqa: E402
-from gateway.clock import utcnow  # noqa: E402
 from gateway.db.tables import CUSTOMER, INBOUND, MESSAGE, TICKET  # noqa: E402
 from tests.harness import Database, pg_available  # noqa: E402
 

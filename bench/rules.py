@@ -124,7 +124,7 @@ def main() -> None:
     }
     print(f"{count_messages} messages per mix; µs per message for `evaluate` (one mailbox)")
     heads = ("rules", "load ms", "messages", "mean", "p50", "p99", "matched")
-    print(" ".join(f"{head:>{width}}" for head, width in zip(heads, (6, 8, 9, 7, 7, 7, 8))))
+    print(" ".join(f"{head:>{width}}" for head, width in zip(heads, (6, 8, 9, 7, 7, 7, 8), strict=True)))
     for size in (10, 100, 1000):
         with tempfile.TemporaryDirectory() as tmp:
             write_rules(Path(tmp), size, rnd)

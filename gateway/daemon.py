@@ -183,7 +183,10 @@ class Daemon:
     async def _start_metrics(self) -> MetricsServer | None:
         if not self.config.metrics.listen:
             return None
-        server = MetricsServer(self.config.metrics.listen, self.config.database.url, stopping=self._stop.is_set)
+        from gateway.web.server import WebServer
+
+        server = MetricsServer(self.config.metrics.listen, self.config.database.url, serve=WebServer,
+                               stopping=self._stop.is_set)
         return server if await server.start() else None
 
     def reload(self, why: str) -> None:

@@ -12,7 +12,8 @@ places that count (SMTP handler, sender, SLA sweeps) should not need a metrics o
 through every constructor.
 
 The listener (`metrics.listen`, default 127.0.0.1:9125) is a small Starlette app served by
-uvicorn in the daemon's own loop, as the web history is (`gateway.web.server.WebServer`); it
+uvicorn in the daemon's own loop, as the web history is; the daemon hands in the server that runs
+it (`serve`, a `Listener` factory), so this module knows nothing of the web tier above it. It
 answers GET (and HEAD) only:
 
 - `/metrics`: Prometheus text (or OpenMetrics when the scraper asks for it),
@@ -28,7 +29,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
@@ -41,13 +42,10 @@ from starlette.routing import Route
 
 from gateway.config import parse_hostport
 from gateway.db.engine import sqlite_reader
-from gateway.db.models import Quarantine
-from gateway.db.queues import INBOUND, OUTBOX
-
-if TYPE_CHECKING:
-    from gateway.web.server import WebServer
+from gateway.db.tables import INBOUND, OUTBOX, QUARANTINE
 
 log = logging.getLogger("gateway.metrics")
+_T = TypeVar("_T")
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 REFUSAL_REASONS = ("relay", "rule", "size", "temp_failure", "no_recipients", "bad_address")
@@ -120,7 +118,6 @@ def _aware(moment: datetime) -> datetime:
 
 # -- read at scrape time ------------------------------------------------------------------------
 
-QUARANTINE: Any = Quarantine.__table__
 _WAITING = {
     "inbound": (INBOUND, INBOUND.c.state == "queued", INBOUND.c.received_at),
     "outbox": (OUTBOX, OUTBOX.c.state == "pending", OUTBOX.c.created_at),
@@ -174,13 +171,29 @@ def readiness(engine: Engine, expected_revision: str | None) -> tuple[bool, str]
 
 # -- the listener -------------------------------------------------------------------------------
 
+class Listener(Protocol):
+    """A server for one app on the running event loop: `start` raises OSError when it cannot listen."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Serve(Protocol):
+    """Makes the `Listener` for an app on `host:port`; `on_stop` runs once it has stopped."""
+
+    def __call__(self, app: Starlette, host: str, port: int, *, on_stop: Callable[[], None]) -> Listener: ...
+
+
 class MetricsServer:
     """/metrics and /healthz on `listen`: a small Starlette app on the daemon's event loop."""
 
-    def __init__(self, listen: str, database_url: str, *, stopping: Callable[[], bool] = lambda: False) -> None:
+    def __init__(self, listen: str, database_url: str, *, serve: Serve,
+                 stopping: Callable[[], bool] = lambda: False) -> None:
         from gateway.db.engine import head_revision
 
         self.host, self.port = parse_hostport(listen)
+        self.serve = serve
         self.stopping = stopping
         self.engine = read_engine(database_url)
         self.expected_revision = head_revision()
@@ -192,7 +205,7 @@ class MetricsServer:
             Route("/healthz", self._ready, methods=["GET"]),
             Route("/healthz/ready", self._ready, methods=["GET"]),
         ])
-        self._server: WebServer | None = None
+        self._server: Listener | None = None
 
     async def start(self) -> bool:
         """Listen; a port that cannot be had is logged and the daemon goes on without metrics.
@@ -200,9 +213,7 @@ class MetricsServer:
         Mail intake matters more than its gauges: like the web history, a listener that cannot
         start leaves the mail side running (`postdesk doctor` does not check this port).
         """
-        from gateway.web.server import WebServer
-
-        server = WebServer(self.app, self.host, self.port, on_stop=self._close)
+        server = self.serve(self.app, self.host, self.port, on_stop=self._close)
         try:
             await server.start()
         except OSError as exc:
@@ -221,7 +232,7 @@ class MetricsServer:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.engine.dispose()
 
-    async def _in_pool(self, work: Callable[[], Any]) -> Any:
+    async def _in_pool(self, work: Callable[[], _T]) -> _T:
         return await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(self._pool, work), DB_TIMEOUT)
 
     async def _metrics(self, request: Request) -> Response:

@@ -10,19 +10,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import aiosmtplib
-from sqlalchemy import Engine, Row, update
+from sqlalchemy import Engine, update
 
 from gateway import metrics
-from gateway.config import Config
 from gateway.clock import utcnow
-from gateway.db.queues import OUTBOX, claim_outbox, new_claim, release
+from gateway.config import Config
+from gateway.db.queues import claim_outbox, new_claim, release
 from gateway.db.retry import is_transient
+from gateway.db.rows import OutboxRow
+from gateway.db.tables import OUTBOX
 from gateway.validate import address_problem
 
 log = logging.getLogger("gateway.outbox")
@@ -42,7 +45,7 @@ def backoff(config: Config, attempts: int) -> timedelta:
     return timedelta(seconds=min(seconds, config.outbox.backoff_max))
 
 
-def record_results(engine: Engine, config: Config, token: str, rows: dict[int, Row[Any]], results: list[Result]) -> None:
+def record_results(engine: Engine, config: Config, token: str, rows: dict[int, OutboxRow], results: list[Result]) -> None:
     """Write what happened to each row in one transaction (only rows still leased to us)."""
     now = utcnow()
     with engine.begin() as conn:
@@ -92,7 +95,7 @@ class Sender:
         self._clients[slot] = client
         return client
 
-    async def _send_one(self, slot: int, row: Row[Any]) -> Result:
+    async def _send_one(self, slot: int, row: OutboxRow) -> Result:
         # A bad address would be written into the SMTP dialogue and derail the connection for
         # the mail after it: refuse it before it reaches the client.
         problem = _envelope_problem(row)
@@ -112,7 +115,7 @@ class Sender:
         except aiosmtplib.SMTPResponseException as exc:
             await self._drop(slot)
             return Result(row.id, False, permanent=exc.code >= 500, error=f"{exc.code} {exc.message}")
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             await self._drop(slot)
             return Result(row.id, False, error=f"{type(exc).__name__}: {exc}")
         except Exception as exc:
@@ -131,7 +134,7 @@ class Sender:
             except Exception:  # closing a broken connection may fail again; nothing to keep
                 pass
 
-    async def _worker(self, slot: int, rows: list[Row[Any]]) -> list[Result]:
+    async def _worker(self, slot: int, rows: Sequence[OutboxRow]) -> list[Result]:
         return [await self._send_one(slot, row) for row in rows]
 
     async def run_batch(self) -> int:
@@ -161,7 +164,7 @@ class Sender:
             log.info("delivered %d mail(s) to the relay %s:%d", sent, self.config.relay.host, self.config.relay.port)
         return len(rows)
 
-    async def _send_all(self, rows: list[Row[Any]]) -> list[Result]:
+    async def _send_all(self, rows: Sequence[OutboxRow]) -> list[Result]:
         slots = len(self._clients)
         shares = [rows[i::slots] for i in range(slots)]
         return [
@@ -170,7 +173,7 @@ class Sender:
             for result in part
         ]
 
-    async def _record(self, token: str, rows: dict[int, Row[Any]], results: list[Result]) -> None:
+    async def _record(self, token: str, rows: dict[int, OutboxRow], results: list[Result]) -> None:
         """Record the results, retrying a database that went away meanwhile.
 
         The relay has taken these mails: giving the rows back unrecorded would send them again.
@@ -203,7 +206,7 @@ class Sender:
             self._clients[slot] = None
 
 
-def _envelope_problem(row: Row[Any]) -> str | None:
+def _envelope_problem(row: OutboxRow) -> str | None:
     if row.mail_from:
         problem = address_problem(row.mail_from)
         if problem:

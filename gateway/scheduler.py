@@ -18,21 +18,20 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select, text
 
 from gateway import metrics
-from gateway.config import Config
 from gateway.clock import utcnow
+from gateway.config import Config
+from gateway.db.rows import TicketRow
 from gateway.db.tables import EVENT, ONCE, TICKET
 from gateway.notify import Notifier
 from gateway.routing.directory import Directory
-from gateway.tickets import actions, store
+from gateway.tickets import actions, notices, store
 from gateway.tickets.clocks import clocks
 from gateway.tickets.lifecycle import Status
-from gateway.tickets import notices
 from gateway.tickets.notices import Text
 from gateway.tickets.sla import explain
 
@@ -66,7 +65,7 @@ class Duties:
         self.notifier = notifier
         self.directory = directory
         # The notices of the sweep under way, per recipient: (ticket or None, event, text).
-        self._outgoing: dict[str, list[tuple[Any, str, Text]]] = {}
+        self._outgoing: dict[str, list[tuple[TicketRow | None, str, str | Text]]] = {}
 
     # -- who hears of what -----------------------------------------------------------------
 
@@ -109,7 +108,8 @@ class Duties:
                      report.closed, report.digests)
         return report
 
-    def _notice(self, conn: Connection, key: str, ticket: Any, to: list[str], event: str, body: Text) -> bool:
+    def _notice(self, conn: Connection, key: str, ticket: TicketRow | None, to: list[str], event: str,
+                body: Text) -> bool:
         """Claim the notice once; it goes out with the person's other notices of this sweep, in
         each recipient's own language and time zone."""
         if not to or not self._claim(conn, key):

@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway import metrics
 from gateway.db.engine import make_engine, upgrade
 from gateway.intake.writer import enqueue_inbound
+from gateway.web.server import WebServer
 from tests.harness import Daemon, Database, Sink, free_port, make_mail, unique_address, wait_until
 
 
@@ -49,7 +50,7 @@ def serving(url: str, check: Callable[[int], Awaitable[None]], stopping: Callabl
     """Run `check(port)` against a MetricsServer on its own loop, as the daemon would."""
     async def main() -> None:
         port = free_port()
-        server = metrics.MetricsServer(f"127.0.0.1:{port}", url, stopping=stopping)
+        server = metrics.MetricsServer(f"127.0.0.1:{port}", url, serve=WebServer, stopping=stopping)
         assert await server.start()
         try:
             await check(port)

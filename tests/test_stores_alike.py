@@ -39,7 +39,7 @@ def hostile_set() -> list[tuple[str, bytes]]:
                   b"Content-ID: <" + b"c" * 600 + b">\n\nPDF\n--b--\n")
     html = (b'Content-Type: text/html; charset=utf-8\n\n<p>Hej\x00 d\xc3\xa4r</p>\n')
     return [
-        _mail(1, body="Larmet\x00 tjuter".encode()),
+        _mail(1, body=b"Larmet\x00 tjuter"),
         _mail(2, subject="Larm\x00 igen"),
         _mail(3, from_header="Anna " + "Andersson " * 30 + "<hostile-3@kund.example>"),
         _mail(4, from_header="<" + "a" * 60 + "@" + "d" * 270 + ".example>"),
@@ -70,6 +70,23 @@ def _snapshot(db: Database) -> dict[str, Any]:
     return shot
 
 
+def _through_daemon(kind: str, db: Database, sink: Sink, log: Path) -> dict[str, Any]:
+    """The hostile set sent to a daemon on `db`, once everything is handled and answered."""
+    daemon = Daemon(db, sink, log, env_extra={"POSTDESK_WEB__ENABLED": "false", "POSTDESK_METRICS__LISTEN": ""}).start()
+    try:
+        mails = hostile_set()
+        with daemon.smtp() as client:
+            for sender, raw in mails:
+                client.sendmail(sender, ["support@telenta.example"], raw)
+        wait_until(lambda: db.scalar("SELECT count(*) FROM inbound WHERE state != 'queued'") == len(mails),
+                   what=f"every hostile mail handled on {kind}")
+        wait_until(lambda: db.scalar("SELECT count(*) FROM outbox WHERE state = 'pending'") == 0,
+                   what=f"every answer sent on {kind}")
+        return _snapshot(db)
+    finally:
+        daemon.stop()
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Any], Sink]]:
     """The hostile set through a daemon on each store; the snapshots by store, and the sink."""
@@ -79,20 +96,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, A
         for kind in ("sqlite", "postgresql"):
             _require_backend(kind)
             db = Database(kind, tmp_path_factory.mktemp(kind))
-            daemon = Daemon(db, sink, tmp_path_factory.mktemp("log") / f"{kind}.log",
-                            env_extra={"POSTDESK_WEB__ENABLED": "false", "POSTDESK_METRICS__LISTEN": ""}).start()
             try:
-                mails = hostile_set()
-                with daemon.smtp() as client:
-                    for sender, raw in mails:
-                        client.sendmail(sender, ["support@telenta.example"], raw)
-                wait_until(lambda: db.scalar("SELECT count(*) FROM inbound WHERE state != 'queued'") == len(mails),
-                           what=f"every hostile mail handled on {kind}")
-                wait_until(lambda: db.scalar("SELECT count(*) FROM outbox WHERE state = 'pending'") == 0,
-                           what=f"every answer sent on {kind}")
-                shots[kind] = _snapshot(db)
+                shots[kind] = _through_daemon(kind, db, sink, tmp_path_factory.mktemp("log") / f"{kind}.log")
             finally:
-                daemon.stop()
                 db.drop()
         yield shots, sink
     finally:

@@ -13,15 +13,24 @@ from typing import Any
 import pytest
 from itsdangerous import URLSafeSerializer
 
+from gateway.web.ratelimit import Limit
+from gateway.web.tokens import Tokens, feedback_links, ticket_link
 from tests.harness import Database
 from tests.web.browser import screenshot
 from tests.web.fixtures import World, browser, sqlite_db, world  # noqa: F401
 from tests.web.site import (
-    AGENT_FIRE, ALFA, Client, Store, WebSite, link_in, local_path, mails_to, sign_in, site_for,
+    AGENT_FIRE,
+    ALFA,
+    Client,
+    Store,
+    WebSite,
+    link_in,
+    local_path,
+    mails_to,
+    sign_in,
+    site_for,
     wait_for_mail,
 )
-from gateway.web.ratelimit import Limit
-from gateway.web.tokens import Tokens, feedback_links, ticket_link
 
 XSS = {
     "subject": '<script>window.pwned=1</script>"><img src=x onerror="window.pwned=2">',

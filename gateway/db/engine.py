@@ -10,14 +10,18 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import ConnectionPoolEntry
+
+if TYPE_CHECKING:
+    import sqlite3  # the listeners below run on SQLite engines only
 
 log = logging.getLogger("gateway.db")
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -29,7 +33,7 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers run beside the writer; FULL sync makes a commit survive power loss,
     # which is what our SMTP 250 promises.
@@ -53,7 +57,7 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         _serialise_writers(engine)
 
         @event.listens_for(engine, "connect")
-        def _no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
+        def _no_implicit_begin(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
             dbapi_connection.isolation_level = None
 
         return engine
@@ -72,7 +76,7 @@ def sqlite_reader(url: str, *, timeout: float = 30) -> Engine:
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": timeout})
 
     @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection: Any, _record: Any) -> None:
+    def _connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         # Autocommit at the driver, so that our own BEGIN below decides where transactions start.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -81,7 +85,7 @@ def sqlite_reader(url: str, *, timeout: float = 30) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _begin(conn: Any) -> None:
+    def _begin(conn: Connection) -> None:
         # A deferred BEGIN takes a read snapshot at the first SELECT and never the write lock.
         conn.exec_driver_sql("BEGIN")
 
@@ -98,7 +102,7 @@ def _serialise_writers(engine: Engine) -> None:
     """
     lock = threading.Lock()
 
-    def begin(conn: Any) -> None:
+    def begin(conn: Connection) -> None:
         lock.acquire()
         conn.info["postdesk_write_lock"] = True
         try:
@@ -107,7 +111,7 @@ def _serialise_writers(engine: Engine) -> None:
             end(conn)
             raise
 
-    def end(conn: Any) -> None:
+    def end(conn: Connection) -> None:
         if conn.info.pop("postdesk_write_lock", False):
             lock.release()
 

@@ -54,13 +54,14 @@ def raw_message_id(raw: bytes) -> str:
 class BoundedText(TypeDecorator[str]):
     """A string column's own type, with NUL removed and the length enforced on the way in."""
 
-    impl = String
+    # Declared as TypeDecorator declares it: each instance sets the column's own type below.
+    impl: TypeEngine[Any] | type[TypeEngine[Any]] = String
     cache_ok = True
 
     def __init__(self, original: TypeEngine[Any]) -> None:
         super().__init__()
         # The column's own type underneath: its DDL and result handling stay as they were.
-        self.impl = original  # type: ignore[assignment]
+        self.impl = original
         self.limit: int | None = getattr(original, "length", None)
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:

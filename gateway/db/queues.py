@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Engine, Row, Table, and_, or_, select, update
+from sqlalchemy import ColumnElement, Engine, Table, and_, or_, select, update
 
 from gateway.clock import utcnow
-from gateway.db.tables import INBOUND, OUTBOX
+
+# Re-exported: the runners that claim from a queue name its table from here.
+from gateway.db.tables import INBOUND as INBOUND
+from gateway.db.tables import OUTBOX as OUTBOX
+from gateway.db.tables import AnyRow
 
 
 def new_claim(instance: str) -> str:
     return f"{instance}/{uuid.uuid4().hex[:12]}"
 
 
-def _claimable(table: Table, state: str, now: datetime) -> Any:
+def _claimable(table: Table, state: str, now: datetime) -> ColumnElement[bool]:
     return and_(
         table.c.state == state,
         or_(table.c.lease_until.is_(None), table.c.lease_until < now),
@@ -38,8 +41,8 @@ def claim(
     limit: int,
     lease: timedelta,
     state: str,
-    extra: Any = None,
-) -> list[Row[Any]]:
+    extra: ColumnElement[bool] | None = None,
+) -> list[AnyRow]:
     """Lease up to `limit` rows in `state` to `claim_token` and return them, oldest first."""
     now = utcnow()
     condition = _claimable(table, state, now)
@@ -61,7 +64,7 @@ def claim(
 
 
 def claim_inbound(engine: Engine, token: str, *, limit: int, lease: timedelta,
-                  max_bytes: int | None = None) -> list[Row[Any]]:
+                  max_bytes: int | None = None) -> list[AnyRow]:
     """Lease up to `limit` queued messages, and no more of them than fit in `max_bytes` of raw.
 
     A batch is prepared in memory before it is applied, so its size in bytes bounds the
@@ -91,7 +94,7 @@ def claim_inbound(engine: Engine, token: str, *, limit: int, lease: timedelta,
     return rows
 
 
-def claim_outbox(engine: Engine, token: str, *, limit: int, lease: timedelta) -> list[Row[Any]]:
+def claim_outbox(engine: Engine, token: str, *, limit: int, lease: timedelta) -> list[AnyRow]:
     due = OUTBOX.c.next_attempt_at <= utcnow()
     return claim(engine, OUTBOX, token, limit=limit, lease=lease, state="pending", extra=due)
 

@@ -1,28 +1,40 @@
 """The SQLAlchemy Core table of each model, for the code that skips the ORM on hot paths.
 
-SQLModel types `Model.__table__` loosely; these names are typed once here instead of in every
-module that writes prebuilt statements.
+The tables are taken from `SQLModel.metadata`, which is typed: `Model.__table__` is not declared
+on SQLModel classes, so reading it there would need a cast or an ignore in every module that
+writes prebuilt statements. Importing `gateway.db.models` registers every table first.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Table
+from typing import Any, TypeAlias
 
-from gateway.db import models
+from sqlalchemy import Row, Table
+from sqlmodel import SQLModel
 
-CUSTOMER: Table = models.Customer.__table__  # type: ignore[assignment]
-TICKET: Table = models.Ticket.__table__  # type: ignore[assignment]
-PARTICIPANT: Table = models.Participant.__table__  # type: ignore[assignment]
-MESSAGE: Table = models.Message.__table__  # type: ignore[assignment]
-INBOUND: Table = models.Inbound.__table__  # type: ignore[assignment]
-OUTBOX: Table = models.Outbox.__table__  # type: ignore[assignment]
-QUARANTINE: Table = models.Quarantine.__table__  # type: ignore[assignment]
-EVENT: Table = models.TicketEvent.__table__  # type: ignore[assignment]
-ATTACHMENT: Table = models.Attachment.__table__  # type: ignore[assignment]
-MESSAGE_ATTACHMENT: Table = models.MessageAttachment.__table__  # type: ignore[assignment]
-SUPPRESSION: Table = models.Suppression.__table__  # type: ignore[assignment]
-BOUNCE: Table = models.Bounce.__table__  # type: ignore[assignment]
-BUDGET: Table = models.Budget.__table__  # type: ignore[assignment]
-RATING: Table = models.Rating.__table__  # type: ignore[assignment]
-ONCE: Table = models.Once.__table__  # type: ignore[assignment]
-SIGNIN_HIT: Table = models.SignInHit.__table__  # type: ignore[assignment]
+from gateway.db import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+_TABLES = SQLModel.metadata.tables
+
+CUSTOMER: Table = _TABLES["customer"]
+TICKET: Table = _TABLES["ticket"]
+PARTICIPANT: Table = _TABLES["participant"]
+MESSAGE: Table = _TABLES["message"]
+INBOUND: Table = _TABLES["inbound"]
+OUTBOX: Table = _TABLES["outbox"]
+QUARANTINE: Table = _TABLES["quarantine"]
+EVENT: Table = _TABLES["ticketevent"]
+ATTACHMENT: Table = _TABLES["attachment"]
+MESSAGE_ATTACHMENT: Table = _TABLES["messageattachment"]
+SUPPRESSION: Table = _TABLES["suppression"]
+BOUNCE: Table = _TABLES["bounce"]
+BUDGET: Table = _TABLES["budget"]
+RATING: Table = _TABLES["rating"]
+ONCE: Table = _TABLES["once"]
+SIGNIN_HIT: Table = _TABLES["signinhit"]
+IMAP_STATE: Table = _TABLES["imapstate"]
+IMAP_SEEN: Table = _TABLES["imapseen"]
+
+# A row of any select over these tables, whatever its columns: SQLAlchemy types a row by the
+# tuple of its column types, so `Row[Any]` would mean a row of exactly one column.
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]

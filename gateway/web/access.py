@@ -21,11 +21,12 @@ ticket (`may_see`); the access tests hold the two to the same answers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-from sqlalchemy import ColumnElement, false, or_, true
+from sqlalchemy import ColumnElement, Table, false, or_, true
 
 from gateway.config import Agent, Config
+from gateway.db.rows import CustomerRow
 from gateway.routing import people
 from gateway.routing.directory import Directory
 
@@ -122,14 +123,14 @@ def sees_internal(viewer: Viewer, ticket: TicketFacts) -> bool:
     return may_see(viewer, ticket) and _agent_side(viewer, ticket)
 
 
-def ticket_clause(viewer: Viewer, table: Any) -> ColumnElement[bool]:
+def ticket_clause(viewer: Viewer, table: Table) -> ColumnElement[bool]:
     """The SQL condition on `table` (the ticket table) matching exactly what `may_see` allows."""
     if viewer.scope is not None:
         return _and_scope(viewer, table)
     return _union(viewer, table)
 
 
-def ticket_parts(viewer: Viewer, table: Any) -> list[ColumnElement[bool]]:
+def ticket_parts(viewer: Viewer, table: Table) -> list[ColumnElement[bool]]:
     """What `viewer` may see as separate equalities, each one index's worth (empty: nothing).
 
     Their OR is the list condition. They are kept apart because a database sorts an OR of
@@ -147,19 +148,19 @@ def ticket_parts(viewer: Viewer, table: Any) -> list[ColumnElement[bool]]:
     return parts
 
 
-def _union(viewer: Viewer, table: Any) -> ColumnElement[bool]:
+def _union(viewer: Viewer, table: Table) -> ColumnElement[bool]:
     if viewer.everything:
         return true()
     parts = ticket_parts(viewer, table)
     return or_(*parts) if parts else false()
 
 
-def _and_scope(viewer: Viewer, table: Any) -> ColumnElement[bool]:
+def _and_scope(viewer: Viewer, table: Table) -> ColumnElement[bool]:
     return (table.c.number == viewer.scope) & _union(viewer, table)
 
 
 def build_viewer(
-    email: str, customer: Any, config: Config, directory: Directory, scope: int | None = None
+    email: str, customer: CustomerRow | None, config: Config, directory: Directory, scope: int | None = None
 ) -> Viewer:
     """Everything `email` may see, from its customer row (or None), the config and the directory."""
     departments, everything = agent_departments(email, config, directory)
@@ -177,7 +178,7 @@ def build_viewer(
     )
 
 
-def _language(customer: Any, agent: Agent | None, config: Config, directory: Directory) -> str | None:
+def _language(customer: CustomerRow | None, agent: Agent | None, config: Config, directory: Directory) -> str | None:
     """The viewer's own setting, else what their organisation or departments speak (None: the page's)."""
     if customer is not None and (customer.language or customer.organisation):
         return people.customer_language(config, directory, customer.language, customer.organisation)
@@ -186,11 +187,11 @@ def _language(customer: Any, agent: Agent | None, config: Config, directory: Dir
     return None
 
 
-def _zone(customer: Any, agent: Agent | None, config: Config, directory: Directory) -> str:
+def _zone(customer: CustomerRow | None, agent: Agent | None, config: Config, directory: Directory) -> str:
     if agent is not None and (customer is None or not customer.timezone):
         return people.agent_zone(config, directory, agent)
     if customer is not None:
-        return people.customer_zone(config, directory, getattr(customer, "timezone", None), customer.organisation)
+        return people.customer_zone(config, directory, customer.timezone, customer.organisation)
     return config.tickets.timezone
 
 

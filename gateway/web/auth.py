@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
@@ -32,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from gateway.clock import utcnow
-from gateway.db.models import Once
+from gateway.db.tables import ONCE
 from gateway.guard import allow_automatic
 from gateway.mail.compose import Outgoing
 from gateway.web import store
@@ -42,7 +41,6 @@ from gateway.web.language import negotiate
 from gateway.web.tokens import SIGNIN_TTL, SigninClaim, signin_link
 
 log = logging.getLogger("gateway.web")
-ONCE: Any = Once.__table__
 _ADDRESS = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
 # Where a sign-in may lead afterwards: our own ticket pages, never another site.
 _NEXT = re.compile(r"^/tickets(/\d{1,12})?$")

@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Row
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.clock import utcnow
+from gateway.db.tables import RATING, AnyRow
 from gateway.tickets.lifecycle import DONE
 from gateway.web import store
 from gateway.web.context import Visit, Web
@@ -36,23 +35,23 @@ from gateway.web.tokens import FeedbackClaim
 
 log = logging.getLogger("gateway.web")
 COMMENT_MAX = 4000
-_INSERT = {"postgresql": pg_insert, "sqlite": sqlite_insert}
 
 
 @dataclass(frozen=True)
 class Outcome:
-    ticket: Row[Any] | None
-    rating: Row[Any] | None
+    ticket: AnyRow | None
+    rating: AnyRow | None
     # True when this very request recorded the rating (or the comment).
     recorded: bool
 
 
-def _insert_rating(conn: Connection, ticket: Row[Any], score: int) -> bool:
+def _insert_rating(conn: Connection, ticket: AnyRow, score: int) -> bool:
     values = {"ticket_id": ticket.id, "agent": ticket.assignee or "", "score": score, "comment": "",
               "created_at": utcnow()}
-    statement = _INSERT[conn.dialect.name](store.RATING).values(values).on_conflict_do_nothing()
+    maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = maker(RATING).values(values).on_conflict_do_nothing()
     # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT through SQLAlchemy.
-    return conn.execute(statement.returning(store.RATING.c.id)).first() is not None
+    return conn.execute(statement.returning(RATING.c.id)).first() is not None
 
 
 def record(web: Web, claim: FeedbackClaim, score: int, comment: str) -> tuple[Outcome, bool]:
@@ -64,8 +63,8 @@ def record(web: Web, claim: FeedbackClaim, score: int, comment: str) -> tuple[Ou
             return Outcome(ticket, None, False), False
         recorded = _insert_rating(conn, ticket, score)
         commented = bool(comment) and conn.execute(
-            update(store.RATING)
-            .where(store.RATING.c.ticket_id == ticket.id, store.RATING.c.comment == "")
+            update(RATING)
+            .where(RATING.c.ticket_id == ticket.id, RATING.c.comment == "")
             .values(comment=comment)
         ).rowcount == 1
         return Outcome(ticket, store.rating(conn, ticket.id), recorded), commented

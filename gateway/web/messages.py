@@ -15,11 +15,10 @@ import html
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 from markupsafe import Markup
-from sqlalchemy.engine import Row
 
+from gateway.db.tables import AnyRow
 from gateway.i18n.catalogues import N_
 from gateway.mail.htmltext import display_html
 from gateway.tickets import kinds
@@ -44,12 +43,12 @@ _TRACE_LABELS = {
 
 @dataclass
 class MessageView:
-    row: Row[Any]
+    row: AnyRow
     label: str
     text: str
     whole: str
     html: Markup | None
-    attachments: list[Row[Any]]
+    attachments: list[AnyRow]
     trace: list[tuple[str, list[str]]] = field(default_factory=list)
 
     @property
@@ -60,7 +59,7 @@ class MessageView:
     def sent_copy(self) -> bool:
         return kinds.is_sent_copy(self.row)
 
-    def preview(self, attachment: Row[Any]) -> bool:
+    def preview(self, attachment: AnyRow) -> bool:
         return str(attachment.content_type).split(";", 1)[0].strip().lower() in PREVIEW_TYPES
 
 
@@ -69,7 +68,7 @@ def personal_links(base_url: str) -> re.Pattern[str]:
     return re.compile(rf"{base}/(?:{'|'.join(_PERSONAL)})/\S+")
 
 
-def inline_images(cleaned: str, number: int, files: list[Row[Any]]) -> str:
+def inline_images(cleaned: str, number: int, files: list[AnyRow]) -> str:
     """`src="cid:…"` of sanitised HTML pointed at this ticket's attachment URL; unknown ones dropped."""
     by_cid = {str(f.content_id).strip("<> "): f.id for f in files if getattr(f, "content_id", None)}
 
@@ -96,7 +95,7 @@ def trace_rows(raw: str) -> list[tuple[str, list[str]]]:
     return rows
 
 
-def _lines(value: Any) -> list[str]:
+def _lines(value: object) -> list[str]:
     if value in (None, "", [], {}):
         return []
     if isinstance(value, dict):
@@ -107,7 +106,7 @@ def _lines(value: Any) -> list[str]:
     return [str(value)]
 
 
-def message_view(row: Row[Any], files: list[Row[Any]], *, number: int, base_url: str, internal: bool,
+def message_view(row: AnyRow, files: list[AnyRow], *, number: int, base_url: str, internal: bool,
                  redacted: str) -> MessageView:
     """`row` as the page shows it; `redacted` is what stands in for a personal link (translated)."""
     links = personal_links(base_url)

@@ -7,13 +7,11 @@ everything. Customers and organisation managers get the same 404 as for a ticket
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy.engine import Row
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.db.tables import AnyRow
 from gateway.web import store
 from gateway.web.context import Visit, to_signin
 
@@ -26,7 +24,7 @@ async def outbox_page(request: Request) -> Response:
     if not viewer.is_agent or viewer.scope is not None:
         return visit.not_found(viewer)
 
-    def load() -> list[Row[Any]]:
+    def load() -> list[AnyRow]:
         with visit.web.reader.connect() as conn:
             return store.outbox(conn, viewer)
 

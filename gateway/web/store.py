@@ -15,19 +15,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, union
-from sqlalchemy.engine import Row
+from sqlalchemy import ColumnElement, Connection, Engine, Select, UnaryExpression, select, union
 
 from gateway.db.engine import is_sqlite, sqlite_reader
 from gateway.db.tables import (
     ATTACHMENT,
     CUSTOMER,
     EVENT,
-    OUTBOX,
     MESSAGE,
     MESSAGE_ATTACHMENT,
+    OUTBOX,
     RATING,
     TICKET,
+    AnyRow,
 )
 from gateway.tickets.lifecycle import DONE
 from gateway.web.access import Viewer, ticket_clause, ticket_parts
@@ -44,7 +44,7 @@ def read_engine(url: str, writer: Engine) -> Engine:
 
 @dataclass(frozen=True)
 class ListPage:
-    rows: Sequence[Row[Any]]
+    rows: Sequence[AnyRow]
     page: int
     has_next: bool
 
@@ -56,7 +56,8 @@ _LIST_COLUMNS = (
 )
 
 
-def _newest(part: Any, status: str, limit: int, order: tuple[Any, ...]) -> Any:
+def _newest(part: ColumnElement[bool], status: str, limit: int,
+            order: tuple[UnaryExpression[Any], ...]) -> Select[tuple[int]]:
     query = select(TICKET.c.id).where(part).order_by(*order).limit(limit)
     if status != ALL:
         query = query.where(status_condition(status))
@@ -64,7 +65,7 @@ def _newest(part: Any, status: str, limit: int, order: tuple[Any, ...]) -> Any:
     return select(query.subquery().c.id)
 
 
-def status_condition(status: str) -> Any:
+def status_condition(status: str) -> ColumnElement[bool]:
     if status == OPEN:
         return TICKET.c.status.not_in(sorted(DONE))
     return TICKET.c.status == status
@@ -102,20 +103,20 @@ _TICKET = (select(TICKET, CUSTOMER.c.email.label("customer_email"), CUSTOMER.c.n
            .join(CUSTOMER, CUSTOMER.c.id == TICKET.c.customer_id))
 
 
-def ticket_by_number(conn: Connection, number: int) -> Row[Any] | None:
+def ticket_by_number(conn: Connection, number: int) -> AnyRow | None:
     return conn.execute(_TICKET.where(TICKET.c.number == number)).first()
 
 
-def ticket_by_id(conn: Connection, ticket_id: int) -> Row[Any] | None:
+def ticket_by_id(conn: Connection, ticket_id: int) -> AnyRow | None:
     return conn.execute(_TICKET.where(TICKET.c.id == ticket_id)).first()
 
 
-def linked_from(conn: Connection, ticket_id: int) -> list[Row[Any]]:
+def linked_from(conn: Connection, ticket_id: int) -> list[AnyRow]:
     """Tickets opened as followers of this one (a reply to it after it was closed)."""
     return list(conn.execute(_TICKET.where(TICKET.c.linked_ticket_id == ticket_id).order_by(TICKET.c.number)).all())
 
 
-def messages(conn: Connection, ticket_id: int, *, internal: bool) -> list[Row[Any]]:
+def messages(conn: Connection, ticket_id: int, *, internal: bool) -> list[AnyRow]:
     """The ticket's messages in the order they came; internal notes only when asked for."""
     query = select(MESSAGE).where(MESSAGE.c.ticket_id == ticket_id).order_by(MESSAGE.c.created_at, MESSAGE.c.id)
     if not internal:
@@ -123,7 +124,7 @@ def messages(conn: Connection, ticket_id: int, *, internal: bool) -> list[Row[An
     return list(conn.execute(query).all())
 
 
-def attachments(conn: Connection, message_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
+def attachments(conn: Connection, message_ids: Sequence[int]) -> dict[int, list[AnyRow]]:
     """Attachment names, types, Content-IDs and sizes per message id (not the bytes)."""
     if not message_ids:
         return {}
@@ -134,18 +135,18 @@ def attachments(conn: Connection, message_ids: Sequence[int]) -> dict[int, list[
         .where(MESSAGE_ATTACHMENT.c.message_id.in_(list(message_ids)))
         .order_by(MESSAGE_ATTACHMENT.c.id)
     )
-    found: dict[int, list[Row[Any]]] = defaultdict(list)
+    found: dict[int, list[AnyRow]] = defaultdict(list)
     for row in conn.execute(query):
         found[row.message_id].append(row)
     return found
 
 
-def events(conn: Connection, ticket_id: int) -> list[Row[Any]]:
+def events(conn: Connection, ticket_id: int) -> list[AnyRow]:
     query = select(EVENT).where(EVENT.c.ticket_id == ticket_id).order_by(EVENT.c.at, EVENT.c.id)
     return list(conn.execute(query).all())
 
 
-def attachment(conn: Connection, ticket_id: int, link_id: int) -> Row[Any] | None:
+def attachment(conn: Connection, ticket_id: int, link_id: int) -> AnyRow | None:
     """One attachment of one ticket with its bytes and the visibility of its message."""
     query = (
         select(MESSAGE_ATTACHMENT.c.filename, MESSAGE_ATTACHMENT.c.content_type, MESSAGE.c.visibility, ATTACHMENT.c.data)
@@ -156,11 +157,11 @@ def attachment(conn: Connection, ticket_id: int, link_id: int) -> Row[Any] | Non
     return conn.execute(query).first()
 
 
-def customer(conn: Connection, email: str) -> Row[Any] | None:
+def customer(conn: Connection, email: str) -> AnyRow | None:
     return conn.execute(select(CUSTOMER).where(CUSTOMER.c.email == email)).first()
 
 
-def rating(conn: Connection, ticket_id: int) -> Row[Any] | None:
+def rating(conn: Connection, ticket_id: int) -> AnyRow | None:
     return conn.execute(select(RATING).where(RATING.c.ticket_id == ticket_id)).first()
 
 
@@ -169,7 +170,7 @@ _OUTBOX_COLUMNS = (OUTBOX.c.id, OUTBOX.c.created_at, OUTBOX.c.kind, OUTBOX.c.rcp
                    TICKET.c.number, TICKET.c.subject)
 
 
-def outbox(conn: Connection, viewer: Viewer, *, limit: int = 100) -> list[Row[Any]]:
+def outbox(conn: Connection, viewer: Viewer, *, limit: int = 100) -> list[AnyRow]:
     """The newest outgoing mail `viewer` may see: waiting and dead first, then sent.
 
     Only names, states and errors: never the bodies, which hold the recipients' personal links.

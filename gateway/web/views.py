@@ -14,16 +14,16 @@ addition: internal notes, the whole event log with who did what, and each messag
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy.engine import Row
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from gateway.db.tables import AnyRow
 from gateway.i18n.catalogues import gettext
 from gateway.tickets import kinds
 from gateway.tickets.calendar import BusinessCalendar
@@ -76,7 +76,7 @@ async def ticket_list(request: Request) -> Response:
                       department_title=_department_title(web))
 
 
-def _department_title(web: Web) -> Any:
+def _department_title(web: Web) -> Callable[[str | None], str]:
     def title(name: str | None) -> str:
         if not name:
             return ""
@@ -88,25 +88,25 @@ def _department_title(web: Web) -> Any:
 
 @dataclass
 class TicketView:
-    ticket: Row[Any]
+    ticket: AnyRow
     messages: list[MessageView]
     steps: list[tuple[datetime, str]]
-    events: list[Row[Any]]
+    events: list[AnyRow]
     clocks: Clocks | None
     internal: bool
-    rating: Row[Any] | None
+    rating: AnyRow | None
     # Staff see the SLA targets of the ticket's plan on its calendar, as `ticket show` does.
     targets: list[TargetClock] = field(default_factory=list)
     # The ticket this one follows, and those that follow it, as far as the viewer may see them.
-    follows: Row[Any] | None = None
-    followers: list[Row[Any]] = field(default_factory=list)
+    follows: AnyRow | None = None
+    followers: list[AnyRow] = field(default_factory=list)
 
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _log(ticket: Row[Any], rows: list[Row[Any]]) -> list[Event]:
+def _log(ticket: AnyRow, rows: list[AnyRow]) -> list[Event]:
     """The event log as the SLA code reads it; tickets from before the log get a "created" entry."""
     found: list[Event] = []
     for row in rows:
@@ -158,7 +158,7 @@ def load_ticket(web: Web, viewer: Viewer, number: int, redacted: str = "") -> Ti
                       targets, follows, followers)
 
 
-def _targets(web: Web, ticket: Row[Any], log: list[Event]) -> list[TargetClock]:
+def _targets(web: Web, ticket: AnyRow, log: list[Event]) -> list[TargetClock]:
     plan, calendar = plan_for(web.config, ticket.sla_plan)
     try:
         return list(compute_clocks(log, plan, calendar, datetime.now(UTC)).targets)
@@ -188,10 +188,10 @@ def _ticket_number(request: Request) -> int:
     return _int(request.path_params["number"], 0, 10**12)
 
 
-def _author_label(web: Web, internal: bool) -> Any:
-    def label(message: Row[Any], ticket: Row[Any]) -> str:
+def _author_label(web: Web, internal: bool) -> Callable[[AnyRow, AnyRow], str]:
+    def label(message: AnyRow, ticket: AnyRow) -> str:
         if message.direction == "in" and message.author == ticket.customer_email:
-            return ticket.customer_name or ticket.customer_email
+            return str(ticket.customer_name or ticket.customer_email)
         if message.direction == "in" and message.kind == "customer":
             return str(message.author)
         if not internal:
@@ -227,7 +227,7 @@ async def attachment(request: Request) -> Response:
     number = _ticket_number(request)
     link_id = _int(request.path_params["attachment"], 0, 2**62)
 
-    def load() -> Row[Any] | None:
+    def load() -> AnyRow | None:
         with visit.web.reader.connect() as conn:
             ticket = store.ticket_by_number(conn, number)
             if ticket is None or not may_see(viewer, ticket):

@@ -27,7 +27,13 @@ from sqlalchemy import Engine, insert, select, text
 from gateway.config import Agent, Config, DatabaseConfig, WebConfig
 from gateway.db.engine import make_engine, upgrade
 from gateway.db.models import (
-    Attachment, Customer, Message, MessageAttachment, Outbox, Ticket, TicketEvent,
+    Attachment,
+    Customer,
+    Message,
+    MessageAttachment,
+    Outbox,
+    Ticket,
+    TicketEvent,
 )
 from gateway.routing.directory import Department, Directory, Organisation
 from gateway.web.app import create_app

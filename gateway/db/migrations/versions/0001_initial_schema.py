@@ -5,10 +5,9 @@ Revises:
 Create Date: 2026-11-23
 """
 
-from alembic import op
 import sqlalchemy as sa
-import sqlmodel
-
+import sqlmodel.sql.sqltypes
+from alembic import op
 
 revision = '0001'
 down_revision = None
@@ -17,7 +16,17 @@ depends_on = None
 
 
 def upgrade() -> None:
+    _create_customer()
+    _create_inbound()
+    _create_quarantine()
+    _create_ticket()
+    _create_message()
+    _create_outbox()
+    _create_participant()
 
+
+def _create_customer() -> None:
+    """The `customer` table and its indexes."""
     op.create_table('customer',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('email', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
@@ -29,6 +38,9 @@ def upgrade() -> None:
     with op.batch_alter_table('customer', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_customer_email'), ['email'], unique=True)
 
+
+def _create_inbound() -> None:
+    """The `inbound` table and its indexes."""
     op.create_table('inbound',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('received_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
@@ -47,6 +59,9 @@ def upgrade() -> None:
     with op.batch_alter_table('inbound', schema=None) as batch_op:
         batch_op.create_index('ix_inbound_state_id', ['state', 'id'], unique=False)
 
+
+def _create_quarantine() -> None:
+    """The `quarantine` table and its indexes."""
     op.create_table('quarantine',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('inbound_id', sa.Integer(), nullable=False),
@@ -60,6 +75,9 @@ def upgrade() -> None:
     with op.batch_alter_table('quarantine', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_quarantine_inbound_id'), ['inbound_id'], unique=False)
 
+
+def _create_ticket() -> None:
+    """The `ticket` table and its indexes."""
     op.create_table('ticket',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('number', sa.Integer(), nullable=True),
@@ -78,6 +96,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_ticket_number'), ['number'], unique=True)
         batch_op.create_index(batch_op.f('ix_ticket_status'), ['status'], unique=False)
 
+
+def _create_message() -> None:
+    """The `message` table and its indexes."""
     op.create_table('message',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('ticket_id', sa.Integer(), nullable=False),
@@ -101,6 +122,9 @@ def upgrade() -> None:
         batch_op.create_index('ix_message_mid_hash', ['message_id', 'body_hash'], unique=False)
         batch_op.create_index(batch_op.f('ix_message_ticket_id'), ['ticket_id'], unique=False)
 
+
+def _create_outbox() -> None:
+    """The `outbox` table and its indexes."""
     op.create_table('outbox',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
@@ -125,6 +149,9 @@ def upgrade() -> None:
         batch_op.create_index('ix_outbox_state_due', ['state', 'next_attempt_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_ticket_id'), ['ticket_id'], unique=False)
 
+
+def _create_participant() -> None:
+    """The `participant` table and its indexes."""
     op.create_table('participant',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('ticket_id', sa.Integer(), nullable=False),
@@ -137,8 +164,6 @@ def upgrade() -> None:
     with op.batch_alter_table('participant', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_participant_email'), ['email'], unique=False)
         batch_op.create_index(batch_op.f('ix_participant_ticket_id'), ['ticket_id'], unique=False)
-
-
 
 
 def downgrade() -> None:

@@ -5,10 +5,9 @@ Revises: 0001
 Create Date: 2026-11-23
 """
 
-from alembic import op
 import sqlalchemy as sa
-import sqlmodel
-
+import sqlmodel.sql.sqltypes
+from alembic import op
 
 revision = '0002'
 down_revision = '0001'
@@ -17,6 +16,21 @@ depends_on = None
 
 
 def upgrade() -> None:
+    _create_attachment()
+    _create_budget()
+    _create_once()
+    _create_suppression()
+    _create_bounce()
+    _create_rating()
+    _create_ticketevent()
+    _create_messageattachment()
+    _extend_customer()
+    _extend_message()
+    _extend_ticket()
+
+
+def _create_attachment() -> None:
+    """The `attachment` table and its indexes."""
     op.create_table('attachment',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -28,6 +42,9 @@ def upgrade() -> None:
     with op.batch_alter_table('attachment', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_attachment_sha256'), ['sha256'], unique=True)
 
+
+def _create_budget() -> None:
+    """The `budget` table and its indexes."""
     op.create_table('budget',
     sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=400), nullable=False),
     sa.Column('tokens', sa.Float(), nullable=False),
@@ -35,11 +52,19 @@ def upgrade() -> None:
     sa.Column('tripped_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('key')
     )
+
+
+def _create_once() -> None:
+    """The `once` table and its indexes."""
     op.create_table('once',
     sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=400), nullable=False),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('key')
     )
+
+
+def _create_suppression() -> None:
+    """The `suppression` table and its indexes."""
     op.create_table('suppression',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('email', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
@@ -51,6 +76,9 @@ def upgrade() -> None:
     with op.batch_alter_table('suppression', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_suppression_email'), ['email'], unique=True)
 
+
+def _create_bounce() -> None:
+    """The `bounce` table and its indexes."""
     op.create_table('bounce',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('inbound_id', sa.Integer(), nullable=False),
@@ -70,6 +98,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_bounce_recipient'), ['recipient'], unique=False)
         batch_op.create_index(batch_op.f('ix_bounce_ticket_id'), ['ticket_id'], unique=False)
 
+
+def _create_rating() -> None:
+    """The `rating` table and its indexes."""
     op.create_table('rating',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('ticket_id', sa.Integer(), nullable=False),
@@ -84,6 +115,9 @@ def upgrade() -> None:
     with op.batch_alter_table('rating', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_rating_agent'), ['agent'], unique=False)
 
+
+def _create_ticketevent() -> None:
+    """The `ticketevent` table and its indexes."""
     op.create_table('ticketevent',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('ticket_id', sa.Integer(), nullable=False),
@@ -98,6 +132,9 @@ def upgrade() -> None:
     with op.batch_alter_table('ticketevent', schema=None) as batch_op:
         batch_op.create_index('ix_ticketevent_ticket_at', ['ticket_id', 'at'], unique=False)
 
+
+def _create_messageattachment() -> None:
+    """The `messageattachment` table and its indexes."""
     op.create_table('messageattachment',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('message_id', sa.Integer(), nullable=False),
@@ -112,14 +149,23 @@ def upgrade() -> None:
     with op.batch_alter_table('messageattachment', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_messageattachment_message_id'), ['message_id'], unique=False)
 
+
+def _extend_customer() -> None:
+    """The new columns and indexes of `customer`."""
     op.add_column('customer', sa.Column('organisation', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True))
     op.add_column('customer', sa.Column('notifications_off', sa.Boolean(), nullable=False, server_default=sa.false()))
     op.create_index('ix_customer_organisation', 'customer', ['organisation'], unique=False)
 
+
+def _extend_message() -> None:
+    """The new columns and indexes of `message`."""
     op.add_column('message', sa.Column('visibility', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False, server_default='public'))
     op.add_column('message', sa.Column('html', sa.Text(), nullable=False, server_default=''))
     op.add_column('message', sa.Column('trace', sa.Text(), nullable=False, server_default='{}'))
 
+
+def _extend_ticket() -> None:
+    """The new columns and indexes of `ticket`."""
     op.add_column('ticket', sa.Column('topic', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True))
     op.add_column('ticket', sa.Column('priority', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False, server_default='normal'))
     op.add_column('ticket', sa.Column('sla_plan', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))

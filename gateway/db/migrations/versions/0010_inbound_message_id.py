@@ -10,7 +10,7 @@ In-Reply-To and References up among the queued Message-IDs. `deferrals` bounds t
 """
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = "0010"

@@ -12,7 +12,7 @@ limits when the message was processed, so the web view shows it as it is; rows w
 """
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = "0011"
