@@ -9,21 +9,21 @@ of a run: the engine, rules and templates are loaded once.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, insert, select
+# Imported where used: `postdesk ticket` builds a notifier here without loading the pipeline.
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
-from gateway.config import Config
-from gateway.db.engine import current_revision, head_revision, make_engine, upgrade
-from gateway.clock import utcnow
-from gateway.db.queues import INBOUND
-from gateway.db.tables import TICKET
-from gateway.mail.reading import mail_facts
-from gateway.pipeline import Context, Pipeline, Reject, base_mailbox
-from gateway.process import Processor
+    from gateway.config import Config
+    from gateway.notify import Notifier
+    from gateway.pipeline import Context, Pipeline
+    from gateway.process import Processor
 
 
 def _engine(config: Config) -> tuple[Engine, str]:
+    from gateway.db.engine import current_revision, head_revision, make_engine, upgrade
+
     try:
         engine = make_engine(config.database.url, pool_size=1)
         if current_revision(engine) == head_revision():
@@ -37,18 +37,24 @@ def _engine(config: Config) -> tuple[Engine, str]:
     return engine, f"{note}: threading checked against an empty store"
 
 
-def build_pipeline(config: Config) -> Pipeline:
-    """The daemon's pipeline, built without importing the daemon (its servers start slowly)."""
+def build_notifier(config: Config) -> Notifier:
+    """The daemon's notifier: the mail templates and the ticket tag of these settings."""
     from pathlib import Path
 
     from gateway.followup import TagFormat
     from gateway.notify import Notifier
-    from gateway.routing.runtime import RoutingState
     from gateway.templating import MailTemplates
 
-    tags = TagFormat(config.tickets.tag_format)
-    notifier = Notifier(config, MailTemplates(Path(config.templates_dir)), tags)
-    return Pipeline(config=config, notifier=notifier, tags=tags, routing=RoutingState(config))
+    return Notifier(config, MailTemplates(Path(config.templates_dir)), TagFormat(config.tickets.tag_format))
+
+
+def build_pipeline(config: Config) -> Pipeline:
+    """The daemon's pipeline, built without importing the daemon (its servers start slowly)."""
+    from gateway.pipeline import Pipeline
+    from gateway.routing.runtime import RoutingState
+
+    notifier = build_notifier(config)
+    return Pipeline(config=config, notifier=notifier, tags=notifier.tags, routing=RoutingState(config))
 
 
 class Router:
@@ -57,6 +63,13 @@ class Router:
     def __init__(self, config: Config, processor: Processor) -> None:
         self.config, self.processor = config, processor
         self._engine: tuple[Engine, str] | None = None
+
+    @classmethod
+    def for_config(cls, config: Config) -> Router:
+        """A router with the daemon's pipeline; raises RulesError or DirectoryError for broken rules."""
+        from gateway.process import Processor
+
+        return cls(config, Processor(None, build_pipeline(config), "dry-run"))  # type: ignore[arg-type]
 
     def route(self, raw: bytes, *, mailbox: str | None = None, sender: str = "") -> dict[str, Any]:
         if self._engine is None:
@@ -81,6 +94,12 @@ def route_message(config: Config, processor: Processor, raw: bytes, *, mailbox: 
 
 def _route(config: Config, processor: Processor, engine: Engine, note: str, raw: bytes, *,
            mailbox: str | None, sender: str) -> dict[str, Any]:
+    from sqlalchemy import insert, select
+
+    from gateway.clock import utcnow
+    from gateway.db.tables import INBOUND, TICKET
+    from gateway.pipeline import Context, Reject, base_mailbox
+
     ctx = Context(inbound_id=0, claim="dry-run", raw=raw, mail_from=sender, rcpt_to=[], source="dry-run")
     processor.run_prepare(ctx)
     if mailbox:
@@ -114,6 +133,8 @@ def _route(config: Config, processor: Processor, engine: Engine, note: str, raw:
 
 
 def _report(ctx: Context, error: str, note: str, thread_numbers: list[int]) -> dict[str, Any]:
+    from gateway.mail.reading import mail_facts
+
     mail = ctx.parsed
     thread = ctx.thread
     facts = mail_facts(mail) if mail else {}
