@@ -9,6 +9,7 @@ of a run: the engine, rules and templates are loaded once.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 # Imported where used: `postdesk ticket` builds a notifier here without loading the pipeline.
@@ -22,25 +23,47 @@ if TYPE_CHECKING:
 
 
 def _engine(config: Config) -> tuple[Engine, str]:
-    from gateway.db.engine import current_revision, head_revision, make_engine, upgrade
+    """The configured store when it is at this version's schema, else an empty one and why."""
+    from sqlalchemy.engine import make_url
 
+    from gateway.db.engine import make_engine
+    from gateway.doctor.schema import current_revision, head_revision
+
+    url = make_url(config.database.url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        # Opening it would create the file: a dry run changes nothing.
+        return _empty_store(), f"no database {url.database}: threading checked against an empty store"
     try:
         engine = make_engine(config.database.url, pool_size=1)
-        if current_revision(engine) == head_revision():
-            return engine, ""
+        with engine.connect() as conn:
+            if current_revision(conn) == head_revision():
+                return engine, ""
         engine.dispose()
         note = "the database is not at the current schema"
     except Exception as exc:  # no database at all is a normal case for a rules author
         note = f"the database is not available ({type(exc).__name__})"
+    return _empty_store(), f"{note}: threading checked against an empty store"
+
+
+def _empty_store() -> Engine:
+    """An in-memory SQLite store with every table, made from the models (no migrations to run).
+
+    The models describe the tables, columns and indexes the migrations build (the models-drift
+    test holds them alike), so this is the head schema without loading Alembic and replaying
+    every revision; server-side defaults the migrations add for old rows are not needed here.
+    """
+    from sqlmodel import SQLModel
+
+    from gateway.db import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+    from gateway.db.engine import make_engine
+
     engine = make_engine("sqlite://", pool_size=1)
-    upgrade(engine)
-    return engine, f"{note}: threading checked against an empty store"
+    SQLModel.metadata.create_all(engine)
+    return engine
 
 
 def build_notifier(config: Config) -> Notifier:
     """The daemon's notifier: the mail templates and the ticket tag of these settings."""
-    from pathlib import Path
-
     from gateway.followup import TagFormat
     from gateway.notify import Notifier
     from gateway.templating import MailTemplates
