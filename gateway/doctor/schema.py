@@ -102,10 +102,6 @@ def check_database(config: Config) -> Iterator[Finding]:
 
 
 def _schema_finding(shown: str, current: str | None, head: str | None) -> Iterator[Finding]:
-    from alembic.script import ScriptDirectory
-
-    from gateway.db.engine import MIGRATIONS
-
     if current == head:
         yield Finding("database", True, f"{shown}: connected; schema at revision {current} (current)")
         return
@@ -113,6 +109,10 @@ def _schema_finding(shown: str, current: str | None, head: str | None) -> Iterat
         yield Finding("database", False, f"{shown}: connected, but no schema (empty database)",
                       "run `postdesk migrate` (or start `postdesk serve`, which migrates)")
         return
+    from alembic.script import ScriptDirectory
+
+    from gateway.db.engine import MIGRATIONS
+
     known = {script.revision for script in ScriptDirectory(str(MIGRATIONS)).walk_revisions()}
     if current in known:
         yield Finding("database", False, f"{shown}: schema at revision {current}, this version expects {head}",
