@@ -23,29 +23,28 @@ def head_revision() -> str | None:
     """This version's newest schema revision, read from the migration files without Alembic.
 
     Each file states `revision` and `down_revision` as literals; the head is the one revision no
-    other names as its parent. Loading Alembic to walk the same files costs a verb ~0.2 s; when
-    the files do not name exactly one head, Alembic is asked after all (and explains).
+    other names as its parent. Loading Alembic to walk the same files costs a verb ~0.2 s; when a
+    file states them otherwise, or the files do not name exactly one head, Alembic is asked.
     """
-    from gateway.db.engine import MIGRATIONS
-
-    parents: dict[str, set[str]] = {}
-    for path in (MIGRATIONS / "versions").glob("*.py"):
-        names = _literals(path.read_text(encoding="utf-8"), ("revision", "down_revision"))
-        down = names.get("down_revision")
-        if isinstance(names.get("revision"), str):
-            # One parent, a merge's tuple of parents, or None for the first revision.
-            parents[str(names["revision"])] = {down} if isinstance(down, str) else (
-                {str(d) for d in down} if isinstance(down, tuple | list) else set())
-    heads = set(parents) - set[str]().union(*parents.values())
-    if len(heads) == 1:
-        return heads.pop()
     from gateway.db import engine
 
+    files = sorted((engine.MIGRATIONS / "versions").glob("*.py"))
+    parents: dict[str, set[str]] = {}
+    for path in files:
+        names = _literals(path.read_text(encoding="utf-8"), ("revision", "down_revision"))
+        revision, down = names.get("revision"), names.get("down_revision")
+        if isinstance(revision, str):
+            # One parent, a merge's tuple of parents, or None for the first revision.
+            parents[revision] = {down} if isinstance(down, str) else (
+                {str(d) for d in down} if isinstance(down, tuple | list) else set())
+    heads = set(parents) - set[str]().union(*parents.values())
+    if len(parents) == len(files) and len(heads) == 1:
+        return heads.pop()
     return engine.head_revision()
 
 
 def _literals(source: str, names: tuple[str, ...]) -> dict[str, object]:
-    """Module-level `name = <literal>` assignments in `source`."""
+    """Module-level `name = <literal>` assignments in `source` (a name set otherwise is left out)."""
     import ast
 
     found: dict[str, object] = {}
@@ -54,7 +53,10 @@ def _literals(source: str, names: tuple[str, ...]) -> dict[str, object]:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for target in targets:
                 if isinstance(target, ast.Name) and target.id in names:
-                    found[target.id] = ast.literal_eval(node.value)
+                    try:
+                        found[target.id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        pass
     return found
 
 
