@@ -1,6 +1,6 @@
 """How fast each `postdesk` verb answers: wall time per verb, median of N runs, in one table.
 
-    python bench/cli.py [--runs 5] [--no-bytecode-cache]
+    python bench/cli.py [--runs 5] [--no-bytecode-cache] [--compare OTHER_CHECKOUT]
 
 Builds a small scratch store with the real commands (SQLite under a temporary folder:
 `postdesk migrate`, then `postdesk serve` long enough to turn a few injected mails into
@@ -11,7 +11,9 @@ of `route` are the first 100 `.eml` files of the shared corpus in name order.
 Python's bytecode cache is written to a temporary folder (PYTHONPYCACHEPREFIX), as an installed
 package has its modules compiled once; `--no-bytecode-cache` keeps the environment as it is
 (with PYTHONDONTWRITEBYTECODE set, every run compiles the project's modules again). CPU seconds
-are printed beside wall seconds: on a shared machine they are the steadier figure. Prints
+are printed beside wall seconds: on a shared machine they are the steadier figure. `--compare`
+times another checkout of Postdesk (e.g. `git archive main | tar -x -C /tmp/main`) on the same
+store, its runs alternating with this one's, so that both columns see the same load. Prints
 figures; asserts nothing.
 """
 
@@ -110,11 +112,11 @@ def build_store(folder: Path, env: dict[str, str]) -> None:
         daemon.wait(30)
 
 
-def timed(args: Sequence[str], env: dict[str, str]) -> Timing:
-    """One run's wall time and the child's CPU time (user + system)."""
+def timed(args: Sequence[str], env: dict[str, str], repo: Path = REPO) -> Timing:
+    """One run's wall time and the child's CPU time (user + system); `python -m` runs `repo`'s code."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(list(args), cwd=REPO, env=env, capture_output=True)
+    done = subprocess.run(list(args), cwd=repo, env=env, capture_output=True)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     # doctor exits 1 here (no relay listens): that is its answer, not a failure of the bench.
@@ -123,10 +125,15 @@ def timed(args: Sequence[str], env: dict[str, str]) -> Timing:
     return Timing(wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
 
 
-def median_of(args: Sequence[str], env: dict[str, str], runs: int) -> Timing:
-    timed(args, env)  # warm-up: bytecode cache and page cache
-    results = [timed(args, env) for _ in range(runs)]
-    return Timing(statistics.median(t.wall for t in results), statistics.median(t.cpu for t in results))
+def medians(args: Sequence[str], env: dict[str, str], runs: int, repos: Sequence[Path]) -> list[Timing]:
+    """The median run of `args` in each checkout, runs taken in turn (after one warm-up each)."""
+    for repo in repos:
+        timed(args, env, repo)  # warm-up: bytecode cache and page cache
+    results: list[list[Timing]] = [[] for _ in repos]
+    for _ in range(runs):
+        for index, repo in enumerate(repos):
+            results[index].append(timed(args, env, repo))
+    return [Timing(statistics.median(t.wall for t in r), statistics.median(t.cpu for t in r)) for r in results]
 
 
 def corpus_files(count: int) -> list[str]:
@@ -136,20 +143,25 @@ def corpus_files(count: int) -> list[str]:
     return [str(path) for path in files]
 
 
-def verbs() -> list[tuple[str, list[str]]]:
+def verbs(folder: Path) -> list[tuple[str, list[str], dict[str, str]]]:
+    """(label, command, settings over the scratch store's) of each verb timed."""
     hundred = corpus_files(100)
+    # A rules author's case: no database at all (route then threads against an empty store).
+    none = {"POSTDESK_DATABASE__URL": f"sqlite:///{folder / 'absent' / 'none.db'}"}
     return [
-        ("python -c pass", [sys.executable, "-c", "pass"]),
-        ("postdesk --help", postdesk("--help")),
-        ("route --json (1 file)", postdesk("route", "--json", str(FIXTURE))),
-        ("route --json (100 files)", postdesk("route", "--json", *hundred)),
-        ("route --mail-only (1 file)", postdesk("route", "--json", "--mail-only", str(FIXTURE))),
-        ("ticket show", postdesk("ticket", "show", "100000")),
-        ("doctor", postdesk("doctor", "--relay-timeout", "1")),
-        ("quarantine list", postdesk("quarantine", "list")),
-        ("outbox list", postdesk("outbox", "list", "--state", "all")),
-        ("customer set", postdesk("customer", "set", "customer1@kund.example", "--language", "sv")),
-        ("rules check", postdesk("rules", "check")),
+        ("python -c pass", [sys.executable, "-c", "pass"], {}),
+        ("postdesk --help", postdesk("--help"), {}),
+        ("route --json (1 file)", postdesk("route", "--json", str(FIXTURE)), {}),
+        ("route --json (1, no database)", postdesk("route", "--json", str(FIXTURE)), none),
+        ("route --json (100 files)", postdesk("route", "--json", *hundred), {}),
+        ("route --mail-only (1 file)", postdesk("route", "--json", "--mail-only", str(FIXTURE)), {}),
+        ("ticket show", postdesk("ticket", "show", "100000"), {}),
+        ("doctor", postdesk("doctor", "--relay-timeout", "1"), {}),
+        ("quarantine list", postdesk("quarantine", "list"), {}),
+        ("outbox list", postdesk("outbox", "list", "--state", "all"), {}),
+        ("customer set", postdesk("customer", "set", "customer1@kund.example", "--language", "sv"), {}),
+        ("rules check", postdesk("rules", "check"), {}),
+        ("migrate (at head)", postdesk("migrate"), {}),
     ]
 
 
@@ -157,17 +169,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs per verb (the median is printed)")
     parser.add_argument("--no-bytecode-cache", action="store_true", help="keep PYTHONDONTWRITEBYTECODE as set")
+    parser.add_argument("--compare", type=Path, help="another checkout to time beside this one")
     options = parser.parse_args()
+    repos = [REPO, *([options.compare.resolve()] if options.compare else [])]
     with tempfile.TemporaryDirectory(prefix="postdesk-bench-cli-") as tmp:
         env = scratch_env(Path(tmp), not options.no_bytecode_cache)
         build_store(Path(tmp), env)
         cache = "off (as the environment says)" if options.no_bytecode_cache else "on (temporary folder)"
         print(f"scratch store: SQLite, {TICKETS} tickets; bytecode cache {cache}; "
               f"load average {os.getloadavg()[0]:.2f}; median of {options.runs} runs")
-        print(f"{'verb':<28} {'wall s':>7} {'CPU s':>7}")
-        for name, args in verbs():
-            result = median_of(args, env, options.runs)
-            print(f"{name:<28} {result.wall:>7.2f} {result.cpu:>7.2f}", flush=True)
+        print(f"{'verb':<30}" + "".join(f" {'wall s':>7} {'CPU s':>7}  " for _ in repos)
+              + ("  (this checkout, then " + str(options.compare) + ")" if options.compare else ""))
+        for name, args, extra in verbs(Path(tmp)):
+            results = medians(args, {**env, **extra}, options.runs, repos)
+            print(f"{name:<30}" + "".join(f" {t.wall:>7.2f} {t.cpu:>7.2f}  " for t in results), flush=True)
         print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
