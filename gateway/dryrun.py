@@ -30,9 +30,10 @@ def _engine(config: Config) -> tuple[Engine, str]:
     from gateway.doctor.schema import current_revision, head_revision
 
     url = make_url(config.database.url)
-    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+    file = url.database if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") else None
+    if file is not None and not Path(file).exists():
         # Opening it would create the file: a dry run changes nothing.
-        return _empty_store(), f"no database {url.database}: threading checked against an empty store"
+        return _empty_store(), f"no database {file}: threading checked against an empty store"
     try:
         engine = make_engine(config.database.url, pool_size=1)
         with engine.connect() as conn:
