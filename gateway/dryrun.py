@@ -9,46 +9,76 @@ of a run: the engine, rules and templates are loaded once.
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, insert, select
+# Imported where used: `postdesk ticket` builds a notifier here without loading the pipeline.
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
-from gateway.config import Config
-from gateway.db.engine import current_revision, head_revision, make_engine, upgrade
-from gateway.clock import utcnow
-from gateway.db.queues import INBOUND
-from gateway.db.tables import TICKET
-from gateway.mail.reading import mail_facts
-from gateway.pipeline import Context, Pipeline, Reject, base_mailbox
-from gateway.process import Processor
+    from gateway.config import Config
+    from gateway.notify import Notifier
+    from gateway.pipeline import Context, Pipeline
+    from gateway.process import Processor
 
 
 def _engine(config: Config) -> tuple[Engine, str]:
+    """The configured store when it is at this version's schema, else an empty one and why."""
+    from sqlalchemy.engine import make_url
+
+    from gateway.db.engine import make_engine
+    from gateway.doctor.schema import current_revision, head_revision
+
+    url = make_url(config.database.url)
+    file = url.database if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") else None
+    if file is not None and not Path(file).exists():
+        # Opening it would create the file: a dry run changes nothing.
+        return _empty_store(), f"no database {file}: threading checked against an empty store"
     try:
         engine = make_engine(config.database.url, pool_size=1)
-        if current_revision(engine) == head_revision():
-            return engine, ""
+        with engine.connect() as conn:
+            if current_revision(conn) == head_revision():
+                return engine, ""
         engine.dispose()
         note = "the database is not at the current schema"
     except Exception as exc:  # no database at all is a normal case for a rules author
         note = f"the database is not available ({type(exc).__name__})"
+    return _empty_store(), f"{note}: threading checked against an empty store"
+
+
+def _empty_store() -> Engine:
+    """An in-memory SQLite store with every table, made from the models (no migrations to run).
+
+    The models describe the tables, columns and indexes the migrations build (the models-drift
+    test holds them alike), so this is the head schema without loading Alembic and replaying
+    every revision; server-side defaults the migrations add for old rows are not needed here.
+    """
+    from sqlmodel import SQLModel
+
+    from gateway.db import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+    from gateway.db.engine import make_engine
+
     engine = make_engine("sqlite://", pool_size=1)
-    upgrade(engine)
-    return engine, f"{note}: threading checked against an empty store"
+    SQLModel.metadata.create_all(engine)
+    return engine
+
+
+def build_notifier(config: Config) -> Notifier:
+    """The daemon's notifier: the mail templates and the ticket tag of these settings."""
+    from gateway.followup import TagFormat
+    from gateway.notify import Notifier
+    from gateway.templating import MailTemplates
+
+    return Notifier(config, MailTemplates(Path(config.templates_dir)), TagFormat(config.tickets.tag_format))
 
 
 def build_pipeline(config: Config) -> Pipeline:
     """The daemon's pipeline, built without importing the daemon (its servers start slowly)."""
-    from pathlib import Path
-
-    from gateway.followup import TagFormat
-    from gateway.notify import Notifier
+    from gateway.pipeline import Pipeline
     from gateway.routing.runtime import RoutingState
-    from gateway.templating import MailTemplates
 
-    tags = TagFormat(config.tickets.tag_format)
-    notifier = Notifier(config, MailTemplates(Path(config.templates_dir)), tags)
-    return Pipeline(config=config, notifier=notifier, tags=tags, routing=RoutingState(config))
+    notifier = build_notifier(config)
+    return Pipeline(config=config, notifier=notifier, tags=notifier.tags, routing=RoutingState(config))
 
 
 class Router:
@@ -57,6 +87,13 @@ class Router:
     def __init__(self, config: Config, processor: Processor) -> None:
         self.config, self.processor = config, processor
         self._engine: tuple[Engine, str] | None = None
+
+    @classmethod
+    def for_config(cls, config: Config) -> Router:
+        """A router with the daemon's pipeline; raises RulesError or DirectoryError for broken rules."""
+        from gateway.process import Processor
+
+        return cls(config, Processor(None, build_pipeline(config), "dry-run"))  # type: ignore[arg-type]
 
     def route(self, raw: bytes, *, mailbox: str | None = None, sender: str = "") -> dict[str, Any]:
         if self._engine is None:
@@ -81,6 +118,12 @@ def route_message(config: Config, processor: Processor, raw: bytes, *, mailbox: 
 
 def _route(config: Config, processor: Processor, engine: Engine, note: str, raw: bytes, *,
            mailbox: str | None, sender: str) -> dict[str, Any]:
+    from sqlalchemy import insert, select
+
+    from gateway.clock import utcnow
+    from gateway.db.tables import INBOUND, TICKET
+    from gateway.pipeline import Context, Reject, base_mailbox
+
     ctx = Context(inbound_id=0, claim="dry-run", raw=raw, mail_from=sender, rcpt_to=[], source="dry-run")
     processor.run_prepare(ctx)
     if mailbox:
@@ -114,6 +157,8 @@ def _route(config: Config, processor: Processor, engine: Engine, note: str, raw:
 
 
 def _report(ctx: Context, error: str, note: str, thread_numbers: list[int]) -> dict[str, Any]:
+    from gateway.mail.reading import mail_facts
+
     mail = ctx.parsed
     thread = ctx.thread
     facts = mail_facts(mail) if mail else {}

@@ -23,7 +23,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, bindparam, insert, select, update
 
-from gateway import metrics
 from gateway.admit import check
 from gateway.clock import utcnow
 from gateway.db.queues import INBOUND, claim_inbound, new_claim, release
@@ -86,6 +85,9 @@ class Processor:
 
     def run_batch(self) -> int:
         """Process one batch; returns how many items were handled (0: the queue is empty)."""
+        # Imported here: `postdesk route` runs the stages through a Processor without a web server.
+        from gateway import metrics
+
         config = self.pipeline.config.processor
         self._release_leftovers()
         token = new_claim(self.instance)

@@ -1,16 +1,20 @@
-"""The quarantine: listing, showing and retrying messages a stage could not handle."""
+"""The quarantine: listing, showing and retrying messages a stage could not handle.
+
+Core statements on the `quarantine` and `inbound` tables (as `gateway.outboxadmin` reads the
+outbox): the commands read a few rows once, and need neither the ORM's session nor the mail parser
+until a subject is shown.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, update
-from sqlmodel import Session, col, select
+from sqlalchemy import ColumnElement, Engine, Row, select, update
 
 from gateway.clock import utcnow
-from gateway.db.models import Inbound, Quarantine
-from gateway.mail.parse import decode_text
+from gateway.db.tables import INBOUND, QUARANTINE
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,14 @@ class Entry:
     rcpt_to: str
     raw: bytes
 
+    @classmethod
+    def of(cls, row: Row[Any]) -> Entry:
+        return cls(row.id, row.inbound_id, row.stage, row.reason, row.created_at, row.released_at, row.mail_from,
+                   row.rcpt_to, row.raw)
+
     def subject(self) -> str:
+        from gateway.mail.parse import decode_text
+
         head = self.raw.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
         for line in head.splitlines():
             if line.lower().startswith(b"subject:"):
@@ -51,43 +62,34 @@ class Entry:
         ])
 
 
-def _entries(session: Session, *conditions: object) -> list[Entry]:
-    query = select(Quarantine, Inbound).join(Inbound, col(Quarantine.inbound_id) == col(Inbound.id))
-    for condition in conditions:
-        query = query.where(condition)  # type: ignore[arg-type]
-    rows = session.exec(query.order_by(col(Quarantine.id).desc())).all()
-    return [
-        Entry(q.id, q.inbound_id, q.stage, q.reason, q.created_at, q.released_at, i.mail_from, i.rcpt_to, i.raw)  # type: ignore[arg-type]
-        for q, i in rows
-    ]
+_ENTRIES = (select(QUARANTINE, INBOUND.c.mail_from, INBOUND.c.rcpt_to, INBOUND.c.raw)
+            .join(INBOUND, QUARANTINE.c.inbound_id == INBOUND.c.id).order_by(QUARANTINE.c.id.desc()))
+
+
+def _entries(engine: Engine, *conditions: ColumnElement[bool]) -> list[Entry]:
+    with engine.connect() as conn:
+        return [Entry.of(row) for row in conn.execute(_ENTRIES.where(*conditions))]
 
 
 def list_entries(engine: Engine, *, include_released: bool = False) -> list[Entry]:
-    with Session(engine) as session:
-        conditions = [] if include_released else [col(Quarantine.released_at).is_(None)]
-        return _entries(session, *conditions)
+    return _entries(engine, *([] if include_released else [QUARANTINE.c.released_at.is_(None)]))
 
 
 def get_entry(engine: Engine, entry_id: int) -> Entry | None:
-    with Session(engine) as session:
-        found = _entries(session, col(Quarantine.id) == entry_id)
-        return found[0] if found else None
+    found = _entries(engine, QUARANTINE.c.id == entry_id)
+    return found[0] if found else None
 
 
 def retry(engine: Engine, entry_ids: list[int] | None) -> int:
     """Queue the entries' inbound items again; the entries stay, marked as retried."""
-    with Session(engine) as session, session.begin():
-        query = select(Quarantine).where(col(Quarantine.released_at).is_(None))
-        if entry_ids is not None:
-            query = query.where(col(Quarantine.id).in_(entry_ids))
-        entries = session.exec(query).all()
+    query = select(QUARANTINE.c.id, QUARANTINE.c.inbound_id).where(QUARANTINE.c.released_at.is_(None))
+    if entry_ids is not None:
+        query = query.where(QUARANTINE.c.id.in_(entry_ids))
+    with engine.begin() as conn:
+        entries = conn.execute(query).all()
         now = utcnow()
         for entry in entries:
-            entry.released_at = now
-            session.add(entry)
-            session.execute(
-                update(Inbound)
-                .where(col(Inbound.id) == entry.inbound_id)
-                .values(state="queued", claim=None, lease_until=None, note=f"retried from quarantine {entry.id}")
-            )
+            conn.execute(update(QUARANTINE).where(QUARANTINE.c.id == entry.id).values(released_at=now))
+            conn.execute(update(INBOUND).where(INBOUND.c.id == entry.inbound_id).values(
+                state="queued", claim=None, lease_until=None, note=f"retried from quarantine {entry.id}"))
         return len(entries)

@@ -167,3 +167,20 @@ def test_no_triage_department_fails(healthy: dict[str, str], tmp_path: Path) -> 
     code, lines = doctor({**healthy, "POSTDESK_RULES__DIRECTORY": str(directory),
                           "POSTDESK_RULES__TRIAGE_DEPARTMENT": "sales"})
     assert code == 0, "\n".join(lines)
+
+
+def test_the_head_read_from_the_migration_files_is_alembics() -> None:
+    from gateway.db import engine
+    from gateway.doctor.schema import head_revision
+
+    assert head_revision() == engine.head_revision()
+
+
+def test_a_database_at_an_older_revision_says_migrate(healthy: dict[str, str], tmp_path: Path) -> None:
+    older = tmp_path / "older.db"
+    upgrade(make_engine(f"sqlite:///{older}"), "0011")
+    code, lines = doctor({**healthy, "POSTDESK_DATABASE__URL": f"sqlite:///{older}"})
+    assert code == 1
+    found = line(lines, "database")
+    assert found.startswith("FAIL") and "schema at revision 0011, this version expects" in found, found
+    assert "postdesk migrate" in found

@@ -1,14 +1,19 @@
 """A first run without a relay: `serve` says in one line where it listens and that no relay
-answers, the confirmation waits in the outbox, and a support lead sees it on the outbox page."""
+answers, the confirmation waits in the outbox, and a support lead sees it on the outbox page.
+Before any first run, `postdesk route` already answers, and leaves no database behind."""
 
 from __future__ import annotations
 
 import email
 import email.policy
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
-from tests.harness import Daemon, Database, Sink, free_port, make_mail, unique_address, wait_until
+from tests.harness import REPO, Daemon, Database, Sink, free_port, make_mail, unique_address, wait_until
 from tests.web.site import Client, local_path
 
 LEAD = "lena.lead@telenta.example"
@@ -48,3 +53,17 @@ def test_first_run_shows_itself(backend: Database, sink: Sink, tmp_path: Path) -
     finally:
         desk.stop()
 
+
+
+def test_route_before_the_first_run_needs_no_database_and_makes_none(tmp_path: Path) -> None:
+    database = tmp_path / "store" / "postdesk.db"
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("POSTDESK_")},
+           "POSTDESK_DATABASE__URL": f"sqlite:///{database}", "POSTDESK_SECRET": "first-run"}
+    mail = REPO / "tests" / "fixtures" / "mail" / "headers_lost_indent.eml"
+    done = subprocess.run([sys.executable, "-m", "gateway", "route", "--json", str(mail)], cwd=REPO, env=env,
+                          capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()
+    report = json.loads(done.stdout)
+    assert report["outcome"] == "created" and report["notifications"], report
+    assert any(f"no database {database}" in note for note in report["notes"]), report["notes"]
+    assert not database.parent.exists(), "a dry run creates no database file (nor its folder)"

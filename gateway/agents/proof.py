@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from email.message import Message
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import dkim
 import yaml
 
 from gateway.agents.binding import Binding
@@ -32,6 +32,11 @@ from gateway.agents.tokens import ReplyToken, check
 from gateway.config import Agent, Config
 from gateway.mail.limits import distinct_first
 from gateway.mail.parse import raw_headers
+
+# dkimpy (and dnspython under it) is imported where agents' mail is checked: `postdesk route`
+# and the other verbs load this module but rarely verify a signature.
+if TYPE_CHECKING:
+    import dkim
 
 log = logging.getLogger("gateway.agents")
 DnsLookup = Callable[..., bytes | None]
@@ -91,6 +96,8 @@ def dns_lookup(config: Config) -> DnsLookup:
             found = _override(Path(path)).get(name.lower().rstrip(b"."))
             if found is not None:
                 return found
+        import dkim.dnsplug
+
         return dkim.dnsplug.get_txt(name, timeout=timeout)  # type: ignore[no-any-return]
 
     return lookup
@@ -103,6 +110,8 @@ def _signatures(checker: dkim.DKIM, cap: int) -> list[int]:
 
 def dkim_pass(raw: bytes, address: str, lookup: DnsLookup, cap: int = 5) -> tuple[bool, str]:
     """A DKIM signature on `raw` that verifies and is aligned with `address`'s domain."""
+    import dkim
+
     checker = dkim.DKIM(raw)
     indexes = _signatures(checker, cap)
     if not indexes:

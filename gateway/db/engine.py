@@ -12,16 +12,15 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
 if TYPE_CHECKING:
     import sqlite3  # the listeners below run on SQLite engines only
+
+    # Alembic is imported where the schema is read or changed: it costs a verb ~0.1 s to load.
+    from alembic.config import Config as AlembicConfig
 
 log = logging.getLogger("gateway.db")
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -121,6 +120,8 @@ def _serialise_writers(engine: Engine) -> None:
 
 
 def _alembic_config(engine: Engine) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
@@ -128,16 +129,22 @@ def _alembic_config(engine: Engine) -> AlembicConfig:
 
 
 def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to the newest revision; safe to call from several daemons at once."""
+    from alembic import command
+
     cfg = _alembic_config(engine)
     if is_sqlite(engine):
         command.upgrade(cfg, revision)
@@ -153,4 +160,6 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Take the schema back to `revision` (a restore into an empty, newer schema needs this)."""
+    from alembic import command
+
     command.downgrade(_alembic_config(engine), revision)

@@ -20,8 +20,6 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays as public_holidays
-
 __all__ = [
     "ALWAYS",
     "BusinessCalendar",
@@ -82,6 +80,9 @@ class BusinessCalendar:
         object.__setattr__(self, "hours", normal)
         object.__setattr__(self, "holidays", frozenset(self.holidays))
         if self.country:
+            # Imported for calendars that name a country: it costs every verb ~30 ms to load.
+            import holidays as public_holidays
+
             try:
                 table = public_holidays.country_holidays(self.country.upper(), subdiv=self.subdivision)
             except NotImplementedError as exc:
