@@ -27,7 +27,8 @@ from gateway.db.engine import make_engine, upgrade
 from gateway.db.queues import release_instance
 from gateway.followup import TagFormat
 from gateway.intake.imap.runner import ImapIntake
-from gateway.intake.smtp import IntakeHandler, Mailboxes, start_server
+from gateway.intake.mailboxes import Mailboxes
+from gateway.intake.smtp import IntakeHandler, start_server
 from gateway.intake.writer import GroupWriter
 from gateway.metrics import MetricsServer
 from gateway.notify import Notifier

@@ -18,7 +18,8 @@ from sqlalchemy import text
 
 from gateway.config import load_config
 from gateway.db.engine import make_engine, upgrade
-from gateway.intake.smtp import IntakeHandler, Mailboxes, start_server
+from gateway.intake.mailboxes import Mailboxes
+from gateway.intake.smtp import IntakeHandler, start_server
 from gateway.intake.writer import GroupWriter
 from gateway.routing.runtime import RoutingState
 from gateway.screen import RejectRules

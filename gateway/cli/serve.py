@@ -21,7 +21,7 @@ from gateway.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from gateway.intake.smtp import Mailboxes
+    from gateway.intake.mailboxes import Mailboxes
 
 
 @click.command()
@@ -76,7 +76,7 @@ def inject(config_path: Path | None, mailboxes: tuple[str, ...], sender: str | N
     """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from gateway.intake.smtp import Mailboxes
+    from gateway.intake.mailboxes import Mailboxes
     from gateway.intake.writer import InboundItem, enqueue_inbound
 
     config = settings(config_path)

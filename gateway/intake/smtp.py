@@ -22,6 +22,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from gateway import metrics
 from gateway.config import Config
 from gateway.intake.data import LeanData
+from gateway.intake.mailboxes import Mailboxes
 from gateway.intake.writer import GroupWriter, InboundItem
 from gateway.validate import address_problem
 
@@ -49,25 +50,6 @@ class PostdeskSMTP(LeanData):
         if status[:3] in ("552", b"552"):
             metrics.refused("size")
         await super().push(status)
-
-
-class Mailboxes:
-    """Which RCPT addresses we accept: each mailbox, and its `local+tag@domain` reply addresses.
-
-    `postmaster` (alone and at our domains) is accepted too, as RFC 5321 requires of every MX;
-    the processor passes that mail to the admin (`gateway.postmaster`).
-    """
-
-    def __init__(self, addresses: tuple[str, ...], postmaster: frozenset[str] = frozenset()) -> None:
-        self._exact = frozenset(address.lower() for address in addresses) | postmaster
-
-    def accepts(self, address: str) -> bool:
-        address = address.lower()
-        if address in self._exact:
-            return True
-        local, _, domain = address.rpartition("@")
-        base = local.split("+", 1)[0]
-        return "+" in local and f"{base}@{domain}" in self._exact
 
 
 class Screen(Protocol):
