@@ -29,7 +29,7 @@ from gateway.intake.writer import GroupWriter
 from gateway.metrics import MetricsServer
 from gateway.notify import Notifier
 from gateway.outbox import Sender
-from gateway.pipeline import Pipeline
+from gateway.stages.pipeline import Pipeline
 from gateway.postmaster import postmaster_addresses
 from gateway.process import Processor
 from gateway.routing.runtime import RoutingState

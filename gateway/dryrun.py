@@ -19,7 +19,8 @@ from gateway.clock import utcnow
 from gateway.db.queues import INBOUND
 from gateway.db.tables import TICKET
 from gateway.mail.reading import mail_facts
-from gateway.pipeline import Context, Pipeline, Reject, base_mailbox
+from gateway.stages.context import Context, Reject, base_mailbox
+from gateway.stages.pipeline import Pipeline
 from gateway.process import Processor
 
 
@@ -100,7 +101,7 @@ def _route(config: Config, processor: Processor, engine: Engine, note: str, raw:
                     "received_at": utcnow(), "source": "dry-run", "mail_from": sender, "rcpt_to": rcpt,
                     "raw": raw, "size": len(raw), "state": "queued", "note": "",
                 }).scalar_one()
-                processor.run_apply(conn, ctx)
+                processor.run_item_stages(conn, ctx)
                 if ctx.thread and ctx.thread.ticket_ids:
                     numbers = conn.execute(select(TICKET.c.number).where(TICKET.c.id.in_(ctx.thread.ticket_ids)))
                     thread_numbers = sorted(n for (n,) in numbers)

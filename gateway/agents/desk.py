@@ -18,8 +18,8 @@ from sqlalchemy import Connection
 
 from gateway.agents.commands import Command, CommandFailed, Scope, apply, build, split
 from gateway.agents.proof import Proof
-from gateway.config import Agent
 from gateway.clock import utcnow
+from gateway.config import Agent
 from gateway.db.tables import ONCE
 from gateway.mail.known import internal_words
 from gateway.mail.parse import Attachment
@@ -87,7 +87,7 @@ class Desk:
                     "(write above or below the quote, or use a command)"]
         if not body or any(command.verb == "note" for command in commands):
             return []
-        leak = internal_words(conn, ticket_id, body)
+        leak = internal_words(store.note_texts(conn, ticket_id), body)
         if leak is not None:
             return [f"your text contains an internal note of this ticket ({leak[:80]!r}); nothing was sent. "
                     f"Remove it (and the quoted notice) and send again"]

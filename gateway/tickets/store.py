@@ -39,6 +39,7 @@ NUMBER_TICKET = update(TICKET).where(TICKET.c.id == bindparam("tid")).values(num
 TOUCH_TICKET = update(TICKET).where(TICKET.c.id == bindparam("tid")).values(updated_at=bindparam("now"))
 FIND_CUSTOMER = select(CUSTOMER).where(CUSTOMER.c.email == bindparam("email"))
 FIND_ATTACHMENT = select(ATTACHMENT.c.id).where(ATTACHMENT.c.sha256 == bindparam("sha"))
+NOTES = select(MESSAGE.c.text).where(MESSAGE.c.ticket_id == bindparam("tid"), MESSAGE.c.kind == "note")
 _IGNORING: dict[tuple[str, str], Any] = {}
 
 
@@ -129,6 +130,11 @@ def store_attachments(conn: Connection, message_row: int, attachments: Sequence[
             "content_type": item.content_type[:200], "content_id": (item.content_id or None),
         })
     return notes
+
+
+def note_texts(conn: Connection, ticket_id: int) -> list[str]:
+    """The texts of the ticket's internal notes."""
+    return [row.text for row in conn.execute(NOTES, {"tid": ticket_id})]
 
 
 def load(conn: Connection, ticket_id: int) -> Row[Any]:
