@@ -579,12 +579,16 @@ def ticket() -> None:
 def _ticket_action(config_path: Path | None, number: int, work: Callable[..., Any]) -> Any:
     from gateway.daemon import build_pipeline
     from gateway.tickets.actions import ActionError, by_number
+    from gateway.tickets.events import Events
 
     config = _config(config_path)
     notifier = build_pipeline(config).notifier
     try:
         with _engine(config).begin() as conn:
-            return work(conn, notifier, by_number(conn, number))
+            events = Events(config)
+            done = work(conn, events, by_number(conn, number))
+            notifier.send(conn, events.items)
+            return done
     except ActionError as exc:
         click.echo(f"postdesk: {exc}", err=True)
         sys.exit(1)

@@ -16,8 +16,8 @@ from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import Connection, bindparam, insert, select
 
 from gateway.agents.tokens import Purpose, reply_address
-from gateway.config import Agent, Config
 from gateway.clock import utcnow
+from gateway.config import Agent, Config
 from gateway.db.tables import ATTACHMENT, CUSTOMER, MESSAGE, MESSAGE_ATTACHMENT, OUTBOX
 from gateway.followup import TagFormat, thread_index
 from gateway.guard import Verdict, allow_automatic, suppressed
@@ -26,11 +26,20 @@ from gateway.i18n.catalogues import gettext
 from gateway.mail.compose import Outgoing
 from gateway.mail.parse import Attachment
 from gateway.templating import MailTemplates
-from gateway.tickets import kinds
+from gateway.tickets import kinds, store
+from gateway.tickets.events import (
+    AdminNotice,
+    AgentResult,
+    Confirmation,
+    Event,
+    StaffDigest,
+    StaffNotice,
+    TellStaff,
+    ThirdPartyQuestion,
+    TicketEvent,
+)
 from gateway.tickets.lifecycle import Status, display_name
-from gateway.tickets import store
 from gateway.tickets.notices import Text
-from gateway.tickets.store import TicketRef
 from gateway.web.tokens import feedback_links, ticket_link
 
 INSERT_OUTBOX = insert(OUTBOX)
@@ -128,53 +137,52 @@ class Notifier:
     def secret(self) -> bytes:
         return self.config.secret_key()
 
-    def confirmation(
-        self,
-        conn: Connection,
-        ticket: TicketRef,
-        *,
-        to: str,
-        customer_name: str,
-        language: str | None,
-        mailbox: str,
-        in_reply_to: str | None,
-        references: list[str],
-        missing: list[str] | None = None,
-        linked_number: int | None = None,
-        dropped: list[str] | None = None,
-    ) -> str | None:
+    def send(self, conn: Connection, events: Sequence[Event]) -> list[str | None]:
+        """The one notify step: each event as the mail it causes, in order, in the caller's transaction.
+
+        Returns, per event, the Message-ID of a confirmation that went out (None otherwise)."""
+        return [self.send_one(conn, event) for event in events]
+
+    def send_one(self, conn: Connection, event: Event) -> str | None:
+        match event:
+            case Confirmation():
+                return self.confirmation(conn, event)
+            case TicketEvent():
+                self.ticket_event(conn, event.ticket, event.event, text=event.text, actor=event.actor,
+                                  human=event.human, files=event.files, staff_note=event.staff_note)
+            case StaffNotice():
+                self.staff_notice(conn, event.ticket, event.to, event.event, event.text)
+            case TellStaff():
+                self.tell_staff(conn, event.ticket, event.event, event.text, actor=event.actor)
+            case StaffDigest():
+                self.staff_digest(conn, event.to, event.items)
+            case ThirdPartyQuestion():
+                self.third_party_question(conn, event.ticket, event.to, event.text, actor=event.actor)
+            case AgentResult():
+                self.agent_result(conn, event.ticket, event.agent, ok=event.ok, lines=event.lines,
+                                  in_reply_to=event.in_reply_to)
+            case AdminNotice():
+                self.tell_admin(conn, event.subject, event.text)
+        return None
+
+    def confirmation(self, conn: Connection, event: Confirmation) -> str | None:
         """Queue the automatic confirmation of a new ticket; returns its Message-ID, or None
         when the suppression list or a mail budget holds it back."""
+        ticket, to = event.ticket, event.to
         verdict = allow_automatic(conn, self.config, to=to, ticket_id=ticket.id)
         if not verdict.allowed:
             self.held_back(conn, ticket, "confirmation", to, verdict)
             return None
-        tag = self.tags.tag(ticket.number)
         rendered = self.templates.render(
-            "confirmation",
-            language or self.config.tickets.language,
-            tag=tag,
-            number=ticket.number,
-            subject=ticket.subject,
-            customer_name=customer_name,
-            link=ticket_link(self.config, ticket.number, to),
-            sender_name=self.config.outbox.from_name,
-            missing=missing or [],
-            linked_number=linked_number,
-            linked_tag=self.tags.tag(linked_number) if linked_number else "",
-            dropped=dropped or [],
+            "confirmation", event.language or self.config.tickets.language,
+            tag=self.tags.tag(ticket.number), number=ticket.number, subject=ticket.subject,
+            customer_name=event.customer_name, link=ticket_link(self.config, ticket.number, to),
+            sender_name=self.config.outbox.from_name, missing=event.missing, linked_number=event.linked_number,
+            linked_tag=self.tags.tag(event.linked_number) if event.linked_number else "", dropped=event.dropped,
         )
-        mail = Outgoing(
-            from_addr=mailbox,
-            from_name=self.config.outbox.from_name,
-            to=to,
-            subject=rendered.subject,
-            text=rendered.text,
-            domain=self.config.message_id_domain,
-            loop_token=self.loop_token,
-            in_reply_to=in_reply_to,
-            references=references,
-        )
+        mail = Outgoing(from_addr=event.mailbox, from_name=self.config.outbox.from_name, to=to,
+                        subject=rendered.subject, text=rendered.text, domain=self.config.message_id_domain,
+                        loop_token=self.loop_token, in_reply_to=event.in_reply_to, references=event.references)
         root = self._thread_index(mail, ticket.number)
         return self.enqueue(conn, mail, ticket_id=ticket.id, kind="confirmation", thread_root=root)
 
@@ -303,7 +311,7 @@ class Notifier:
                          history=_history(conn, ticket, self.config.agent_mail.history_messages,
                                           self.config.web.base_url, lang, zone))
 
-    def staff_digest(self, conn: Connection, to: str, items: list[tuple[Any, str, str | Text]]) -> None:
+    def staff_digest(self, conn: Connection, to: str, items: Sequence[tuple[Any, str, str | Text]]) -> None:
         """Several notices about tickets for one person as one mail, each with its ticket's link
         and reply address (scheduler sweeps), in that person's language and zone."""
         agent = self.config.agent(to) is not None

@@ -31,6 +31,7 @@ from gateway.notify import Notifier
 from gateway.routing.directory import Directory
 from gateway.tickets import actions, store
 from gateway.tickets.clocks import clocks
+from gateway.tickets.events import Events
 from gateway.tickets.lifecycle import Status
 from gateway.tickets import notices
 from gateway.tickets.notices import Text
@@ -172,8 +173,10 @@ class Duties:
         limit = now - timedelta(days=self.config.lifecycle.auto_close_days)
         for ticket in conn.execute(select(TICKET).where(TICKET.c.status == Status.RESOLVED.value,
                                                         TICKET.c.resolved_at < limit)).all():
-            actions.set_status(conn, self.notifier, ticket, Status.CLOSED, actor="postdesk",
+            events = Events(self.config)
+            actions.set_status(conn, events, ticket, Status.CLOSED, actor="postdesk",
                                why=f"resolved more than {self.config.lifecycle.auto_close_days} days ago")
+            self.notifier.send(conn, events.items)
             report.closed += 1
 
     def _due_today(self, at: str, now: datetime) -> tuple[bool, str]:

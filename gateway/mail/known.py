@@ -1,8 +1,8 @@
 """Known-source removal: the text of mail Postdesk itself sent, taken out of a reply to it.
 
 Pure text matching: the texts we sent are read from the store by the `known` stage
-(`gateway.stages.known`). Heuristics (`gateway.mail.quotes`) guess what is quoted from how clients mark it, and only at
-the end of a mail. Here nothing is guessed: Postdesk stored every mail it sent, so the text
+(`gateway.stages.known`). Heuristics (`gateway.mail.quotes`) guess what is quoted from how
+clients mark it, and only at the end of a mail. Here nothing is guessed: Postdesk stored every mail it sent, so the text
 of the mail a reply answers is known, and any line of the reply that repeats it is history,
 wherever it stands (above, below or between the writer's lines) and however it is marked
 (`>`, a tab or spaces, nothing at all, an HTML quote rendered as text).

@@ -1,9 +1,9 @@
 """The `acknowledge` stage: the customer's confirmation of each ticket their mail opened.
 
-It decides whether a confirmation goes out: only where routing asks for one and the mail may
+It decides whether a confirmation is asked for: only where routing wants one and the mail may
 get an automatic answer (not a list's, not a robot's); the suppression list and the mail
-budgets may still hold it back (`gateway.notify`). It answers the customer's own mail, never
-the mail of an agent who passed it on, and names what was missing or left out.
+budgets may still hold it back when the notify stage sends it. It answers the customer's own
+mail, never the mail of an agent who passed it on, and names what was missing or left out.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 
 from gateway.stages.base import ItemStage, Services
 from gateway.stages.context import Context, Opened
+from gateway.tickets.events import Confirmation
 
 
 def acknowledge(ctx: Context, services: Services, conn: Connection) -> None:
@@ -21,27 +22,23 @@ def acknowledge(ctx: Context, services: Services, conn: Connection) -> None:
         if not ctx.may_auto_answer:
             ctx.notes.append(f"no confirmation: {'; '.join(ctx.no_answer_reasons)}")
             continue
-        if _confirm(ctx, services, conn, opened):
-            ctx.notifications.append({"kind": "confirmation", "to": opened.customer_email,
-                                      "ticket": str(opened.ticket.number)})
+        ctx.events.append(_confirmation(ctx, services, opened))
 
 
-def _confirm(ctx: Context, services: Services, conn: Connection, opened: Opened) -> bool:
+def _confirmation(ctx: Context, services: Services, opened: Opened) -> Confirmation:
     mail, decision = ctx.mail, opened.opening.decision
-    directory = services.routing.current.directory
-    labels = {f.name: f.label for f in directory.fields.values()}
+    labels = {f.name: f.label for f in services.routing.current.directory.fields.values()}
     # The customer's confirmation answers their own mail: never an agent's that passed it on.
     answers = (ctx.on_behalf.message_id if ctx.on_behalf is not None else mail.message_id) or None
     limit = services.config.attachments.max_size
-    sent = services.notifier.confirmation(
-        conn, opened.ticket, to=opened.customer_email, customer_name=opened.customer_name, language=opened.language,
+    return Confirmation(
+        opened.ticket, to=opened.customer_email, customer_name=opened.customer_name, language=opened.language,
         mailbox=opened.opening.mailbox, in_reply_to=answers,
         references=[] if ctx.on_behalf is not None else mail.references,
         missing=[labels.get(m, m) for m in decision.missing_fields],
         linked_number=opened.opening.linked_number,
         dropped=[item.filename for item in mail.attachments if len(item.payload) > limit],
     )
-    return sent is not None
 
 
 STAGE = ItemStage("acknowledge", acknowledge)

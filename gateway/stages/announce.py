@@ -14,6 +14,7 @@ from gateway.routing.staff import audience
 from gateway.stages.base import ItemStage, Services
 from gateway.stages.context import Context
 from gateway.tickets import notices, store
+from gateway.tickets.events import StaffNotice
 
 
 def announce(ctx: Context, services: Services, conn: Connection) -> None:
@@ -24,7 +25,7 @@ def announce(ctx: Context, services: Services, conn: Connection) -> None:
         text = notices.lines(notices.words(N_("New ticket from %(name)s <%(email)s>."), name=name,
                                            email=opened.customer_email), *opened.dropped)
         for agent in audience(services.config, directory, ticket.department):
-            services.notifier.staff_notice(conn, ticket, agent.address, "new_ticket", text)
+            ctx.events.append(StaffNotice(ticket, agent.address, "new_ticket", text))
 
 
 STAGE = ItemStage("announce", announce)

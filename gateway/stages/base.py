@@ -57,7 +57,7 @@ class Services:
         # Derived from the secret once: reading store/secret.key per message would be waste.
         self.loop_token = self.config.loop_token()
         self.prover = Prover(self.config)
-        self.desk = Desk(self.notifier, lambda: self.routing.current.directory)
+        self.desk = Desk(self.config, lambda: self.routing.current.directory)
         self.limits = Limits(**self.config.limits.model_dump())
         self.postmaster = Postmaster(self.config, self.loop_token)
 

@@ -13,10 +13,12 @@ from typing import Any
 
 from gateway.agents.behalf import OnBehalf
 from gateway.agents.proof import Proof
+from gateway.config import Config
 from gateway.followup import ThreadResult
 from gateway.mail.dsn import Bounce
 from gateway.mail.parse import ParsedMail
 from gateway.routing.evaluate import Decision
+from gateway.tickets.events import Event, Events
 from gateway.tickets.store import TicketRef
 
 # The null reverse path as stored in `inbound.mail_from`; an empty string there means "unknown"
@@ -105,6 +107,8 @@ class Context:
     openings: list[Opening] = field(default_factory=list)
     opened: list[Opened] = field(default_factory=list)
     ticket_numbers: list[int] = field(default_factory=list)
+    # What the stages' actions cause, for the notify stage (`gateway.tickets.events`).
+    events: list[Event] = field(default_factory=list)
     notifications: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     outcome: str = ""
@@ -141,6 +145,10 @@ class Context:
     def threaded(self) -> list[int]:
         """The tickets the thread stage found for this mail (none yet: an empty list)."""
         return self.thread.ticket_ids if self.thread is not None else []
+
+    def acting(self, config: Config) -> Events:
+        """An `Events` that adds to this item's events."""
+        return Events(config, self.events)
 
     def settle(self, outcome: str) -> None:
         """The item is done: `outcome` says how, and the later stages leave it alone."""

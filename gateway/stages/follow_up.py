@@ -20,6 +20,7 @@ from gateway.stages.base import ItemStage, Services
 from gateway.stages.context import Context, Opening
 from gateway.stages.messages import store_mail
 from gateway.tickets import actions, store
+from gateway.tickets.events import TicketEvent
 from gateway.tickets.lifecycle import Status
 
 # A reply to a resolved ticket whose first line is a rating: "4", "5 - great", "3: ok".
@@ -74,7 +75,7 @@ def _append(ctx: Context, services: Services, conn: Connection, ticket: Any) -> 
 
 def _answer(ctx: Context, services: Services, conn: Connection, ticket: Any, dropped: str) -> Any:
     """What the customer's reply does to the ticket's status; returns the ticket as it is now."""
-    notifier = services.notifier
+    events = ctx.acting(services.config)
     rating = RATING_LINE.match(ctx.text)
     if ticket.status == Status.RESOLVED.value and rating:
         # "5 - thanks, all good": a rating of the resolution, not a reason to reopen.
@@ -83,12 +84,12 @@ def _answer(ctx: Context, services: Services, conn: Connection, ticket: Any, dro
         return ticket
     if ticket.status == Status.RESOLVED.value:
         # The customer knows they replied: only a reopening is announced (to them and the agent).
-        return actions.set_status(conn, notifier, ticket, Status.IN_PROGRESS, actor=ctx.sender,
+        return actions.set_status(conn, events, ticket, Status.IN_PROGRESS, actor=ctx.sender,
                                   why="customer reopened by replying", notify=True)
     if ticket.status == Status.WAITING_CUSTOMER.value:
-        ticket = actions.set_status(conn, notifier, ticket, Status.IN_PROGRESS, actor=ctx.sender,
+        ticket = actions.set_status(conn, events, ticket, Status.IN_PROGRESS, actor=ctx.sender,
                                     why="customer replied", notify=False)
-    notifier.ticket_event(conn, ticket, "customer_replied", text=ctx.text, actor=ctx.sender, staff_note=dropped)
+    events.add(TicketEvent(ticket, "customer_replied", text=ctx.text, actor=ctx.sender, staff_note=dropped))
     return ticket
 
 

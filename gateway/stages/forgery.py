@@ -14,7 +14,7 @@ from gateway.stages.context import Context
 
 def forgery(ctx: Context, services: Services, conn: Connection) -> None:
     if ctx.proof.forged and ctx.kind == "customer":
-        services.desk.report_forgery(conn, ctx.proof, ctx.sender, ctx.mail.subject, ctx.inbound_id)
+        services.desk.report_forgery(conn, ctx.acting(services.config), ctx.proof, ctx.sender, ctx.mail.subject, ctx.inbound_id)
 
 
 STAGE = ItemStage("forgery", forgery)

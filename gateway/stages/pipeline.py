@@ -24,6 +24,7 @@ from gateway.stages import (
     hold,
     known,
     lock,
+    notify,
     openings,
     parent,
     parse,
@@ -57,6 +58,7 @@ ITEM: tuple[ItemStage, ...] = (
     create.STAGE,
     acknowledge.STAGE,
     announce.STAGE,
+    notify.STAGE,
 )
 
 

@@ -21,11 +21,12 @@ def staff_reply(ctx: Context, services: Services, conn: Connection) -> None:
     ticket = store.load(conn, ctx.threaded[0])
     store_mail(ctx, services, conn, ticket.id, ticket.mailbox)
     ctx.ticket_numbers.append(ticket.number)
+    events = ctx.acting(services.config)
     if ctx.kind == "third_party":
-        ctx.settle(services.desk.third_party_mail(conn, ticket, ctx.sender, ctx.text))
+        ctx.settle(services.desk.third_party_mail(conn, events, ticket, ctx.sender, ctx.text))
         return
     assert ctx.proof.agent is not None
-    ctx.settle(services.desk.agent_mail(conn, ticket, ctx.proof.agent, text=ctx.text,
+    ctx.settle(services.desk.agent_mail(conn, events, ticket, ctx.proof.agent, text=ctx.text,
                                         message_id=ctx.mail.message_id or None, files=ctx.mail.attachments))
 
 

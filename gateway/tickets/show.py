@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from gateway.config import Config
 from gateway.clock import utcnow
+from gateway.config import Config
 from gateway.db.tables import ATTACHMENT, CUSTOMER, EVENT, MESSAGE, MESSAGE_ATTACHMENT, RATING, TICKET
 from gateway.i18n.formats import size, when
 from gateway.tickets import kinds

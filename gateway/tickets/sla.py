@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -56,7 +56,7 @@ __all__ = [
     "format_duration",
 ]
 
-UTC = timezone.utc
+UTC = UTC
 _ZERO = timedelta(0)
 
 
@@ -198,7 +198,7 @@ class _Segment:
 
 def _segments(steps: list[tuple[datetime, Status]], now: datetime) -> list[_Segment]:
     ends = [since for since, _ in steps[1:]] + [now]
-    return [_Segment(since, end, status) for (since, status), end in zip(steps, ends)]
+    return [_Segment(since, end, status) for (since, status), end in zip(steps, ends, strict=True)]
 
 
 def _clip(segments: list[_Segment], stop: datetime) -> list[_Segment]:
