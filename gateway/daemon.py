@@ -22,7 +22,7 @@ from gateway import firstrun, sdnotify
 from gateway.config import Config
 from gateway.db.engine import make_engine, upgrade
 from gateway.db.queues import release_instance
-from gateway.followup import TagFormat
+from gateway.links.tags import TagFormat
 from gateway.intake.imap import ImapIntake
 from gateway.intake.smtp import IntakeHandler, Mailboxes, start_server
 from gateway.intake.writer import GroupWriter

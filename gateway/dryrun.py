@@ -42,7 +42,7 @@ def build_pipeline(config: Config) -> Pipeline:
     """The daemon's pipeline, built without importing the daemon (its servers start slowly)."""
     from pathlib import Path
 
-    from gateway.followup import TagFormat
+    from gateway.links.tags import TagFormat
     from gateway.notify import Notifier
     from gateway.routing.runtime import RoutingState
     from gateway.templating import MailTemplates

@@ -3,8 +3,12 @@
 `gateway.stages` holds the stages and their order; this module owns the batch around them.
 Prepare stages run before any transaction is open; then one write transaction per batch runs
 the batch stages over the whole batch, and the item stages item by item, each item in its own
-savepoint, so that one bad message is quarantined and the rest of the batch still commits. Marking the inbound row done happens in that same transaction, guarded by our
-claim token: the ticket, its messages and its outbox rows exist exactly when the item is done.
+savepoint, so that one bad message is quarantined and the rest of the batch still commits.
+Marking the inbound row done happens in that same transaction, guarded by our claim token:
+the ticket, its messages and its outbox rows exist exactly when the item is done.
+
+A batch stage is given every item at once (`BatchStage`): set-based writes over the whole
+batch belong there, ahead of the item stages; the items keep their own savepoints after it.
 
 Shared batches stay fair under contention: on PostgreSQL the tickets a batch will touch are
 locked first, in id order, so two daemons answering the same tickets wait for each other

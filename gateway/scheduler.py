@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine, select, text
 from gateway import metrics
 from gateway.config import Config
 from gateway.clock import utcnow
+from gateway.db.ignore import insert_ignore
 from gateway.db.tables import EVENT, ONCE, TICKET
 from gateway.notify import Notifier
 from gateway.routing.directory import Directory
@@ -35,7 +36,7 @@ from gateway.tickets.events import Events
 from gateway.tickets.lifecycle import Status
 from gateway.tickets import notices
 from gateway.tickets.notices import Text
-from gateway.tickets.sla import explain
+from gateway.tickets.explain import explain
 
 log = logging.getLogger("gateway.sla")
 # The key of the advisory lock that one daemon holds while it sweeps (an arbitrary constant).
@@ -136,7 +137,7 @@ class Duties:
 
     def _claim(self, conn: Connection, key: str) -> bool:
         """True exactly the first time `key` is claimed, across restarts and daemons."""
-        return store.insert_ignore(conn, ONCE, {"key": key[:400], "created_at": utcnow()}) == 1
+        return insert_ignore(conn, ONCE, {"key": key[:400], "created_at": utcnow()}) == 1
 
     def sweep_sla(self, conn: Connection, now: datetime, report: Report) -> None:
         for ticket in conn.execute(select(TICKET).where(TICKET.c.status.in_(OPEN))):

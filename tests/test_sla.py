@@ -16,12 +16,11 @@ from gateway.tickets.calendar import (
     next_business_instant,
 )
 from gateway.tickets.lifecycle import Event, Kind, Status
+from gateway.tickets.explain import explain, format_duration
 from gateway.tickets.sla import (
     ClockState,
     SlaPlan,
     compute_clocks,
-    explain,
-    format_duration,
 )
 
 STHLM = ZoneInfo("Europe/Stockholm")

@@ -21,7 +21,7 @@ from tests.web.site import (
     wait_for_mail,
 )
 from gateway.web.ratelimit import Limit
-from gateway.web.tokens import Tokens, feedback_links, ticket_link
+from gateway.links.web import Tokens, feedback_links, ticket_link
 
 XSS = {
     "subject": '<script>window.pwned=1</script>"><img src=x onerror="window.pwned=2">',

@@ -13,7 +13,6 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection
 
@@ -21,6 +20,7 @@ from gateway.agents.commands import Command, CommandFailed, Scope, build, run_st
 from gateway.agents.proof import Proof
 from gateway.clock import utcnow
 from gateway.config import Agent, Config
+from gateway.db.ignore import insert_ignore
 from gateway.db.tables import ONCE
 from gateway.mail.known import internal_words
 from gateway.mail.parse import Attachment
@@ -28,6 +28,7 @@ from gateway.routing.directory import Directory
 from gateway.tickets import actions, store
 from gateway.tickets.events import AdminNotice, AgentResult, Events, TellStaff
 from gateway.tickets.lifecycle import Status
+from gateway.tickets.rows import TicketRow
 
 log = logging.getLogger("gateway.agents")
 REDACTED = "[address removed]"
@@ -43,7 +44,7 @@ class Desk:
     config: Config
     directory: Callable[[], Directory]
 
-    def agent_mail(self, conn: Connection, events: Events, ticket: Any, agent: Agent, *, text: str,
+    def agent_mail(self, conn: Connection, events: Events, ticket: TicketRow, agent: Agent, *, text: str,
                    message_id: str | None, files: Sequence[Attachment] = ()) -> str:
         """Reply to the customer and run the commands; every part or none. Returns the outcome."""
         commands, body = split(text)
@@ -97,7 +98,7 @@ class Desk:
                     f"Remove it (and the quoted notice) and send again"]
         return []
 
-    def third_party_mail(self, conn: Connection, events: Events, ticket: Any, sender: str, text: str) -> str:
+    def third_party_mail(self, conn: Connection, events: Events, ticket: TicketRow, sender: str, text: str) -> str:
         """A third party answered the question an agent sent them (`#cc`)."""
         if ticket.status == Status.WAITING_THIRD_PARTY.value:
             ticket = actions.set_status(conn, events, ticket, Status.IN_PROGRESS, actor=sender,
@@ -114,7 +115,7 @@ class Desk:
         if not self.config.agent_mail.report_forgeries:
             return
         key = f"forged:{sender}:{utcnow():%Y-%m-%dT%H}"
-        if store.insert_ignore(conn, ONCE, {"key": key, "created_at": utcnow()}) != 1:
+        if insert_ignore(conn, ONCE, {"key": key, "created_at": utcnow()}) != 1:
             return
         events.add(AdminNotice(
             f"Mail from agent address {sender} without proof",

@@ -24,7 +24,7 @@ from sqlalchemy import Connection
 from gateway.agents.desk import Desk
 from gateway.agents.proof import Prover
 from gateway.config import Config
-from gateway.followup import TagFormat
+from gateway.links.tags import TagFormat
 from gateway.mail.limits import Limits
 from gateway.notify import Notifier
 from gateway.postmaster import Postmaster

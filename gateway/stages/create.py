@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from gateway.i18n.people import new_customer_language
 from gateway.stages.base import ItemStage, Services
 from gateway.stages.context import Context, Opened, Opening
 from gateway.stages.messages import store_mail
 from gateway.tickets import actions, store
+from gateway.tickets.rows import CustomerRow
 from gateway.tickets.store import TicketRef
 
 
@@ -50,7 +51,7 @@ def _open(ctx: Context, services: Services, conn: Connection, opening: Opening) 
     return Opened(opening, ref, customer.email, customer.name, language, dropped)
 
 
-def _columns(opening: Opening, customer: Row[Any], language: str) -> dict[str, Any]:
+def _columns(opening: Opening, customer: CustomerRow, language: str) -> dict[str, Any]:
     """The new ticket's routing columns, as routing decided them."""
     decision = opening.decision
     return {

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import Connection
 
@@ -22,6 +21,7 @@ from gateway.stages.messages import store_mail
 from gateway.tickets import actions, store
 from gateway.tickets.events import TicketEvent
 from gateway.tickets.lifecycle import Status
+from gateway.tickets.rows import TicketRow
 
 # A reply to a resolved ticket whose first line is a rating: "4", "5 - great", "3: ok".
 # The number must stand alone on its line or be followed by punctuation: "5 computers are
@@ -45,7 +45,7 @@ def follow_up(ctx: Context, services: Services, conn: Connection) -> None:
     ctx.settled = not ctx.openings
 
 
-def _not_reopened(ctx: Context, services: Services, ticket: Any) -> str:
+def _not_reopened(ctx: Context, services: Services, ticket: TicketRow) -> str:
     """Why a customer's reply opens a new ticket instead of reopening this one ("": it does not)."""
     if ctx.kind != "customer":
         return ""
@@ -58,7 +58,7 @@ def _not_reopened(ctx: Context, services: Services, ticket: Any) -> str:
     return ""
 
 
-def _append(ctx: Context, services: Services, conn: Connection, ticket: Any) -> None:
+def _append(ctx: Context, services: Services, conn: Connection, ticket: TicketRow) -> None:
     dropped = "\n".join(store_mail(ctx, services, conn, ticket.id, ticket.mailbox))
     ctx.ticket_numbers.append(ticket.number)
     if ctx.kind != "customer":
@@ -73,7 +73,7 @@ def _append(ctx: Context, services: Services, conn: Connection, ticket: Any) -> 
                             detail=f"supplied {', '.join(sorted(given))}; missing {', '.join(still) or 'nothing'}")
 
 
-def _answer(ctx: Context, services: Services, conn: Connection, ticket: Any, dropped: str) -> Any:
+def _answer(ctx: Context, services: Services, conn: Connection, ticket: TicketRow, dropped: str) -> TicketRow:
     """What the customer's reply does to the ticket's status; returns the ticket as it is now."""
     events = ctx.acting(services.config)
     rating = RATING_LINE.match(ctx.text)

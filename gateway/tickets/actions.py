@@ -9,7 +9,7 @@ hands them to the notify step.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, get_args
+from typing import get_args
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -21,6 +21,7 @@ from gateway.routing.schema import Priority
 from gateway.tickets import notices, store
 from gateway.tickets.events import Events, StaffNotice, ThirdPartyQuestion, TicketEvent
 from gateway.tickets.lifecycle import Status, check_transition
+from gateway.tickets.rows import TicketKey, TicketRow
 
 # Which notification a move into a status sends (a move back from resolved is a reopening).
 STATUS_EVENTS = {
@@ -39,18 +40,18 @@ class ActionError(ValueError):
     """An action that cannot be done, with a reason for the person who asked."""
 
 
-def by_number(conn: Connection, number: int) -> Any:
+def by_number(conn: Connection, number: int) -> TicketRow:
     row = conn.execute(select(TICKET).where(TICKET.c.number == number)).first()
     if row is None:
         raise ActionError(f"no ticket {number}")
     return row
 
 
-def _fresh(conn: Connection, ticket: Any) -> Any:
+def _fresh(conn: Connection, ticket: TicketRow) -> TicketRow:
     return store.load(conn, ticket.id)
 
 
-def assign(conn: Connection, events: Events, ticket: Any, agent: str, *, actor: str) -> Any:
+def assign(conn: Connection, events: Events, ticket: TicketRow, agent: str, *, actor: str) -> TicketRow:
     """Give the ticket to `agent`; a new ticket moves to in_progress (the assign clock stops)."""
     agent = agent.lower()
     if events.config.staff and events.config.agent(agent) is None:
@@ -68,7 +69,7 @@ def assign(conn: Connection, events: Events, ticket: Any, agent: str, *, actor: 
     return ticket
 
 
-def set_priority(conn: Connection, ticket: Any, priority: str, *, actor: str) -> Any:
+def set_priority(conn: Connection, ticket: TicketRow, priority: str, *, actor: str) -> TicketRow:
     if priority not in PRIORITIES:
         raise ActionError(f"unknown priority {priority!r} (priorities: {', '.join(PRIORITIES)})")
     conn.execute(update(TICKET).where(TICKET.c.id == ticket.id).values(priority=priority, updated_at=utcnow()))
@@ -76,7 +77,7 @@ def set_priority(conn: Connection, ticket: Any, priority: str, *, actor: str) ->
     return _fresh(conn, ticket)
 
 
-def set_department(conn: Connection, events: Events, ticket: Any, department: str, *, actor: str) -> Any:
+def set_department(conn: Connection, events: Events, ticket: TicketRow, department: str, *, actor: str) -> TicketRow:
     """Move the ticket to another team; its agents hear of it as of a new ticket."""
     conn.execute(update(TICKET).where(TICKET.c.id == ticket.id).values(department=department, updated_at=utcnow()))
     store.add_event(conn, ticket.id, "department", actor=actor, detail=f"{ticket.department or '-'} -> {department}")
@@ -89,8 +90,8 @@ def set_department(conn: Connection, events: Events, ticket: Any, department: st
     return ticket
 
 
-def ask_third_party(conn: Connection, events: Events, ticket: Any, address: str, question: str, *,
-                    actor: str) -> Any:
+def ask_third_party(conn: Connection, events: Events, ticket: TicketRow, address: str, question: str, *,
+                    actor: str) -> TicketRow:
     """Mail `question` to a third party; the ticket waits on them until they answer."""
     if not question.strip():
         raise ActionError("no question: write it below the command")
@@ -104,8 +105,8 @@ def ask_third_party(conn: Connection, events: Events, ticket: Any, address: str,
     return ticket
 
 
-def set_status(conn: Connection, events: Events, ticket: Any, target: Status, *, actor: str, why: str = "",
-               text: str = "", notify: bool = True) -> Any:
+def set_status(conn: Connection, events: Events, ticket: TicketRow, target: Status, *, actor: str, why: str = "",
+               text: str = "", notify: bool = True) -> TicketRow:
     """Move the ticket, write the event, and send what the matrix says for the move."""
     current = Status(ticket.status)
     try:
@@ -123,8 +124,8 @@ def set_status(conn: Connection, events: Events, ticket: Any, target: Status, *,
     return ticket
 
 
-def reply(conn: Connection, events: Events, ticket: Any, text: str, *, actor: str,
-          files: Sequence[Attachment] = ()) -> Any:
+def reply(conn: Connection, events: Events, ticket: TicketRow, text: str, *, actor: str,
+          files: Sequence[Attachment] = ()) -> TicketRow:
     """A public answer to the customer, with `files` attached; the first one stops the first-response clock."""
     if not text.strip():
         raise ActionError("empty reply")
@@ -145,7 +146,7 @@ def reply(conn: Connection, events: Events, ticket: Any, text: str, *, actor: st
     return ticket
 
 
-def note(conn: Connection, ticket: Any, text: str, *, actor: str) -> None:
+def note(conn: Connection, ticket: TicketKey, text: str, *, actor: str) -> None:
     """An internal note: kept on the ticket, never sent to the customer."""
     if not text.strip():
         raise ActionError("empty note")
@@ -154,7 +155,7 @@ def note(conn: Connection, ticket: Any, text: str, *, actor: str) -> None:
     store.add_event(conn, ticket.id, "note", actor=actor, detail=text[:500])
 
 
-def rate(conn: Connection, ticket: Any, score: int, comment: str, *, actor: str) -> bool:
+def rate(conn: Connection, ticket: TicketRow, score: int, comment: str, *, actor: str) -> bool:
     """Record the customer's 1-5 rating for the agent who resolved; False if already rated."""
     if not 1 <= score <= 5:
         raise ActionError("a rating is a number from 1 to 5")
@@ -169,6 +170,6 @@ def rate(conn: Connection, ticket: Any, score: int, comment: str, *, actor: str)
     return True
 
 
-def _public_message(conn: Connection, ticket: Any, text: str, actor: str, *, kind: str) -> int:
+def _public_message(conn: Connection, ticket: TicketRow, text: str, actor: str, *, kind: str) -> int:
     return store.add_message(conn, ticket.id, {"direction": "out", "kind": kind, "author": actor, "text": text, "body": text,
                                         "visibility": "public", "mailbox": ticket.mailbox})

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from gateway.config import Agent, Config
 from gateway.mail.parse import Attachment
 from gateway.tickets.notices import Text
+from gateway.tickets.rows import TicketRow
 from gateway.tickets.store import TicketRef
 
 
@@ -27,7 +27,7 @@ class TicketEvent:
     no Auto-Submitted header and passes no budget.
     """
 
-    ticket: Any
+    ticket: TicketRow
     event: str
     text: str = ""
     actor: str = ""
@@ -56,7 +56,7 @@ class Confirmation:
 class StaffNotice:
     """A short mail to one agent, manager or lead, about a ticket or (ticket None) about many."""
 
-    ticket: Any | None
+    ticket: TicketRow | None
     to: str
     event: str
     text: str | Text
@@ -66,7 +66,7 @@ class StaffNotice:
 class TellStaff:
     """A notice to the ticket's agent, or to its department's agents while nobody has it."""
 
-    ticket: Any
+    ticket: TicketRow
     event: str
     text: str
     actor: str = ""
@@ -77,14 +77,14 @@ class StaffDigest:
     """Several notices about tickets for one person as one mail (scheduler sweeps)."""
 
     to: str
-    items: Sequence[tuple[Any, str, str | Text]]
+    items: Sequence[tuple[TicketRow, str, str | Text]]
 
 
 @dataclass(frozen=True)
 class ThirdPartyQuestion:
     """An agent's question to a third party about the ticket; their answer threads back."""
 
-    ticket: Any
+    ticket: TicketRow
     to: str
     text: str
     actor: str
@@ -94,7 +94,7 @@ class ThirdPartyQuestion:
 class AgentResult:
     """What an agent's mail did to the ticket, or why none of it was done."""
 
-    ticket: Any
+    ticket: TicketRow
     agent: Agent
     ok: bool
     lines: list[str]

@@ -39,7 +39,7 @@ from gateway.web import store
 from gateway.web.access import is_known
 from gateway.web.context import Visit, Web
 from gateway.web.language import negotiate
-from gateway.web.tokens import SIGNIN_TTL, SigninClaim, signin_link
+from gateway.links.web import SIGNIN_TTL, SigninClaim, signin_link
 
 log = logging.getLogger("gateway.web")
 ONCE: Any = Once.__table__

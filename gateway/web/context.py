@@ -29,7 +29,7 @@ from gateway.web.language import negotiate
 from gateway.web.ratelimit import RateLimiter
 from gateway.web.render import Pages
 from gateway.web.session import CSRF_FIELD, Session, Sessions, csrf_ok
-from gateway.web.tokens import Tokens
+from gateway.links.web import Tokens
 
 
 @dataclass
