@@ -32,7 +32,7 @@ from gateway.notify import Notifier
 from gateway.routing.directory import Directory
 from gateway.tickets import actions, store
 from gateway.tickets.clocks import clocks
-from gateway.tickets.events import Events
+from gateway.tickets.events import AdminNotice, Event, Events, StaffDigest, StaffNotice
 from gateway.tickets.lifecycle import Status
 from gateway.tickets import notices
 from gateway.tickets.notices import Text
@@ -124,15 +124,16 @@ class Duties:
         """One mail per person per sweep about their tickets: a lone notice as it is (it can be
         answered to work the ticket), several as one list with links. The daily digest, a report
         rather than a notice, stays a mail of its own."""
+        events: list[Event] = []
         for address, items in self._outgoing.items():
             about = [item for item in items if item[0] is not None]
             alone = [item for item in items if item[0] is None]
             if len(about) == 1:
                 alone += about
             elif about:
-                self.notifier.staff_digest(conn, address, about)
-            for ticket, event, body in alone:
-                self.notifier.staff_notice(conn, ticket, address, event, body)
+                events.append(StaffDigest(address, about))
+            events += [StaffNotice(ticket, address, event, body) for ticket, event, body in alone]
+        self.notifier.send(conn, events)
         self._outgoing = {}
 
     def _claim(self, conn: Connection, key: str) -> bool:
@@ -214,9 +215,10 @@ class Duties:
         lines = [f"  {self.notifier.tags.tag(row.number)} {row.detail}" for row in rows
                  if self._claim(conn, f"held:{row.id}")]
         if lines:
-            self.notifier.tell_admin(conn, f"{len(lines)} automatic mail(s) deferred or held back",
-                                     "Mail budgets (guard:) delayed or stopped these mails; deferred ones go out "
-                                     "by themselves when the budget allows:\n\n" + "\n".join(lines) + "\n")
+            self.notifier.send(conn, [AdminNotice(
+                f"{len(lines)} automatic mail(s) deferred or held back",
+                "Mail budgets (guard:) delayed or stopped these mails; deferred ones go out by themselves when "
+                "the budget allows:\n\n" + "\n".join(lines) + "\n")])
             report.held_back += len(lines)
 
     def backup(self, now: datetime, report: Report) -> None:

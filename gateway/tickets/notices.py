@@ -110,7 +110,8 @@ def stale(ticket: TicketRow, idle: timedelta) -> Text:
     return text
 
 
-def digest(day: str, unanswered: Sequence[TicketRow], overdue: Sequence[TicketRow], link: Any) -> Any:
+def digest(day: str, unanswered: Sequence[TicketRow], overdue: Sequence[TicketRow],
+           link: Callable[[TicketRow], str]) -> Text:
     """The support lead's daily list: each open ticket with status, department, agent and link."""
     def line(ticket: TicketRow, lang: str) -> str:
         status = display_name(ticket_status(ticket), lang)
