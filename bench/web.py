@@ -37,7 +37,7 @@ from gateway.db.models import Attachment, Customer, Message, MessageAttachment, 
 from gateway.routing.directory import Department, Directory, Organisation
 from gateway.web.app import create_app
 from gateway.web.server import WebServer
-from gateway.web.tokens import SESSION_TTL, Purpose, Tokens
+from gateway.links.web import SESSION_TTL, Purpose, Tokens
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "bench-secret"
