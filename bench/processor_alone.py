@@ -30,8 +30,8 @@ from bench.ingest import percentile  # noqa: E402
 from gateway.config import load_config  # noqa: E402
 from gateway.daemon import build_pipeline  # noqa: E402
 from gateway.db.engine import make_engine, upgrade  # noqa: E402
-from gateway.intake.writer import enqueue_inbound  # noqa: E402
 from gateway.db.tables import OUTBOX  # noqa: E402
+from gateway.intake.writer import enqueue_inbound  # noqa: E402
 from gateway.process import Processor  # noqa: E402
 
 

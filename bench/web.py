@@ -34,10 +34,10 @@ from sqlalchemy import Engine, create_engine, insert, text
 from gateway.config import Agent, Config, DatabaseConfig, WebConfig
 from gateway.db.engine import make_engine, upgrade
 from gateway.db.models import Attachment, Customer, Message, MessageAttachment, Ticket, TicketEvent
+from gateway.links.web import SESSION_TTL, Purpose, Tokens
 from gateway.routing.directory import Department, Directory, Organisation
 from gateway.web.app import create_app
 from gateway.web.server import WebServer
-from gateway.web.tokens import SESSION_TTL, Purpose, Tokens
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "bench-secret"

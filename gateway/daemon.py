@@ -25,20 +25,20 @@ from gateway import firstrun, sdnotify
 from gateway.config import Config
 from gateway.db.engine import make_engine, upgrade
 from gateway.db.queues import release_instance
-from gateway.followup import TagFormat
 from gateway.intake.imap.runner import ImapIntake
 from gateway.intake.mailboxes import Mailboxes
 from gateway.intake.smtp import IntakeHandler, start_server
 from gateway.intake.writer import GroupWriter
+from gateway.links.tags import TagFormat
 from gateway.metrics import MetricsServer
 from gateway.notify import Notifier
 from gateway.outbox import Sender
-from gateway.pipeline import Pipeline
 from gateway.postmaster import postmaster_addresses
 from gateway.process import Processor
 from gateway.routing.runtime import RoutingState
 from gateway.scheduler import Duties, run_scheduler
 from gateway.screen import RejectRules
+from gateway.stages.pipeline import Pipeline
 from gateway.templating import MailTemplates
 
 if TYPE_CHECKING:

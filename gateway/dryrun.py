@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 
     from gateway.config import Config
     from gateway.notify import Notifier
-    from gateway.pipeline import Context, Pipeline
     from gateway.process import Processor
+    from gateway.stages.context import Context
+    from gateway.stages.pipeline import Pipeline
 
 
 def _engine(config: Config) -> tuple[Engine, str]:
@@ -65,7 +66,7 @@ def _empty_store() -> Engine:
 
 def build_notifier(config: Config) -> Notifier:
     """The daemon's notifier: the mail templates and the ticket tag of these settings."""
-    from gateway.followup import TagFormat
+    from gateway.links.tags import TagFormat
     from gateway.notify import Notifier
     from gateway.templating import MailTemplates
 
@@ -74,8 +75,8 @@ def build_notifier(config: Config) -> Notifier:
 
 def build_pipeline(config: Config) -> Pipeline:
     """The daemon's pipeline, built without importing the daemon (its servers start slowly)."""
-    from gateway.pipeline import Pipeline
     from gateway.routing.runtime import RoutingState
+    from gateway.stages.pipeline import Pipeline
 
     notifier = build_notifier(config)
     return Pipeline(config=config, notifier=notifier, tags=notifier.tags, routing=RoutingState(config))
@@ -122,7 +123,7 @@ def _route(config: Config, processor: Processor, engine: Engine, note: str, raw:
 
     from gateway.clock import utcnow
     from gateway.db.tables import INBOUND, TICKET
-    from gateway.pipeline import Context, Reject, base_mailbox
+    from gateway.stages.context import Context, Reject, base_mailbox
 
     ctx = Context(inbound_id=0, claim="dry-run", raw=raw, mail_from=sender, rcpt_to=[], source="dry-run")
     processor.run_prepare(ctx)
@@ -143,7 +144,7 @@ def _route(config: Config, processor: Processor, engine: Engine, note: str, raw:
                     "received_at": utcnow(), "source": "dry-run", "mail_from": sender, "rcpt_to": rcpt,
                     "raw": raw, "size": len(raw), "state": "queued", "note": "",
                 }).scalar_one()
-                processor.run_apply(conn, ctx)
+                processor.run_item_stages(conn, ctx)
                 if ctx.thread and ctx.thread.ticket_ids:
                     numbers = conn.execute(select(TICKET.c.number).where(TICKET.c.id.in_(ctx.thread.ticket_ids)))
                     thread_numbers = sorted(n for (n,) in numbers)

@@ -18,12 +18,12 @@ import base64
 import binascii
 import hashlib
 import hmac
-import re
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, select
 
 from gateway.db.tables import MESSAGE, PARTICIPANT, TICKET
+from gateway.links.tags import TagFormat
 
 FIND_BY_NUMBER = select(TICKET.c.id).where(TICKET.c.number == bindparam("number"))
 IS_PARTICIPANT = select(PARTICIPANT.c.id).where(
@@ -42,21 +42,6 @@ class ThreadResult:
     ticket_ids: list[int]
     by: str  # "token", "subject", "references", "bounce", "none"
     note: str = ""
-
-
-class TagFormat:
-    """The configured ticket tag (`[#{number}]` by default), for writing and for finding."""
-
-    def __init__(self, template: str) -> None:
-        self.template = template
-        pattern = re.escape(template).replace(re.escape("{number}"), r"(\d{1,12})")
-        self._regex = re.compile(pattern)
-
-    def tag(self, number: int) -> str:
-        return self.template.replace("{number}", str(number))
-
-    def find(self, subject: str) -> list[int]:
-        return [int(found) for found in self._regex.findall(subject)]
 
 
 def is_participant(conn: Connection, ticket_id: int, email: str) -> bool:

@@ -20,10 +20,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from gateway.config import Bucket, Config
 from gateway.clock import utcnow
+from gateway.config import Bucket, Config
+from gateway.db.ignore import insert_ignore
 from gateway.db.tables import BUDGET, SUPPRESSION
-from gateway.tickets.store import insert_ignore
 
 log = logging.getLogger("gateway.outbox")
 _READ_BUCKET = select(BUDGET).where(BUDGET.c.key == bindparam("key"))

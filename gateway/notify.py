@@ -12,26 +12,37 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import Connection, bindparam, insert, select
 
-from gateway.agents.tokens import Purpose, reply_address
-from gateway.config import Agent, Config
 from gateway.clock import utcnow
+from gateway.config import Agent, Config
 from gateway.db.tables import ATTACHMENT, CUSTOMER, MESSAGE, MESSAGE_ATTACHMENT, OUTBOX
-from gateway.followup import TagFormat, thread_index
+from gateway.followup import thread_index
 from gateway.guard import Verdict, allow_automatic, suppressed
 from gateway.i18n import formats
 from gateway.i18n.catalogues import gettext
+from gateway.links.reply import Purpose, reply_address
+from gateway.links.tags import TagFormat
+from gateway.links.unsubscribe import unsubscribe_link
+from gateway.links.web import feedback_links, ticket_link
 from gateway.mail.compose import Outgoing
 from gateway.mail.parse import Attachment
 from gateway.templating import MailTemplates
-from gateway.tickets import kinds
+from gateway.tickets import kinds, store
+from gateway.tickets.events import (
+    AdminNotice,
+    AgentResult,
+    Confirmation,
+    Event,
+    StaffDigest,
+    StaffNotice,
+    TellStaff,
+    ThirdPartyQuestion,
+    TicketEvent,
+)
 from gateway.tickets.lifecycle import Status, display_name
-from gateway.tickets import store
 from gateway.tickets.notices import Text
-from gateway.tickets.store import TicketRef
-from gateway.web.tokens import feedback_links, ticket_link
+from gateway.tickets.rows import CustomerRow, TicketKey, TicketRow
 
 INSERT_OUTBOX = insert(OUTBOX)
 _CUSTOMER = select(CUSTOMER).where(CUSTOMER.c.id == bindparam("cid"))
@@ -52,7 +63,6 @@ _FILES = (select(MESSAGE_ATTACHMENT.c.id, MESSAGE_ATTACHMENT.c.message_id, MESSA
           .where(MESSAGE_ATTACHMENT.c.message_id.in_(bindparam("mids", expanding=True)))
           .order_by(MESSAGE_ATTACHMENT.c.id))
 _HISTORY_CHARS = 600
-_UNSUBSCRIBE_SALT = "postdesk-unsubscribe"
 
 
 def _title(event: str) -> str:
@@ -67,20 +77,6 @@ def _thread_ids(conn: Connection, ticket_id: int) -> tuple[str | None, list[str]
     return (ids[0] if ids else None), list(reversed(ids))
 
 
-def unsubscribe_token(config: Config, email: str) -> str:
-    return URLSafeSerializer(config.secret_key(), salt=_UNSUBSCRIBE_SALT).dumps({"e": email.lower()})
-
-
-def read_unsubscribe_token(config: Config, token: str) -> str | None:
-    try:
-        data = URLSafeSerializer(config.secret_key(), salt=_UNSUBSCRIBE_SALT).loads(token)
-    except BadData:
-        return None
-    return data.get("e") if isinstance(data, dict) else None
-
-
-def unsubscribe_link(config: Config, email: str) -> str:
-    return f"{config.web.base_url.rstrip('/')}/unsubscribe/{unsubscribe_token(config, email)}"
 INSERT_MESSAGE = insert(MESSAGE)
 
 
@@ -95,7 +91,7 @@ def _files(conn: Connection, base_url: str, number: int, message_ids: list[int],
     return found
 
 
-def _history(conn: Connection, ticket: Any, count: int, base_url: str, lang: str, zone: str) -> list[dict[str, Any]]:
+def _history(conn: Connection, ticket: TicketRow, count: int, base_url: str, lang: str, zone: str) -> list[dict[str, Any]]:
     """The ticket's latest messages, newest first, each trimmed, with their files: what an agent reads first."""
     rows = list(conn.execute(_HISTORY, {"tid": ticket.id, "n": count})) if count else []
     files = _files(conn, base_url, ticket.number, [row.id for row in rows], lang)
@@ -109,7 +105,7 @@ def _history(conn: Connection, ticket: Any, count: int, base_url: str, lang: str
     return found
 
 
-def _thread_root(ticket: Any, domain: str) -> str:
+def _thread_root(ticket: TicketRow, domain: str) -> str:
     """One made-up parent per ticket, so an agent's client groups all mail about it."""
     return f"<ticket-{ticket.number}@{domain}>"
 
@@ -128,59 +124,58 @@ class Notifier:
     def secret(self) -> bytes:
         return self.config.secret_key()
 
-    def confirmation(
-        self,
-        conn: Connection,
-        ticket: TicketRef,
-        *,
-        to: str,
-        customer_name: str,
-        language: str | None,
-        mailbox: str,
-        in_reply_to: str | None,
-        references: list[str],
-        missing: list[str] | None = None,
-        linked_number: int | None = None,
-        dropped: list[str] | None = None,
-    ) -> str | None:
+    def send(self, conn: Connection, events: Sequence[Event]) -> list[str | None]:
+        """The one notify step: each event as the mail it causes, in order, in the caller's transaction.
+
+        Returns, per event, the Message-ID of a confirmation that went out (None otherwise)."""
+        return [self.send_one(conn, event) for event in events]
+
+    def send_one(self, conn: Connection, event: Event) -> str | None:
+        match event:
+            case Confirmation():
+                return self.confirmation(conn, event)
+            case TicketEvent():
+                self.ticket_event(conn, event.ticket, event.event, text=event.text, actor=event.actor,
+                                  human=event.human, files=event.files, staff_note=event.staff_note)
+            case StaffNotice():
+                self.staff_notice(conn, event.ticket, event.to, event.event, event.text)
+            case TellStaff():
+                self.tell_staff(conn, event.ticket, event.event, event.text, actor=event.actor)
+            case StaffDigest():
+                self.staff_digest(conn, event.to, event.items)
+            case ThirdPartyQuestion():
+                self.third_party_question(conn, event.ticket, event.to, event.text, actor=event.actor)
+            case AgentResult():
+                self.agent_result(conn, event.ticket, event.agent, ok=event.ok, lines=event.lines,
+                                  in_reply_to=event.in_reply_to)
+            case AdminNotice():
+                self.tell_admin(conn, event.subject, event.text)
+        return None
+
+    def confirmation(self, conn: Connection, event: Confirmation) -> str | None:
         """Queue the automatic confirmation of a new ticket; returns its Message-ID, or None
         when the suppression list or a mail budget holds it back."""
+        ticket, to = event.ticket, event.to
         verdict = allow_automatic(conn, self.config, to=to, ticket_id=ticket.id)
         if not verdict.allowed:
             self.held_back(conn, ticket, "confirmation", to, verdict)
             return None
-        tag = self.tags.tag(ticket.number)
         rendered = self.templates.render(
-            "confirmation",
-            language or self.config.tickets.language,
-            tag=tag,
-            number=ticket.number,
-            subject=ticket.subject,
-            customer_name=customer_name,
-            link=ticket_link(self.config, ticket.number, to),
-            sender_name=self.config.outbox.from_name,
-            missing=missing or [],
-            linked_number=linked_number,
-            linked_tag=self.tags.tag(linked_number) if linked_number else "",
-            dropped=dropped or [],
+            "confirmation", event.language or self.config.tickets.language,
+            tag=self.tags.tag(ticket.number), number=ticket.number, subject=ticket.subject,
+            customer_name=event.customer_name, link=ticket_link(self.config, ticket.number, to),
+            sender_name=self.config.outbox.from_name, missing=event.missing, linked_number=event.linked_number,
+            linked_tag=self.tags.tag(event.linked_number) if event.linked_number else "", dropped=event.dropped,
         )
-        mail = Outgoing(
-            from_addr=mailbox,
-            from_name=self.config.outbox.from_name,
-            to=to,
-            subject=rendered.subject,
-            text=rendered.text,
-            domain=self.config.message_id_domain,
-            loop_token=self.loop_token,
-            in_reply_to=in_reply_to,
-            references=references,
-        )
+        mail = Outgoing(from_addr=event.mailbox, from_name=self.config.outbox.from_name, to=to,
+                        subject=rendered.subject, text=rendered.text, domain=self.config.message_id_domain,
+                        loop_token=self.loop_token, in_reply_to=event.in_reply_to, references=event.references)
         root = self._thread_index(mail, ticket.number)
         return self.enqueue(conn, mail, ticket_id=ticket.id, kind="confirmation", thread_root=root)
 
     # -- events of the lifecycle -------------------------------------------------------------
 
-    def ticket_event(self, conn: Connection, ticket: Any, event: str, *, text: str = "", actor: str = "",
+    def ticket_event(self, conn: Connection, ticket: TicketRow, event: str, *, text: str = "", actor: str = "",
                      human: bool = False, files: Sequence[Attachment] = (), staff_note: str = "") -> list[str]:
         """Send what the notification matrix says for `event`; returns to whom it went.
 
@@ -199,7 +194,7 @@ class Notifier:
             sent.extend(self.tell_staff(conn, ticket, event, "\n\n".join(p for p in (text, staff_note) if p), actor=actor))
         return sent
 
-    def tell_staff(self, conn: Connection, ticket: Any, event: str, text: str, *, actor: str = "") -> list[str]:
+    def tell_staff(self, conn: Connection, ticket: TicketRow, event: str, text: str, *, actor: str = "") -> list[str]:
         """A notice to the ticket's agent, or to its department's agents while nobody has it."""
         to = [ticket.assignee] if ticket.assignee else [a.address for a in self.config.agents_of(ticket.department)]
         to = [address for address in to if address != actor]
@@ -207,7 +202,7 @@ class Notifier:
             self.staff_notice(conn, ticket, address, event, text)
         return to
 
-    def _customer_mail(self, conn: Connection, ticket: Any, customer: Any, event: str, *, text: str, human: bool,
+    def _customer_mail(self, conn: Connection, ticket: TicketRow, customer: CustomerRow, event: str, *, text: str, human: bool,
                        actor: str, optout: bool, files: Sequence[Attachment] = ()) -> bool:
         not_before = None
         if not human:
@@ -255,7 +250,7 @@ class Notifier:
         mail.extra_headers["Thread-Index"] = header
         return root
 
-    def held_back(self, conn: Connection, ticket: Any, kind: str, to: str, verdict: Verdict) -> None:
+    def held_back(self, conn: Connection, ticket: TicketKey, kind: str, to: str, verdict: Verdict) -> None:
         """A mail a budget or the suppression list delayed or stopped: an event, and the admin told."""
         if verdict.allowed and verdict.not_before is not None:
             event, what = "mail_deferred", f"{kind} to {to} deferred until {verdict.not_before:%Y-%m-%d %H:%M:%S} UTC"
@@ -275,7 +270,7 @@ class Notifier:
         """The display name of mail an agent wrote: "Eva Lind via Postdesk"."""
         return f"{agent.name} via {self.config.outbox.from_name}" if agent else self.config.outbox.from_name
 
-    def reply_to(self, ticket: Any, address: str, purpose: Purpose) -> str:
+    def reply_to(self, ticket: TicketRow, address: str, purpose: Purpose) -> str:
         """The signed address a reply from `address` about `ticket` must go to."""
         mailbox = ticket.mailbox or self.config.mailboxes[0]
         return reply_address(self.config.secret_key(), mailbox, ticket.number, address, purpose)
@@ -286,7 +281,7 @@ class Notifier:
         return ((agent.language if agent else None) or self.config.tickets.language,
                 (agent.timezone if agent else None) or self.config.tickets.timezone)
 
-    def staff_notice(self, conn: Connection, ticket: Any | None, to: str, event: str, text: str | Text) -> None:
+    def staff_notice(self, conn: Connection, ticket: TicketRow | None, to: str, event: str, text: str | Text) -> None:
         """A short mail to an agent, manager or the support lead (escalations, digests, reminders).
 
         About a ticket, it quotes the ticket's latest messages, threads with the other mail
@@ -303,7 +298,7 @@ class Notifier:
                          history=_history(conn, ticket, self.config.agent_mail.history_messages,
                                           self.config.web.base_url, lang, zone))
 
-    def staff_digest(self, conn: Connection, to: str, items: list[tuple[Any, str, str | Text]]) -> None:
+    def staff_digest(self, conn: Connection, to: str, items: Sequence[tuple[TicketRow, str, str | Text]]) -> None:
         """Several notices about tickets for one person as one mail, each with its ticket's link
         and reply address (scheduler sweeps), in that person's language and zone."""
         agent = self.config.agent(to) is not None
@@ -319,13 +314,13 @@ class Notifier:
         """The ticket's page for staff (who sign in; no token in a mail that lists many tickets)."""
         return f"{self.config.web.base_url.rstrip('/')}/tickets/{number}"
 
-    def agent_result(self, conn: Connection, ticket: Any, agent: Agent, *, ok: bool, lines: list[str],
+    def agent_result(self, conn: Connection, ticket: TicketRow, agent: Agent, *, ok: bool, lines: list[str],
                      in_reply_to: str | None) -> None:
         """What an agent's mail did to the ticket, or why none of it was done."""
         self._staff_mail(conn, ticket, agent.address, "agent_command_result", "agent:result" if ok else "agent:error",
                          ok=ok, lines=lines, in_reply_to=in_reply_to)
 
-    def _staff_mail(self, conn: Connection, ticket: Any | None, to: str, template: str, kind: str, *,
+    def _staff_mail(self, conn: Connection, ticket: TicketRow | None, to: str, template: str, kind: str, *,
                     in_reply_to: str | None = None, **context: Any) -> None:
         agent = self.config.agent(to)
         language = (agent.language if agent else None) or self.config.tickets.language
@@ -351,7 +346,7 @@ class Notifier:
         # mail is not one of the customer's thread: no message row.
         self.enqueue(conn, mail, ticket_id=ticket.id if ticket is not None else None, kind=kind[:32], on_ticket=False)
 
-    def third_party_question(self, conn: Connection, ticket: Any, to: str, text: str, *, actor: str) -> str:
+    def third_party_question(self, conn: Connection, ticket: TicketRow, to: str, text: str, *, actor: str) -> str:
         """Ask `to` (a supplier, another department) about the ticket; their answer threads back."""
         agent = self.config.agent(actor)
         rendered = self.templates.render(

@@ -14,16 +14,15 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.parser import BytesParser
 from email.policy import compat32
-from email.utils import formataddr, format_datetime
+from email.utils import format_datetime, formataddr
 
 from sqlalchemy import Connection, insert
 
-from gateway.config import Config
 from gateway.clock import utcnow
+from gateway.config import Config
 from gateway.db.tables import OUTBOX
 from gateway.guard import allow_automatic
 from gateway.mail.compose import LOOP_HEADER, new_message_id
-from gateway.pipeline import Context
 
 NAME = "postmaster"
 
@@ -40,27 +39,24 @@ class Postmaster:
         self.loop_token = loop_token
         self.addresses = postmaster_addresses(config)
 
-    def take(self, conn: Connection, ctx: Context) -> bool:
-        """Forward the postmaster's copy; True when nothing else is left to process."""
-        ours = [r for r in ctx.rcpt_to if r.lower() in self.addresses]
-        if not ours:
-            return False
-        ctx.rcpt_to = [r for r in ctx.rcpt_to if r.lower() not in self.addresses]
-        if ctx.kind == "loop":
+    def take(self, conn: Connection, *, rcpt_to: list[str], kind: str, sender: str, raw: bytes,
+             inbound_id: int) -> tuple[list[str], str] | None:
+        """Forward the postmaster's copy: the recipients left, and what was done; None: not ours."""
+        if not any(r.lower() in self.addresses for r in rcpt_to):
+            return None
+        left = [r for r in rcpt_to if r.lower() not in self.addresses]
+        if kind == "loop":
             note = "mail to postmaster: our own mail coming back, not forwarded"
         elif not self.config.admin_address:
             note = "mail to postmaster kept (no admin_address to forward it to)"
         elif not allow_automatic(conn, self.config, to=self.config.admin_address, ticket_id=None).allowed:
             note = "mail to postmaster kept: the admin's mail budget is used up"
         else:
-            self._forward(conn, ctx)
+            self._forward(conn, sender or "unknown sender", raw, inbound_id)
             note = f"mail to postmaster forwarded to {self.config.admin_address}"
-        ctx.notes.append(note)
-        ctx.outcome = note
-        return not ctx.rcpt_to
+        return left, note
 
-    def _forward(self, conn: Connection, ctx: Context) -> None:
-        sender = ctx.mail.from_addr or ctx.mail_from or "unknown sender"
+    def _forward(self, conn: Connection, sender: str, raw: bytes, inbound_id: int) -> None:
         outer = MIMEMultipart("mixed")
         outer["From"] = formataddr((self.config.outbox.from_name, self.config.mailboxes[0]))
         outer["To"] = self.config.admin_address
@@ -70,9 +66,9 @@ class Postmaster:
         outer["Message-ID"] = message_id
         outer["Auto-Submitted"] = "auto-forwarded"
         outer[LOOP_HEADER] = self.loop_token
-        outer.attach(MIMEText(f"Postdesk received this mail for postmaster (inbound {ctx.inbound_id}) "
+        outer.attach(MIMEText(f"Postdesk received this mail for postmaster (inbound {inbound_id}) "
                               f"from {sender}; it is attached unchanged.\n", "plain", "utf-8"))
-        original: Message = BytesParser(policy=compat32).parsebytes(ctx.raw)
+        original: Message = BytesParser(policy=compat32).parsebytes(raw)
         outer.attach(MIMEMessage(original))
         now = utcnow()
         conn.execute(insert(OUTBOX), {

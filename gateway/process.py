@@ -1,60 +1,47 @@
 """The processor: claims batches from the inbound queue and runs each item through the pipeline.
 
-`gateway.pipeline` holds the stages; this module owns the batch around them. PREPARE stages run
-before any transaction is open; APPLY stages run inside one write transaction per batch, each
-item in its own savepoint, so that one bad message is quarantined and the rest of the batch
-still commits. Marking the inbound row done happens in that same transaction, guarded by our
-claim token: the ticket, its messages and its outbox rows exist exactly when the item is done.
+`gateway.stages` holds the stages and their order; this module owns the batch around them.
+Prepare stages run before any transaction is open; then one write transaction per batch runs
+the batch stages over the whole batch, and the item stages item by item, each item in its own
+savepoint, so that one bad message is quarantined and the rest of the batch still commits.
+Marking the inbound row done happens in that same transaction, guarded by our claim token:
+the ticket, its messages and its outbox rows exist exactly when the item is done.
+
+A batch stage is given every item at once (`BatchStage`): set-based writes over the whole
+batch belong there, ahead of the item stages; the items keep their own savepoints after it.
 
 Shared batches stay fair under contention: on PostgreSQL the tickets a batch will touch are
 locked first, in id order, so two daemons answering the same tickets wait for each other
 instead of deadlocking; a deadlock or lost connection that still happens puts the item (or the
 batch) back on the queue with jitter, never in quarantine. A reply whose parent is still queued
-(another daemon holds it) waits for it, a bounded number of times.
+(another daemon holds it) waits for it, a bounded number of times (a `Defer` from the stages).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, insert, update
 
-from gateway.admit import check
+from gateway import metrics
 from gateway.clock import utcnow
-from gateway.db.queues import INBOUND, claim_inbound, new_claim, release
+from gateway.db.queues import claim_inbound, new_claim, release
 from gateway.db.retry import is_transient, jitter
-from gateway.db.tables import QUARANTINE, TICKET
-from gateway.pipeline import Context, Pipeline, Reject
-from gateway.postmaster import Postmaster
+from gateway.db.tables import INBOUND, QUARANTINE
+from gateway.stages.context import Context, Defer, Reject
+from gateway.stages.pipeline import Pipeline
 
 log = logging.getLogger("gateway.process")
 FINISH_INBOUND = (update(INBOUND).where(INBOUND.c.id == bindparam("iid"), INBOUND.c.claim == bindparam("token"))
                   .values(state=bindparam("state"), processed_at=bindparam("now"), lease_until=None,
                           note=bindparam("note")))
-_PARENT_QUEUED = select(INBOUND.c.id).where(
-    INBOUND.c.message_id.in_(bindparam("ids", expanding=True)), INBOUND.c.state == "queued",
-    INBOUND.c.id != bindparam("iid")).limit(1)
 
 
 class Skip(Exception):
     """The item is no longer ours (its lease expired and another worker took it)."""
-
-
-class Defer(Exception):
-    """The item goes back to the queue for a while: it is not bad, only early or unlucky."""
-
-    def __init__(self, reason: str, delay: float, counts: bool = True) -> None:
-        super().__init__(reason)
-        self.delay = delay
-        self.counts = counts  # waiting for a parent counts towards the bound; a deadlock does not
-
-
-Stage = Callable[[Context], None]
-DbStage = Callable[[Context, Connection], None]
 
 
 class Processor:
@@ -64,20 +51,6 @@ class Processor:
         self.engine = engine
         self.pipeline = pipeline
         self.instance = instance
-        self.postmaster = Postmaster(pipeline.config, pipeline.loop_token)
-        self.prepare: tuple[tuple[str, Stage], ...] = (
-            ("parse", pipeline.parse),
-            ("classify", pipeline.classify),
-            ("check", check),
-            ("strip", pipeline.strip),
-            ("prove", pipeline.prove),
-        )
-        self.apply: tuple[tuple[str, DbStage], ...] = (
-            ("thread", pipeline.thread),
-            ("known", pipeline.known),
-            ("route", pipeline.route),
-            ("apply", pipeline.apply),
-        )
         # Claim tokens of failed batches whose leases could not be given back yet.
         self._unreleased: list[str] = []
         # After a batch failed for a reason of its own: how many batches to take one item at a time.
@@ -85,9 +58,6 @@ class Processor:
 
     def run_batch(self) -> int:
         """Process one batch; returns how many items were handled (0: the queue is empty)."""
-        # Imported here: `postdesk route` runs the stages through a Processor without a web server.
-        from gateway import metrics
-
         config = self.pipeline.config.processor
         self._release_leftovers()
         token = new_claim(self.instance)
@@ -100,12 +70,11 @@ class Processor:
         started = time.perf_counter()
         try:
             contexts = [self.run_prepare(_context(row, token)) for row in rows]
-            deferrals = {row.id: row.deferrals for row in rows}
             with self.engine.begin() as conn:
-                self.pipeline.serialise(conn, contexts)
-                self._lock_tickets(conn, contexts)
+                for batch_stage in self.pipeline.batch:
+                    batch_stage.run(contexts, self.pipeline, conn)
                 for ctx in contexts:
-                    self._apply_one(conn, ctx, deferrals[ctx.inbound_id])
+                    self._run_item(conn, ctx)
         except Exception as exc:
             if is_transient(exc):
                 # Nothing of this batch was committed: its items go back to the queue now, not
@@ -122,37 +91,34 @@ class Processor:
         return len(rows)
 
     def run_prepare(self, ctx: Context) -> Context:
-        for name, stage in self.prepare:
-            ctx.stage = name
+        """The prepare stages, no database; a failure leaves `ctx.stage` naming the stage."""
+        for stage in self.pipeline.prepare:
+            ctx.stage = stage.name
             try:
-                stage(ctx)
+                stage.run(ctx, self.pipeline)
             except Exception as exc:
-                ctx.outcome = f"quarantined at {name}: {exc}"
+                ctx.outcome = f"quarantined at {stage.name}: {exc}"
                 ctx.reasons.append(_reason(exc))
                 return ctx
         ctx.stage = ""
         return ctx
 
-    def run_apply(self, conn: Connection, ctx: Context, between: Callable[[], None] = lambda: None) -> None:
-        """The APPLY stages alone (no inbound bookkeeping): what `postdesk route` dry-runs."""
-        for name, stage in self.apply:
-            ctx.stage = name
-            stage(ctx, conn)
-            if name == "thread":
-                between()
+    def run_item_stages(self, conn: Connection, ctx: Context) -> None:
+        """The item stages alone (no inbound bookkeeping): what `postdesk route` dry-runs."""
+        for stage in self.pipeline.item:
+            if stage.wants(ctx):
+                ctx.stage = stage.name
+                stage.run(ctx, self.pipeline, conn)
         ctx.stage = ""
 
-    def _apply_one(self, conn: Connection, ctx: Context, deferrals: int) -> None:
-        if ctx.stage:  # a PREPARE stage failed
+    def _run_item(self, conn: Connection, ctx: Context) -> None:
+        """One item's stages and its `done`, in its own savepoint: its failure is its own."""
+        if ctx.stage:  # a prepare stage failed
             _quarantine(conn, ctx, ctx.stage, ctx.reasons[-1])
             return
         try:
             with conn.begin_nested():
-                if self.postmaster.take(conn, ctx):
-                    _finish(conn, ctx, "done", ctx.outcome)
-                    return
-                parent = self._queued_parent(conn, ctx, deferrals)
-                self.run_apply(conn, ctx, lambda: self._await_parent(ctx, parent))
+                self.run_item_stages(conn, ctx)
                 _finish(conn, ctx, "done", ctx.outcome)
         except Skip:
             ctx.outcome = "skipped: lease lost"
@@ -171,60 +137,6 @@ class Processor:
             log.exception("stage %s failed for inbound %d", ctx.stage, ctx.inbound_id)
             ctx.outcome = f"quarantined at {ctx.stage}: {exc}"
             _quarantine(conn, ctx, ctx.stage, _reason(exc))
-
-    def _queued_parent(self, conn: Connection, ctx: Context, deferrals: int) -> int | None:
-        """A mail this one answers that is still waiting in the queue (another daemon has it).
-
-        Asked before threading, not after: the parent's daemon commits its message and its
-        `done` together, so a parent not queued here has its message visible to the threading
-        that follows; asked the other way round, a commit between the two reads is missed.
-        After `max_defers` waits the reply goes its own way, so a parent that never gets
-        processed cannot hold it for ever.
-        """
-        config = self.pipeline.config.processor
-        if ctx.kind != "customer" or ctx.on_behalf is not None or deferrals >= config.max_defers:
-            return None
-        wanted = list(dict.fromkeys(ctx.mail.in_reply_to + ctx.mail.references))
-        if not wanted:
-            return None
-        parent = conn.execute(_PARENT_QUEUED, {"ids": wanted, "iid": ctx.inbound_id}).scalar()
-        return int(parent) if parent is not None else None
-
-    def _await_parent(self, ctx: Context, parent: int | None) -> None:
-        """A reply that threads nowhere yet, to a mail still queued, waits for it."""
-        if parent is None or ctx.kind != "customer" or ctx.thread is None or ctx.thread.ticket_ids:
-            return
-        raise Defer(f"waiting for inbound {parent}, which it answers", self.pipeline.config.processor.defer_seconds)
-
-    def _lock_tickets(self, conn: Connection, contexts: list[Context]) -> None:
-        """Lock every existing ticket the batch will write to, in id order, before writing any.
-
-        Rows locked in batch order deadlock as soon as two daemons hold replies to the same two
-        tickets in opposite orders; one fixed order makes the second wait instead. Threading is
-        only read here (and run again in order by the APPLY stages).
-        """
-        if conn.dialect.name != "postgresql":
-            return  # SQLite has one writer at a time: nothing to order
-        ids: set[int] = set()
-        for ctx in contexts:
-            if ctx.stage:
-                continue
-            kind = ctx.kind
-            try:
-                with conn.begin_nested():
-                    self.pipeline.thread(ctx, conn)
-                if ctx.thread is not None:
-                    ids.update(ctx.thread.ticket_ids)
-            except Exception as exc:
-                if is_transient(exc):
-                    raise
-                # A mail that cannot be threaded fails again in its own APPLY run, and is
-                # quarantined there with the reason.
-            finally:
-                ctx.thread, ctx.kind = None, kind
-        if ids:
-            conn.execute(select(TICKET.c.id).where(TICKET.c.id.in_(sorted(ids))).order_by(TICKET.c.id)
-                         .with_for_update())
 
     def _poisoned(self, token: str, rows: list[Row[Any]], exc: Exception) -> int:
         """A batch failed for a reason of its own: find the one item that causes it.
@@ -277,6 +189,7 @@ def _context(row: Row[Any], token: str) -> Context:
         rcpt_to=[r for r in row.rcpt_to.split(",") if r],
         source=row.source,
         peer=row.peer or "",
+        deferrals=row.deferrals,
     )
 
 
@@ -284,7 +197,7 @@ def _finish(conn: Connection, ctx: Context, state: str, note: str) -> None:
     result = conn.execute(FINISH_INBOUND, {
         "iid": ctx.inbound_id, "token": ctx.claim, "state": state, "now": utcnow(), "note": note[:500],
     })
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if result.rowcount != 1:
         raise Skip()
 
 

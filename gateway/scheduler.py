@@ -25,15 +25,17 @@ from sqlalchemy import Connection, Engine, select, text
 from gateway import metrics
 from gateway.clock import utcnow
 from gateway.config import Config
+from gateway.db.ignore import insert_ignore
 from gateway.db.rows import TicketRow
 from gateway.db.tables import EVENT, ONCE, TICKET
 from gateway.notify import Notifier
 from gateway.routing.directory import Directory
 from gateway.tickets import actions, notices, store
 from gateway.tickets.clocks import clocks
+from gateway.tickets.events import AdminNotice, Event, Events, StaffDigest, StaffNotice
+from gateway.tickets.explain import explain
 from gateway.tickets.lifecycle import Status
 from gateway.tickets.notices import Text
-from gateway.tickets.sla import explain
 
 log = logging.getLogger("gateway.sla")
 # The key of the advisory lock that one daemon holds while it sweeps (an arbitrary constant).
@@ -122,20 +124,21 @@ class Duties:
         """One mail per person per sweep about their tickets: a lone notice as it is (it can be
         answered to work the ticket), several as one list with links. The daily digest, a report
         rather than a notice, stays a mail of its own."""
+        events: list[Event] = []
         for address, items in self._outgoing.items():
-            about = [item for item in items if item[0] is not None]
+            about = [(ticket, event, body) for ticket, event, body in items if ticket is not None]
             alone = [item for item in items if item[0] is None]
             if len(about) == 1:
                 alone += about
             elif about:
-                self.notifier.staff_digest(conn, address, about)
-            for ticket, event, body in alone:
-                self.notifier.staff_notice(conn, ticket, address, event, body)
+                events.append(StaffDigest(address, about))
+            events += [StaffNotice(ticket, address, event, body) for ticket, event, body in alone]
+        self.notifier.send(conn, events)
         self._outgoing = {}
 
     def _claim(self, conn: Connection, key: str) -> bool:
         """True exactly the first time `key` is claimed, across restarts and daemons."""
-        return store.insert_ignore(conn, ONCE, {"key": key[:400], "created_at": utcnow()}) == 1
+        return insert_ignore(conn, ONCE, {"key": key[:400], "created_at": utcnow()}) == 1
 
     def sweep_sla(self, conn: Connection, now: datetime, report: Report) -> None:
         for ticket in conn.execute(select(TICKET).where(TICKET.c.status.in_(OPEN))):
@@ -172,8 +175,10 @@ class Duties:
         limit = now - timedelta(days=self.config.lifecycle.auto_close_days)
         for ticket in conn.execute(select(TICKET).where(TICKET.c.status == Status.RESOLVED.value,
                                                         TICKET.c.resolved_at < limit)).all():
-            actions.set_status(conn, self.notifier, ticket, Status.CLOSED, actor="postdesk",
+            events = Events(self.config)
+            actions.set_status(conn, events, ticket, Status.CLOSED, actor="postdesk",
                                why=f"resolved more than {self.config.lifecycle.auto_close_days} days ago")
+            self.notifier.send(conn, events.items)
             report.closed += 1
 
     def _due_today(self, at: str, now: datetime) -> tuple[bool, str]:
@@ -210,9 +215,10 @@ class Duties:
         lines = [f"  {self.notifier.tags.tag(row.number)} {row.detail}" for row in rows
                  if self._claim(conn, f"held:{row.id}")]
         if lines:
-            self.notifier.tell_admin(conn, f"{len(lines)} automatic mail(s) deferred or held back",
-                                     "Mail budgets (guard:) delayed or stopped these mails; deferred ones go out "
-                                     "by themselves when the budget allows:\n\n" + "\n".join(lines) + "\n")
+            self.notifier.send(conn, [AdminNotice(
+                f"{len(lines)} automatic mail(s) deferred or held back",
+                "Mail budgets (guard:) delayed or stopped these mails; deferred ones go out by themselves when "
+                "the budget allows:\n\n" + "\n".join(lines) + "\n")])
             report.held_back += len(lines)
 
     def backup(self, now: datetime, report: Report) -> None:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from gateway.mail.limits import Limits, parse_bounded
 from gateway.mail.quotes import new_text
-from gateway.pipeline import base_mailbox, facts_for
 from gateway.routing.router import route
 from gateway.routing.runtime import Routing, RoutingState
+from gateway.stages.context import base_mailbox
+from gateway.stages.route import facts_for
 
 
 class RejectRules:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from gateway.agents.proof import Prover, aligned
-from gateway.agents.tokens import check, reply_address, today
 from gateway.config import load_config
+from gateway.links.reply import check, reply_address, today
 from tests.dkimkeys import make_key, publish, sign
 from tests.harness import make_mail
 

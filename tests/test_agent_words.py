@@ -166,7 +166,8 @@ def _assert_only_her_words(desk: Daemon, sink: Sink, customer: str, number: int)
                          what="the reply relayed to the customer")
     body = relayed[0].message.get_content()
     for mail in sink.to(customer):
-        text = mail.message.get_body(("plain",)).get_content()
+        # Links carry the test server's random port and tokens: "4711" may be in them by chance.
+        text = re.sub(r"https?://\S+", "<link>", mail.message.get_body(("plain",)).get_content())
         for leak in LEAKS:
             assert leak not in text, f"{leak!r} reached the customer:\n{text}"
     assert body.count("Hej") == 1 and body.count("hälsningar") == 1, body

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from gateway.agents.tokens import reply_address, today
+from gateway.links.reply import reply_address, today
 from tests.dkimkeys import Key, make_key, publish, sign
 from tests.harness import Daemon, Database, Received, Sink, make_mail, unique_address, wait_until
 

@@ -7,8 +7,8 @@ corpus is read in place and these tests skip when it is absent.
 from __future__ import annotations
 
 import json
-import re
 import quopri
+import re
 import smtplib
 import struct
 import threading

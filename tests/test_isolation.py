@@ -8,7 +8,6 @@ each is refused or recorded with its reason, and everyone else's mail goes throu
 
 from __future__ import annotations
 
-import smtplib
 import threading
 import uuid
 from datetime import UTC, datetime

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,7 +21,7 @@ from gateway.tickets.lifecycle import (
 )
 
 S = Status
-T0 = datetime(2026, 3, 4, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 4, 8, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 
 EXPECTED_ALLOWED = {

@@ -8,8 +8,8 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import time
 import textwrap
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -226,7 +226,7 @@ def test_waiting_on_the_customer_pauses_the_clock(desk: Daemon, sink: Sink, duti
     duties.run(start + timedelta(hours=5))
     assert _staff(desk, "karin.brand@telenta.example", number, "SLA breached") == 0, "paused since minute 5"
     from gateway.tickets.clocks import clocks
-    from gateway.tickets.sla import explain
+    from gateway.tickets.explain import explain
 
     with duties.engine.connect() as conn:
         ticket = conn.execute(text("SELECT * FROM ticket WHERE number = :n"), {"n": number}).one()

@@ -115,10 +115,10 @@ def test_multipart_with_wrong_transfer_encoding_and_text_after_binary_part() -> 
 
 
 def test_failed_strict_decode_falls_back_per_part_without_escapes() -> None:
-    raw = ("From: a@kund.example\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
-           "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n"
-           "Content-Transfer-Encoding: 8bit\r\n\r\n").encode() + "Dörren är låst.".encode("cp1252") + (
-           "\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n").encode() + "Tack så mycket.".encode() + b"\r\n--b--\r\n"
+    raw = (b"From: a@kund.example\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n"
+           b"Content-Transfer-Encoding: 8bit\r\n\r\n") + "Dörren är låst.".encode("cp1252") + (
+           b"\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n") + "Tack så mycket.".encode() + b"\r\n--b--\r\n"
     assert parse(raw).text_plain == "Dörren är låst.\nTack så mycket."
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,17 +15,16 @@ from gateway.tickets.calendar import (
     business_time_between,
     next_business_instant,
 )
+from gateway.tickets.explain import explain, format_duration
 from gateway.tickets.lifecycle import Event, Kind, Status
 from gateway.tickets.sla import (
     ClockState,
     SlaPlan,
     compute_clocks,
-    explain,
-    format_duration,
 )
 
 STHLM = ZoneInfo("Europe/Stockholm")
-UTC = timezone.utc
+UTC = UTC
 MIN = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 S = Status

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.web.tokens import feedback_links
+from gateway.links.web import feedback_links
 from tests.harness import Database
 from tests.web.fixtures import INTERNAL_NOTE, World, build_world
 from tests.web.site import AGENT_BURGLARY, AGENT_FIRE, MANAGER_ALFA, Client, local_path, sign_in

@@ -122,7 +122,7 @@ def test_agent_sees_departments_with_internal_notes(browser: Any, world: World) 
 
 
 def test_feedback_page(browser: Any, world: World) -> None:
-    from gateway.web.tokens import feedback_links
+    from gateway.links.web import feedback_links
 
     w = world
     links = feedback_links(w.site.config, w.ta_resolved)

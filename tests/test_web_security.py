@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from itsdangerous import URLSafeSerializer
 
+from gateway.links.web import Tokens, feedback_links, ticket_link
 from gateway.web.ratelimit import Limit
-from gateway.web.tokens import Tokens, feedback_links, ticket_link
 from tests.harness import Database
 from tests.web.browser import screenshot
 from tests.web.fixtures import World, browser, sqlite_db, world  # noqa: F401

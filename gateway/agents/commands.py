@@ -1,9 +1,9 @@
 """Commands by mail: `#verb argument` lines at the top of an agent's mail, then the text.
 
 Reading and checking need no database: `build` turns the lines into steps, or into errors
-that name the line. Applying runs the steps in order through `gateway.tickets.actions`, so each
-writes its event and sends what the notification matrix says, as the CLI does; the caller runs
-them in one savepoint, so a step that fails undoes the ones before it.
+that name the line. `run_steps` runs them in order through `gateway.tickets.actions`, so each
+writes its event and adds the mail the notification matrix says, as the CLI does; the caller
+runs them in one savepoint, so a step that fails undoes the ones before it (and its events).
 
 The text below the commands is a public reply, unless one command takes it: `#note` (an
 internal note), `#waiting customer` (the question to the customer) or `#cc` (the question to
@@ -16,22 +16,22 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
-from typing import Any
 
 from sqlalchemy import Connection
 
 from gateway.config import Agent, Config
 from gateway.mail.parse import Attachment
-from gateway.notify import Notifier
 from gateway.routing.directory import Directory
 from gateway.tickets import actions
 from gateway.tickets.actions import PRIORITIES, ActionError
+from gateway.tickets.events import Events
 from gateway.tickets.lifecycle import Status
+from gateway.tickets.rows import TicketRow
 
 _COMMAND = re.compile(r"#([A-Za-z][\w-]*)(?:[ \t]+(.*))?")
 VERBS = ("note", "status", "waiting", "assign", "take", "priority", "department", "resolve", "close", "cc")
 # What a step does to the ticket: returns the ticket as it is now, and a line for the agent.
-Action = Callable[[Connection, Notifier, Any], tuple[Any, str]]
+Action = Callable[[Connection, Events, TicketRow], tuple[TicketRow, str]]
 
 
 @dataclass(frozen=True)
@@ -106,12 +106,12 @@ def build(commands: list[Command], body: str, scope: Scope,
     return steps, errors
 
 
-def apply(conn: Connection, notifier: Notifier, ticket: Any, steps: list[Step]) -> tuple[Any, list[str]]:
+def run_steps(conn: Connection, events: Events, ticket: TicketRow, steps: list[Step]) -> tuple[TicketRow, list[str]]:
     """Run the steps in order; the first that fails raises CommandFailed (the caller rolls back)."""
     done = []
     for step in steps:
         try:
-            ticket, line = step.run(conn, notifier, ticket)
+            ticket, line = step.run(conn, events, ticket)
         except ActionError as exc:
             reason = str(exc) if step.command else f"the reply to the customer: {exc}"
             raise CommandFailed(step.command, reason) from None
@@ -125,17 +125,17 @@ def _takes_text(command: Command, body: str) -> bool:
 
 
 def _reply(body: str, actor: str, files: Sequence[Attachment] = ()) -> Step:
-    def step(conn: Connection, notifier: Notifier, ticket: Any) -> tuple[Any, str]:
+    def step(conn: Connection, events: Events, ticket: TicketRow) -> tuple[TicketRow, str]:
         sent = "reply sent to the customer" + (f" with {', '.join(f.filename for f in files)}" if files else "")
-        return actions.reply(conn, notifier, ticket, body, actor=actor, files=files), sent
+        return actions.reply(conn, events, ticket, body, actor=actor, files=files), sent
     return Step(None, step)
 
 
 def _move(command: Command, target: Status, actor: str, text: str = "") -> Step:
-    def step(conn: Connection, notifier: Notifier, ticket: Any) -> tuple[Any, str]:
+    def step(conn: Connection, events: Events, ticket: TicketRow) -> tuple[TicketRow, str]:
         if ticket.status == target.value:
             return ticket, f"{command.text}: the ticket is already {target.value}"
-        ticket = actions.set_status(conn, notifier, ticket, target, actor=actor, text=text, why=f"by mail: {command.text}")
+        ticket = actions.set_status(conn, events, ticket, target, actor=actor, text=text, why=f"by mail: {command.text}")
         return ticket, f"{command.text}: status is now {target.value}"
     return Step(command, step)
 
@@ -189,8 +189,8 @@ def _assign(command: Command, body: str, scope: Scope) -> Step:
         names = ", ".join(a.address for a in scope.config.staff)
         raise CommandFailed(command, f"no agent {command.arg!r} (agents: {names})")
 
-    def step(conn: Connection, notifier: Notifier, ticket: Any) -> tuple[Any, str]:
-        ticket = actions.assign(conn, notifier, ticket, agent.address, actor=scope.agent.address)
+    def step(conn: Connection, events: Events, ticket: TicketRow) -> tuple[TicketRow, str]:
+        ticket = actions.assign(conn, events, ticket, agent.address, actor=scope.agent.address)
         return ticket, f"{command.text}: assigned to {agent.name} ({ticket.status})"
     return Step(command, step)
 
@@ -200,7 +200,7 @@ def _priority(command: Command, body: str, scope: Scope) -> Step:
     if priority not in PRIORITIES:
         raise CommandFailed(command, f"unknown priority {command.arg!r} (priorities: {', '.join(PRIORITIES)})")
 
-    def step(conn: Connection, notifier: Notifier, ticket: Any) -> tuple[Any, str]:
+    def step(conn: Connection, events: Events, ticket: TicketRow) -> tuple[TicketRow, str]:
         return actions.set_priority(conn, ticket, priority, actor=scope.agent.address), f"{command.text}: priority {priority}"
     return Step(command, step)
 
@@ -211,8 +211,8 @@ def _department(command: Command, body: str, scope: Scope) -> Step:
         raise CommandFailed(command, f"no department {command.arg!r} (departments: "
                                      f"{', '.join(scope.directory.departments) or 'none'})")
 
-    def step(conn: Connection, notifier: Notifier, ticket: Any) -> tuple[Any, str]:
-        ticket = actions.set_department(conn, notifier, ticket, department.name, actor=scope.agent.address)
+    def step(conn: Connection, events: Events, ticket: TicketRow) -> tuple[TicketRow, str]:
+        ticket = actions.set_department(conn, events, ticket, department.name, actor=scope.agent.address)
         return ticket, f"{command.text}: department {department.name}"
     return Step(command, step)
 
@@ -222,7 +222,7 @@ def _note(command: Command, body: str, scope: Scope) -> Step:
     if not text:
         raise CommandFailed(command, "an empty note: write it after #note or below the commands")
 
-    def step(conn: Connection, notifier: Notifier, ticket: Any) -> tuple[Any, str]:
+    def step(conn: Connection, events: Events, ticket: TicketRow) -> tuple[TicketRow, str]:
         actions.note(conn, ticket, text, actor=scope.agent.address)
         return ticket, "internal note added (not sent to the customer)"
     return Step(command, step)
@@ -239,8 +239,8 @@ def _cc(command: Command, body: str, scope: Scope) -> Step:
     if not body:
         raise CommandFailed(command, "no question: write it below the commands")
 
-    def step(conn: Connection, notifier: Notifier, ticket: Any) -> tuple[Any, str]:
-        ticket = actions.ask_third_party(conn, notifier, ticket, address, body, actor=scope.agent.address)
+    def step(conn: Connection, events: Events, ticket: TicketRow) -> tuple[TicketRow, str]:
+        ticket = actions.ask_third_party(conn, events, ticket, address, body, actor=scope.agent.address)
         return ticket, f"{command.text}: question sent to {address}; the ticket waits on them"
     return Step(command, step)
 

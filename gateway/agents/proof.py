@@ -1,6 +1,6 @@
 """Whether a mail is an agent's (or an invited third party's): the From address *and* proof.
 
-Proof is one of: a reply token issued to that address (`gateway.agents.tokens`); a DKIM
+Proof is one of: a reply token issued to that address (`gateway.links.reply`); a DKIM
 signature that verifies and whose `d=` is the address's domain or a parent of it (relaxed
 alignment, as DMARC has it); or the topmost `Authentication-Results` header of our own MTA
 (`agent_mail.trusted_authserv_id`) saying dkim or dmarc passed for that domain, read only on
@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 import yaml
 
 from gateway.agents.binding import Binding
-from gateway.agents.tokens import ReplyToken, check
 from gateway.config import Agent, Config
+from gateway.links.reply import ReplyToken, check
 from gateway.mail.limits import distinct_first
 from gateway.mail.parse import raw_headers
 

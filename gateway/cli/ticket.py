@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -18,11 +18,10 @@ from gateway.cli.common import config_option, engine, fail, settings
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-    from gateway.notify import Notifier
+    from gateway.tickets.events import Events
+    from gateway.tickets.rows import TicketRow
 
 T = TypeVar("T")
-# A ticket row as gateway.tickets.actions.by_number returns it (not typed there yet).
-Ticket = Any
 STATUSES = ["new", "in_progress", "waiting_customer", "waiting_third_party", "resolved", "closed"]
 
 
@@ -31,18 +30,23 @@ def ticket() -> None:
     """Look at and work tickets from the command line (agents can also work them by mail)."""
 
 
-def _act(config_path: Path | None, number: int, work: Callable[[Connection, Notifier, Ticket], T]) -> T:
+def _act(config_path: Path | None, number: int, work: Callable[[Connection, Events, TicketRow], T]) -> T:
     """Run `work` on ticket NUMBER in one transaction, with the staff and mail the daemon has."""
     from gateway.dryrun import build_notifier
     from gateway.routing.runtime import load_routing
     from gateway.tickets.actions import ActionError, by_number
+    from gateway.tickets.events import Events
 
     config = settings(config_path)
     load_routing(config)  # the directory's departments are the staff an action may name
     notifier = build_notifier(config)
     try:
         with engine(config).begin() as conn:
-            return work(conn, notifier, by_number(conn, number))
+            # The action says what happened; the one notify step turns that into mail.
+            events = Events(config)
+            done = work(conn, events, by_number(conn, number))
+            notifier.send(conn, events.items)
+            return done
     except ActionError as exc:
         fail(str(exc))
 
@@ -75,7 +79,7 @@ def ticket_assign(config_path: Path | None, number: int, agent: str, actor: str)
     """Give ticket NUMBER to AGENT (an address from agents:); a new ticket goes in progress."""
     from gateway.tickets.actions import assign
 
-    t = _act(config_path, number, lambda conn, notifier, t: assign(conn, notifier, t, agent, actor=actor))
+    t = _act(config_path, number, lambda conn, events, t: assign(conn, events, t, agent, actor=actor))
     click.echo(f"ticket {number} assigned to {t.assignee} ({t.status})")
 
 
@@ -90,8 +94,8 @@ def ticket_status(config_path: Path | None, number: int, status: str, message: s
     from gateway.tickets.actions import set_status
     from gateway.tickets.lifecycle import Status
 
-    t = _act(config_path, number, lambda conn, notifier, t: set_status(
-        conn, notifier, t, Status(status), actor=actor, text=message))
+    t = _act(config_path, number, lambda conn, events, t: set_status(
+        conn, events, t, Status(status), actor=actor, text=message))
     click.echo(f"ticket {number} is now {t.status}")
 
 
@@ -105,7 +109,7 @@ def ticket_reply(config_path: Path | None, number: int, message: str, actor: str
     from gateway.tickets.actions import reply
 
     text = sys.stdin.read() if message == "-" else message
-    t = _act(config_path, number, lambda conn, notifier, t: reply(conn, notifier, t, text, actor=actor))
+    t = _act(config_path, number, lambda conn, events, t: reply(conn, events, t, text, actor=actor))
     click.echo(f"reply queued for ticket {number} ({t.status})")
 
 
@@ -118,5 +122,5 @@ def ticket_note(config_path: Path | None, number: int, text: str, actor: str) ->
     """Add an internal note (never sent to the customer)."""
     from gateway.tickets.actions import note
 
-    _act(config_path, number, lambda conn, notifier, t: note(conn, t, text, actor=actor))
+    _act(config_path, number, lambda conn, events, t: note(conn, t, text, actor=actor))
     click.echo(f"note added to ticket {number}")

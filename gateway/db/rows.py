@@ -37,7 +37,7 @@ class TicketRow(Protocol):
     """A row of `ticket` (`gateway.db.models.Ticket`)."""
 
     id: int
-    number: int | None
+    number: int  # set in the transaction that creates the ticket: never NULL once committed
     subject: str
     status: str
     customer_id: int

@@ -1,7 +1,8 @@
 """Known-source removal: the text of mail Postdesk itself sent, taken out of a reply to it.
 
-Heuristics (`gateway.mail.quotes`) guess what is quoted from how clients mark it, and only at
-the end of a mail. Here nothing is guessed: Postdesk stored every mail it sent, so the text
+Pure text matching: the texts we sent are read from the store by the `known` stage
+(`gateway.stages.known`). Heuristics (`gateway.mail.quotes`) guess what is quoted from how
+clients mark it, and only at the end of a mail. Here nothing is guessed: Postdesk stored every mail it sent, so the text
 of the mail a reply answers is known, and any line of the reply that repeats it is history,
 wherever it stands (above, below or between the writer's lines) and however it is marked
 (`>`, a tab or spaces, nothing at all, an HTML quote rendered as text).
@@ -24,9 +25,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, select
-
-from gateway.db.tables import MESSAGE, OUTBOX
 from gateway.mail.htmltext import html_to_text
 from gateway.mail.quotes import Reply, split_reply
 
@@ -39,15 +37,9 @@ _SEPARATOR = re.compile(r"^\s*(?:[-_=]{3,}.*|-{2,}\s*[\w ]{1,40}\s*-{2,})\s*$")
 # A run of known lines shorter than this many words, unmarked, may be the writer's own words.
 RUN_WORDS = 5
 _ABOVE_LINES = 8
-_RECENT = 10
 # A note line of fewer words is too common to prove a leak ("ok", "VIP").
 NOTE_WORDS = 3
 
-_BY_MESSAGE_ID = select(OUTBOX.c.raw).where(OUTBOX.c.message_id.in_(bindparam("ids", expanding=True)))
-_TO_SENDER = (select(OUTBOX.c.raw).where(OUTBOX.c.ticket_id.in_(bindparam("tids", expanding=True)),
-                                         OUTBOX.c.rcpt_to == bindparam("to"))
-              .order_by(OUTBOX.c.id.desc()).limit(_RECENT))
-_NOTES = select(MESSAGE.c.text).where(MESSAGE.c.ticket_id == bindparam("tid"), MESSAGE.c.kind == "note")
 
 
 def words(text: str) -> list[str]:
@@ -87,21 +79,10 @@ class Known:
                    for at in self.where.get(line_words[offset], ()) if at >= offset)
 
 
-def sent_texts(conn: Connection, *, message_ids: Sequence[str], ticket_ids: Sequence[int], to: str) -> list[str]:
-    """The texts of our mail a reply may quote: the mail it names, and our latest mail to the writer."""
-    raws: list[bytes] = []
-    ids = [mid for mid in dict.fromkeys(message_ids) if mid]
-    if ids:
-        raws += [row.raw for row in conn.execute(_BY_MESSAGE_ID, {"ids": ids})]
-    if ticket_ids and to:
-        raws += [row.raw for row in conn.execute(_TO_SENDER, {"tids": list(ticket_ids), "to": to.lower()})]
-    return [text for text in (mail_text(raw) for raw in dict.fromkeys(raws)) if text]
-
-
 def mail_text(raw: bytes) -> str:
     """The readable text of a mail we built (plain part, else its HTML as text)."""
     message = email.message_from_bytes(raw, policy=email.policy.default)
-    part = message.get_body(("plain", "html"))  # type: ignore[attr-defined]
+    part = message.get_body(("plain", "html"))
     if part is None:
         return ""
     content = str(part.get_content())
@@ -191,11 +172,11 @@ def sign_off(signature: str) -> str:
     return "\n".join(lines[:cut]).strip()
 
 
-def internal_words(conn: Connection, ticket_id: int, text: str) -> str | None:
-    """A line of an internal note of the ticket that `text` repeats, or None."""
+def internal_words(notes: Iterable[str], text: str) -> str | None:
+    """A line of one of the internal `notes` that `text` repeats, or None."""
     stream = f" {' '.join(words(text))} "
-    for row in conn.execute(_NOTES, {"tid": ticket_id}):
-        for line in row.text.split("\n"):
+    for note in notes:
+        for line in note.split("\n"):
             found = words(line)
             if len(found) >= NOTE_WORDS and f" {' '.join(found)} " in stream:
                 return line.strip()

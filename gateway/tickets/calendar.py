@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 ALWAYS = "always"
-UTC = timezone.utc
+UTC = UTC
 _DAY = timedelta(days=1)
 # An opening window ending at 00:00 ends at midnight at the end of its day ("24:00").
 _MIDNIGHT = time(0)
@@ -156,7 +156,7 @@ def _window_problem(ordered: tuple[Window, ...]) -> str | None:
                 f"window {start:%H:%M}-{end:%H:%M} ends before it starts "
                 "(split hours past midnight over two days)"
             )
-    for (_, end), (start, _) in zip(ordered, ordered[1:]):
+    for (_, end), (start, _) in zip(ordered, ordered[1:], strict=False):
         if _minutes(start) < _end_minutes(end):
             return "opening windows overlap"
     return None

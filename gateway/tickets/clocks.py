@@ -7,7 +7,6 @@ restarts and can never drift from what happened.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
@@ -15,6 +14,7 @@ from gateway.config import Config
 from gateway.db.tables import EVENT
 from gateway.tickets.calendar import BusinessCalendar
 from gateway.tickets.lifecycle import Event, Status
+from gateway.tickets.rows import TicketRow
 from gateway.tickets.sla import Clocks, SlaPlan, compute_clocks
 
 _EVENTS = select(EVENT).where(EVENT.c.ticket_id == bindparam("tid")).order_by(EVENT.c.at, EVENT.c.id)
@@ -60,6 +60,6 @@ def events(conn: Connection, ticket_id: int) -> list[Event]:
     return found
 
 
-def clocks(conn: Connection, config: Config, ticket: Any, now: datetime) -> Clocks:
+def clocks(conn: Connection, config: Config, ticket: TicketRow, now: datetime) -> Clocks:
     plan, calendar = plan_for(config, ticket.sla_plan)
     return compute_clocks(events(conn, ticket.id), plan, calendar, now)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
 
@@ -183,7 +183,7 @@ class Event:
             raise ValueError("event: 'kind' must not be empty")
         # Normalising here means every consumer compares and subtracts UTC instants, so wall-clock
         # arithmetic across a DST change cannot creep in.
-        object.__setattr__(self, "at", self.at.astimezone(timezone.utc))
+        object.__setattr__(self, "at", self.at.astimezone(UTC))
         if self.status is not None and not isinstance(self.status, Status):
             object.__setattr__(self, "status", Status(self.status))
         if self.kind in (Kind.CREATED, Kind.STATUS) and self.status is None:

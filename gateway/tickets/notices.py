@@ -1,6 +1,6 @@
 """Staff notices in the reader's words: SLA clocks, stale tickets and the daily digest.
 
-`gateway.tickets.sla.explain` is the operators' line (logs, the event log, `ticket show`); this
+`gateway.tickets.explain` is the operators' line (logs, the event log, `ticket show`); this
 module says the same to a person in their language and time zone, through the catalogues and
 Babel: "tilldelning överskreds 2026-12-02 10:00 CET: 2 timmar arbetstid (kalender ro-office)
 från 2026-11-30 16:00 CET, 1 timme använd". Every function takes the reader's language and zone.
@@ -8,7 +8,7 @@ från 2026-11-30 16:00 CET, 1 timme använd". Every function takes the reader's 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from babel.lists import format_list
 from gateway.i18n.catalogues import N_, gettext
 from gateway.i18n.formats import locale_of, span, when
 from gateway.tickets.lifecycle import Status, display_name
+from gateway.tickets.rows import TicketRow
 from gateway.tickets.sla import ClockState, TargetClock
 
 # A notice's text, written when the recipient's language and time zone are known.
@@ -80,7 +81,7 @@ def _pauses(clock: TargetClock, lang: str) -> str:
     return text
 
 
-def _about_target(ticket: Any, clock: TargetClock, message: str, late: timedelta | None = None) -> Text:
+def _about_target(ticket: TicketRow, clock: TargetClock, message: str, late: timedelta | None = None) -> Text:
     """`message` (which may name the target, number, span and department), then the clock explained."""
     def text(lang: str, zone: str) -> str:
         head = gettext(lang, message, target=target_name(clock.name, lang), number=ticket.number,
@@ -89,29 +90,30 @@ def _about_target(ticket: Any, clock: TargetClock, message: str, late: timedelta
     return text
 
 
-def breached(ticket: Any, clock: TargetClock) -> Text:
+def breached(ticket: TicketRow, clock: TargetClock) -> Text:
     return _about_target(ticket, clock, N_("The %(target)s target of ticket %(number)s is breached."))
 
 
-def escalated(ticket: Any, clock: TargetClock, late: timedelta) -> Text:
+def escalated(ticket: TicketRow, clock: TargetClock, late: timedelta) -> Text:
     return _about_target(ticket, clock, N_("Ticket %(number)s has been over its %(target)s target for %(span)s "
                                            "(department %(department)s)."), late)
 
 
-def warning(ticket: Any, clock: TargetClock) -> Text:
+def warning(ticket: TicketRow, clock: TargetClock) -> Text:
     return _about_target(ticket, clock, N_("The %(target)s target of ticket %(number)s is close."))
 
 
-def stale(ticket: Any, idle: timedelta) -> Text:
+def stale(ticket: TicketRow, idle: timedelta) -> Text:
     def text(lang: str, zone: str) -> str:
         return gettext(lang, "Ticket %(number)s has had no activity for %(span)s (assignee %(assignee)s).",
                        number=ticket.number, span=span(idle, lang), assignee=ticket.assignee or gettext(lang, "none"))
     return text
 
 
-def digest(day: str, unanswered: list[Any], overdue: list[Any], link: Any) -> Any:
+def digest(day: str, unanswered: Sequence[TicketRow], overdue: Sequence[TicketRow],
+           link: Callable[[TicketRow], str]) -> Text:
     """The support lead's daily list: each open ticket with status, department, agent and link."""
-    def line(ticket: Any, lang: str) -> str:
+    def line(ticket: TicketRow, lang: str) -> str:
         status = display_name(ticket_status(ticket), lang)
         who = ticket.assignee or gettext(lang, "unassigned")
         return f"  {ticket.number} {ticket.subject[:60]} ({status}, {ticket.department or '-'}, {who})\n    {link(ticket)}"
@@ -128,7 +130,7 @@ def digest(day: str, unanswered: list[Any], overdue: list[Any], link: Any) -> An
     return text
 
 
-def ticket_status(ticket: Any) -> Status:
+def ticket_status(ticket: TicketRow) -> Status:
     return Status(ticket.status)
 
 

@@ -13,17 +13,18 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from gateway.config import Config
 from gateway.clock import utcnow
+from gateway.config import Config
 from gateway.db.tables import ATTACHMENT, CUSTOMER, EVENT, MESSAGE, MESSAGE_ATTACHMENT, RATING, TICKET
 from gateway.i18n.formats import size, when
 from gateway.tickets import kinds
 from gateway.tickets.clocks import clocks
+from gateway.tickets.explain import explain, format_duration
 from gateway.tickets.lifecycle import Status, display_name
-from gateway.tickets.sla import explain, format_duration
+from gateway.tickets.rows import TicketRow
 
 
-def describe(conn: Connection, config: Config, ticket: Any) -> str:
+def describe(conn: Connection, config: Config, ticket: TicketRow) -> str:
     now = utcnow()
     zone = config.tickets.timezone
     customer = conn.execute(select(CUSTOMER).where(CUSTOMER.c.id == ticket.customer_id)).one()
@@ -58,7 +59,7 @@ def describe(conn: Connection, config: Config, ticket: Any) -> str:
     return "\n".join(lines)
 
 
-def _links(conn: Connection, ticket: Any) -> list[str]:
+def _links(conn: Connection, ticket: TicketRow) -> list[str]:
     found = []
     if ticket.linked_ticket_id:
         before = conn.execute(select(TICKET.c.number, TICKET.c.subject).where(TICKET.c.id == ticket.linked_ticket_id)).first()
@@ -70,7 +71,7 @@ def _links(conn: Connection, ticket: Any) -> list[str]:
     return (["links:"] + found) if found else []
 
 
-def _messages(conn: Connection, ticket: Any, zone: str, width: int = 2000) -> list[str]:
+def _messages(conn: Connection, ticket: TicketRow, zone: str, width: int = 2000) -> list[str]:
     rows = conn.execute(select(MESSAGE).where(MESSAGE.c.ticket_id == ticket.id).order_by(MESSAGE.c.created_at, MESSAGE.c.id)).all()
     files: dict[int, list[Any]] = defaultdict(list)
     if rows:

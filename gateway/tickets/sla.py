@@ -1,7 +1,7 @@
 """SLA plans and the clocks of one ticket, recomputed from its event log.
 
-This module owns `SlaPlan` (the targets a ticket is held to), `compute_clocks` (where each target
-stands at a given instant) and `explain` (why a due time is what it is). Nothing here stores a
+This module owns `SlaPlan` (the targets a ticket is held to) and `compute_clocks` (where each
+target stands at a given instant); `gateway.tickets.explain` says why a due time is what it is. Nothing here stores a
 counter: the clocks are a pure function of the event log, the plan, the business calendar and
 "now", so a sweep can run any number of times, on any instance, after any restart, and agree.
 
@@ -24,9 +24,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
 from gateway.tickets.calendar import (
     ALWAYS,
@@ -42,7 +41,6 @@ from gateway.tickets.lifecycle import (
     Event,
     Kind,
     Status,
-    display_name,
     status_history,
 )
 
@@ -52,11 +50,9 @@ __all__ = [
     "SlaPlan",
     "TargetClock",
     "compute_clocks",
-    "explain",
-    "format_duration",
 ]
 
-UTC = timezone.utc
+UTC = UTC
 _ZERO = timedelta(0)
 
 
@@ -198,7 +194,7 @@ class _Segment:
 
 def _segments(steps: list[tuple[datetime, Status]], now: datetime) -> list[_Segment]:
     ends = [since for since, _ in steps[1:]] + [now]
-    return [_Segment(since, end, status) for (since, status), end in zip(steps, ends)]
+    return [_Segment(since, end, status) for (since, status), end in zip(steps, ends, strict=True)]
 
 
 def _clip(segments: list[_Segment], stop: datetime) -> list[_Segment]:
@@ -290,12 +286,7 @@ def _target_clock(
         reached = _crossing(ctx.cal, running, target, strict=False)
         due = reached or add_business_time(ctx.cal, ctx.now, target - elapsed)
     warn_at = due - ctx.plan.warn_window(target) if due is not None else None
-    warning = (
-        state is ClockState.RUNNING
-        and not breached
-        and warn_at is not None
-        and ctx.now >= warn_at
-    )
+    warning = state is ClockState.RUNNING and not breached and warn_at is not None and ctx.now >= warn_at
     return TargetClock(
         name=name,
         target=target,
@@ -327,9 +318,7 @@ def compute_clocks(
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError(f"now must be timezone-aware, got {now}")
     if plan.calendar != cal.name:
-        raise ValueError(
-            f"SLA plan {plan.name!r} counts calendar {plan.calendar!r}, given {cal.name!r}"
-        )
+        raise ValueError(f"SLA plan {plan.name!r} counts calendar {plan.calendar!r}, given {cal.name!r}")
     now = now.astimezone(UTC)
     past = [event for event in events if event.at <= now]
     steps = status_history(past)
@@ -338,11 +327,8 @@ def compute_clocks(
     ctx = _Context(plan, cal, now, status, steps[0][0], segments)
     done_since = _done_since(steps)
     assigned_at = _first_event(past, Kind.ASSIGNED)
-    met = {
-        "assign": assigned_at,
-        "first_response": _first_event(past, Kind.FIRST_RESPONSE),
-        "resolution": done_since,
-    }
+    met = {"assign": assigned_at, "first_response": _first_event(past, Kind.FIRST_RESPONSE),
+           "resolution": done_since}
     clocks = {name: _target_clock(ctx, name, target, met[name]) for name, target in plan.targets()}
     per_status = {s: _ZERO for s in Status}
     for seg in segments:
@@ -360,70 +346,3 @@ def compute_clocks(
         paused=sum((per_status[s] for s in WAITING), _ZERO),
         per_status=per_status,
     )
-
-
-def format_duration(span: timedelta) -> str:
-    """A short human duration: "45 s", "30 min", "2h10m", "1d3h"."""
-    seconds = int(span.total_seconds())
-    if seconds < 60:
-        return f"{seconds} s"
-    days, rest = divmod(seconds, 86400)
-    hours, minutes = rest // 3600, rest % 3600 // 60
-    if not days and not hours:
-        return f"{minutes} min"
-    text = (f"{days}d" if days else "") + (f"{hours}h" if hours else "")
-    return text + (f"{minutes}m" if minutes else "")
-
-
-def _local(instant: datetime, zone: ZoneInfo, same_day_as: datetime | None = None) -> str:
-    """Local date and time, or just the time when it falls on the day of `same_day_as`."""
-    local = instant.astimezone(zone)
-    if same_day_as is not None and same_day_as.astimezone(zone).date() == local.date():
-        return local.strftime("%H:%M")
-    return local.strftime("%Y-%m-%d %H:%M")
-
-
-def _pauses(clock: TargetClock) -> str:
-    """", paused 2h10m waiting for customer and 1h waiting for third party", or ""."""
-    parts = [
-        f"{format_duration(spent)} {display_name(status, 'en').lower()}"
-        for status, spent in clock.paused_by
-    ]
-    return f", paused {' and '.join(parts)}" if parts else ""
-
-
-def _headline(clock: TargetClock, zone: ZoneInfo, kind: str) -> str:
-    """The first clause of `explain`: the clock's state, its instant, and what it counted."""
-    # Each state carries its own instant: met_at when met, breached_at or due otherwise.
-    instant = clock.met_at or clock.breached_at or clock.due or clock.started_at
-    start = _local(clock.started_at, zone, instant)
-    target = format_duration(clock.target)
-    if clock.state is ClockState.STOPPED:
-        used = format_duration(clock.elapsed)
-        return f"{clock.name} stopped, ticket resolved or closed: {used} of {target} {kind} used"
-    if clock.state is ClockState.MET:
-        used = format_duration(clock.elapsed)
-        head = f"{clock.name} met {_local(instant, zone)} {clock.zone}: {used} of {target} {kind}"
-        head += f" used since {start}"
-        if clock.breached_at is not None:
-            head += f", breached {_local(clock.breached_at, zone, instant)}"
-        return head
-    verb = "breached" if clock.breached else "due"
-    head = f"{clock.name} {verb} {_local(instant, zone)} {clock.zone}: "
-    head += f"{target} of {kind} from {start}"
-    if clock.elapsed:
-        head += f", {format_duration(clock.elapsed)} used"
-    return head
-
-
-def explain(clock: TargetClock) -> str:
-    """One sentence saying where a target stands and why its due time is what it is.
-
-    e.g. "assign due 2026-03-04 09:30 Europe/Stockholm: 30 min of business time
-    (calendar support) from 08:58, 2 min used, paused 2h10m waiting for customer".
-    """
-    kind = "time" if clock.always_open else f"business time (calendar {clock.calendar})"
-    text = _headline(clock, ZoneInfo(clock.zone), kind) + _pauses(clock)
-    if clock.state is ClockState.PAUSED:
-        text += "; the clock is paused, so the due time assumes work resumes now"
-    return text

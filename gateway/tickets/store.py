@@ -14,10 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.clock import utcnow
+from gateway.db.ignore import insert_ignore
 from gateway.db.tables import (
     ATTACHMENT,
     CUSTOMER,
@@ -29,6 +28,7 @@ from gateway.db.tables import (
 )
 from gateway.mail.parse import Attachment as MailAttachment
 from gateway.tickets.lifecycle import Status, check_transition
+from gateway.tickets.rows import TicketRow
 
 # Statements built once: building them per message (values as literals) cost more than the
 # database round trips themselves.
@@ -39,7 +39,7 @@ NUMBER_TICKET = update(TICKET).where(TICKET.c.id == bindparam("tid")).values(num
 TOUCH_TICKET = update(TICKET).where(TICKET.c.id == bindparam("tid")).values(updated_at=bindparam("now"))
 FIND_CUSTOMER = select(CUSTOMER).where(CUSTOMER.c.email == bindparam("email"))
 FIND_ATTACHMENT = select(ATTACHMENT.c.id).where(ATTACHMENT.c.sha256 == bindparam("sha"))
-_IGNORING: dict[tuple[str, str], Any] = {}
+NOTES = select(MESSAGE.c.text).where(MESSAGE.c.ticket_id == bindparam("tid"), MESSAGE.c.kind == "note")
 
 
 @dataclass(frozen=True)
@@ -49,21 +49,6 @@ class TicketRef:
     id: int
     number: int
     subject: str
-
-
-def insert_ignore(conn: Connection, table: Any, values: dict[str, Any]) -> int:
-    """INSERT that does nothing when a unique key exists: two daemons may meet the same customer.
-
-    Returns 1 when the row was inserted, 0 when it existed.
-    """
-    key = (conn.dialect.name, table.name)
-    statement = _IGNORING.get(key)
-    if statement is None:
-        maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        # RETURNING tells whether the row went in; rowcount is -1 for this on psycopg.
-        primary = list(table.primary_key.columns)[0]
-        statement = _IGNORING[key] = maker(table).on_conflict_do_nothing().returning(primary)
-    return len(conn.execute(statement, values).all())
 
 
 def customer(conn: Connection, email: str, name: str, organisation: str | None) -> Row[Any]:
@@ -131,11 +116,16 @@ def store_attachments(conn: Connection, message_row: int, attachments: Sequence[
     return notes
 
 
-def load(conn: Connection, ticket_id: int) -> Row[Any]:
+def note_texts(conn: Connection, ticket_id: int) -> list[str]:
+    """The texts of the ticket's internal notes."""
+    return [row.text for row in conn.execute(NOTES, {"tid": ticket_id})]
+
+
+def load(conn: Connection, ticket_id: int) -> TicketRow:
     return conn.execute(select(TICKET).where(TICKET.c.id == ticket_id)).one()
 
 
-def change_status(conn: Connection, ticket: Row[Any], target: Status, *, actor: str, why: str) -> None:
+def change_status(conn: Connection, ticket: TicketRow, target: Status, *, actor: str, why: str) -> None:
     """Move a ticket to `target` if the lifecycle allows it (InvalidTransition otherwise)."""
     current = Status(ticket.status)
     check_transition(current, target)
@@ -149,7 +139,7 @@ def change_status(conn: Connection, ticket: Row[Any], target: Status, *, actor: 
     add_event(conn, ticket.id, "status", status=target.value, actor=actor, detail=why, at=now)
 
 
-def update_fields(conn: Connection, ticket: Row[Any], given: dict[str, str], required: Sequence[str]) -> list[str]:
+def update_fields(conn: Connection, ticket: TicketRow, given: dict[str, str], required: Sequence[str]) -> list[str]:
     """Merge fields a reply supplied; returns what is still missing."""
     fields = {**json.loads(ticket.fields or "{}"), **given}
     missing = [name for name in required if not fields.get(name)]

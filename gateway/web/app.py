@@ -22,7 +22,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.config import Config
-from gateway.followup import TagFormat
+from gateway.links.tags import TagFormat
+from gateway.links.web import Tokens
 from gateway.notify import Notifier
 from gateway.routing.directory import DEFAULT_DIRECTORY, Directory, load_directory
 from gateway.templating import MailTemplates
@@ -32,7 +33,6 @@ from gateway.web.ratelimit import PER_ADDRESS, PER_CLIENT, Limit, RateLimiter
 from gateway.web.render import Pages
 from gateway.web.session import Sessions
 from gateway.web.store import read_engine
-from gateway.web.tokens import Tokens
 
 _HEADERS = [
     (b"content-security-policy",

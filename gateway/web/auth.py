@@ -33,12 +33,12 @@ from starlette.responses import RedirectResponse, Response
 from gateway.clock import utcnow
 from gateway.db.tables import ONCE
 from gateway.guard import allow_automatic
+from gateway.links.web import SIGNIN_TTL, SigninClaim, signin_link
 from gateway.mail.compose import Outgoing
 from gateway.web import store
 from gateway.web.access import is_known
 from gateway.web.context import Visit, Web
 from gateway.web.language import negotiate
-from gateway.web.tokens import SIGNIN_TTL, SigninClaim, signin_link
 
 log = logging.getLogger("gateway.web")
 _ADDRESS = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from gateway.config import Config
+from gateway.links.web import Tokens
 from gateway.notify import Notifier
 from gateway.routing.directory import Directory
 from gateway.web import store
@@ -29,7 +30,6 @@ from gateway.web.language import negotiate
 from gateway.web.ratelimit import RateLimiter
 from gateway.web.render import Pages
 from gateway.web.session import CSRF_FIELD, Session, Sessions, csrf_ok
-from gateway.web.tokens import Tokens
 
 
 @dataclass

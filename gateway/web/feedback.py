@@ -1,6 +1,6 @@
 """The feedback page: a 1-5 link in the resolution mail opens it, one button records the rating.
 
-This module owns `/feedback/<token>`. The token (see `gateway.web.tokens.feedback_links`)
+This module owns `/feedback/<token>`. The token (see `gateway.links.web.feedback_links`)
 carries the ticket number and the score the customer clicked; no sign-in is asked for: the link
 was mailed to the customer, and it can only rate that one ticket.
 
@@ -28,10 +28,10 @@ from starlette.responses import Response
 
 from gateway.clock import utcnow
 from gateway.db.tables import RATING, AnyRow
+from gateway.links.web import FeedbackClaim
 from gateway.tickets.lifecycle import DONE
 from gateway.web import store
 from gateway.web.context import Visit, Web
-from gateway.web.tokens import FeedbackClaim
 
 log = logging.getLogger("gateway.web")
 COMMENT_MAX = 4000

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.web.tokens import SESSION_TTL, Purpose, Tokens
+from gateway.links.web import SESSION_TTL, Purpose, Tokens
 
 COOKIE = "postdesk_session"
 CSRF_FIELD = "csrf"

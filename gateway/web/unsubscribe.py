@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.db.tables import CUSTOMER
-from gateway.notify import read_unsubscribe_token
+from gateway.links.unsubscribe import read_unsubscribe_token
 from gateway.web.context import Visit, Web
 
 log = logging.getLogger("gateway.web")

@@ -10,14 +10,15 @@ PostgreSQL (`gateway.validate`).
 
 from __future__ import annotations
 
-from gateway.pipeline import NULL_SENDER, Context
+from gateway.stages.base import PrepareStage, Services
+from gateway.stages.context import NULL_SENDER, Context
 from gateway.validate import address_problem, storable_message_id, storable_text
 
 # The stored length of a customer's name (`customer.name`).
 NAME_LENGTH = 200
 
 
-def check(ctx: Context) -> None:
+def check(ctx: Context, services: Services) -> None:
     mail = ctx.mail
     mail.message_id = storable_message_id(mail.message_id) if mail.message_id else ""
     mail.in_reply_to = [storable_message_id(mid) for mid in mail.in_reply_to]
@@ -33,3 +34,6 @@ def check(ctx: Context) -> None:
     if ctx.kind == "customer":
         raise ValueError(f"From address {mail.from_addr!r} cannot be answered: {problem}")
     mail.from_addr = ""
+
+
+STAGE = PrepareStage("check", check)

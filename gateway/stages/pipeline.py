@@ -1,0 +1,71 @@
+"""The pipeline, declared once: every stage an inbound message goes through, in order.
+
+`PREPARE` runs before the transaction, with no database. `BATCH` and `ITEM` run inside the
+processor's one write transaction per batch: the batch stages first, given the whole batch,
+then the item stages, item by item, each item in its own savepoint (`gateway.process`). Each
+stage's module says what it decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from gateway.stages import (
+    acknowledge,
+    announce,
+    bounce,
+    check,
+    classify,
+    copies,
+    create,
+    follow_up,
+    forgery,
+    hold,
+    known,
+    lock,
+    notify,
+    openings,
+    parent,
+    parse,
+    postmaster,
+    prove,
+    route,
+    staff_reply,
+    strip,
+    thread,
+    wait,
+)
+from gateway.stages.base import BatchStage, ItemStage, PrepareStage, Services
+
+PREPARE: tuple[PrepareStage, ...] = (parse.STAGE, classify.STAGE, check.STAGE, strip.STAGE, prove.STAGE)
+
+BATCH: tuple[BatchStage, ...] = (hold.STAGE, lock.STAGE)
+
+ITEM: tuple[ItemStage, ...] = (
+    postmaster.STAGE,
+    parent.STAGE,
+    thread.STAGE,
+    wait.STAGE,
+    known.STAGE,
+    route.STAGE,
+    copies.STAGE,
+    bounce.STAGE,
+    forgery.STAGE,
+    staff_reply.STAGE,
+    follow_up.STAGE,
+    openings.STAGE,
+    create.STAGE,
+    acknowledge.STAGE,
+    announce.STAGE,
+    notify.STAGE,
+)
+
+
+@dataclass
+class Pipeline(Services):
+    """The stages in their order, with what they share."""
+
+    prepare: ClassVar[tuple[PrepareStage, ...]] = PREPARE
+    batch: ClassVar[tuple[BatchStage, ...]] = BATCH
+    item: ClassVar[tuple[ItemStage, ...]] = ITEM
