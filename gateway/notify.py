@@ -202,18 +202,21 @@ class Notifier:
             self.staff_notice(conn, ticket, address, event, text)
         return to
 
+    def _may_mail(self, conn: Connection, ticket: TicketRow, customer: CustomerRow, event: str, *,
+                  human: bool) -> tuple[bool, datetime | None]:
+        """Whether this mail to the customer goes out, and not before when."""
+        if human:
+            return not suppressed(conn, customer.email), None
+        # A person's action caused this mail: a budget may delay it, never withhold it.
+        verdict = allow_automatic(conn, self.config, to=customer.email, ticket_id=ticket.id, defer=True)
+        if not verdict.allowed or verdict.not_before is not None:
+            self.held_back(conn, ticket, event, customer.email, verdict)
+        return verdict.allowed, verdict.not_before
+
     def _customer_mail(self, conn: Connection, ticket: TicketRow, customer: CustomerRow, event: str, *, text: str, human: bool,
                        actor: str, optout: bool, files: Sequence[Attachment] = ()) -> bool:
-        not_before = None
-        if not human:
-            # A person's action caused this mail: a budget may delay it, never withhold it.
-            verdict = allow_automatic(conn, self.config, to=customer.email, ticket_id=ticket.id, defer=True)
-            if not verdict.allowed or verdict.not_before is not None:
-                self.held_back(conn, ticket, event, customer.email, verdict)
-            if not verdict.allowed:
-                return False
-            not_before = verdict.not_before
-        elif suppressed(conn, customer.email):
+        go, not_before = self._may_mail(conn, ticket, customer, event, human=human)
+        if not go:
             return False
         language = customer.language or ticket.language or self.config.tickets.language
         extra: dict[str, str] = {}
