@@ -119,10 +119,10 @@ def route_message(config: Config, processor: Processor, raw: bytes, *, mailbox: 
 
 def _route(config: Config, processor: Processor, engine: Engine, note: str, raw: bytes, *,
            mailbox: str | None, sender: str) -> dict[str, Any]:
-    from sqlalchemy import insert, select
+    from sqlalchemy import select
 
-    from gateway.clock import utcnow
-    from gateway.db.tables import INBOUND, TICKET
+    from gateway.db.tables import TICKET
+    from gateway.intake.writer import InboundItem, insert_inbound
     from gateway.stages.context import Context, Reject, base_mailbox
 
     ctx = Context(inbound_id=0, claim="dry-run", raw=raw, mail_from=sender, rcpt_to=[], source="dry-run")
@@ -140,10 +140,9 @@ def _route(config: Config, processor: Processor, engine: Engine, note: str, raw:
         transaction = conn.begin()
         try:
             if not error:
-                ctx.inbound_id = conn.execute(insert(INBOUND).returning(INBOUND.c.id), {
-                    "received_at": utcnow(), "source": "dry-run", "mail_from": sender, "rcpt_to": rcpt,
-                    "raw": raw, "size": len(raw), "state": "queued", "note": "",
-                }).scalar_one()
+                # Written as every inbound row is, by the intake's writer, and rolled back below.
+                (ctx.inbound_id,) = insert_inbound(
+                    conn, [InboundItem(source="dry-run", mail_from=sender, rcpt_to=rcpt, raw=raw)])
                 processor.run_item_stages(conn, ctx)
                 if ctx.thread and ctx.thread.ticket_ids:
                     numbers = conn.execute(select(TICKET.c.number).where(TICKET.c.id.in_(ctx.thread.ticket_ids)))

@@ -8,7 +8,7 @@ customer ever saw.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol
 
 from gateway.i18n.catalogues import N_
 
@@ -34,12 +34,23 @@ _WRITTEN = {
 }
 
 
-def is_sent_copy(message: Any) -> bool:
+class Labelled(Protocol):
+    """What a label is read from: a message row (or a row of the web's history)."""
+
+    @property
+    def visibility(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def direction(self) -> str: ...
+
+
+def is_sent_copy(message: Labelled) -> bool:
     """A copy of mail Postdesk sent (confirmation, status mail…), kept to thread replies."""
     return bool(message.visibility == "mail")
 
 
-def label(message: Any) -> str:
+def label(message: Labelled) -> str:
     """The English label of a message row; translate it with the reader's catalogue."""
     if is_sent_copy(message):
         return _SENT.get(message.kind, N_("Mail sent"))

@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.clock import utcnow
+from gateway.db.rows import TicketRow
 from gateway.db.tables import RATING, AnyRow
 from gateway.links.web import FeedbackClaim
 from gateway.tickets.lifecycle import DONE
@@ -39,13 +40,13 @@ COMMENT_MAX = 4000
 
 @dataclass(frozen=True)
 class Outcome:
-    ticket: AnyRow | None
+    ticket: TicketRow | None
     rating: AnyRow | None
     # True when this very request recorded the rating (or the comment).
     recorded: bool
 
 
-def _insert_rating(conn: Connection, ticket: AnyRow, score: int) -> bool:
+def _insert_rating(conn: Connection, ticket: TicketRow, score: int) -> bool:
     values = {"ticket_id": ticket.id, "agent": ticket.assignee or "", "score": score, "comment": "",
               "created_at": utcnow()}
     maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert

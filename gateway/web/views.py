@@ -17,12 +17,14 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from gateway.db.rows import TicketRow
 from gateway.db.tables import AnyRow
 from gateway.i18n.catalogues import gettext
 from gateway.tickets import kinds
@@ -86,9 +88,16 @@ def _department_title(web: Web) -> Callable[[str | None], str]:
     return title
 
 
+class ShownTicket(TicketRow, Protocol):
+    """A ticket as `web.store` selects it for its page: the whole row and whose it is."""
+
+    customer_email: str
+    customer_name: str
+
+
 @dataclass
 class TicketView:
-    ticket: AnyRow
+    ticket: ShownTicket
     messages: list[MessageView]
     steps: list[tuple[datetime, str]]
     events: list[AnyRow]
@@ -106,7 +115,7 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _log(ticket: AnyRow, rows: list[AnyRow]) -> list[Event]:
+def _log(ticket: TicketRow, rows: list[AnyRow]) -> list[Event]:
     """The event log as the SLA code reads it; tickets from before the log get a "created" entry."""
     found: list[Event] = []
     for row in rows:
@@ -158,7 +167,7 @@ def load_ticket(web: Web, viewer: Viewer, number: int, redacted: str = "") -> Ti
                       targets, follows, followers)
 
 
-def _targets(web: Web, ticket: AnyRow, log: list[Event]) -> list[TargetClock]:
+def _targets(web: Web, ticket: TicketRow, log: list[Event]) -> list[TargetClock]:
     plan, calendar = plan_for(web.config, ticket.sla_plan)
     try:
         return list(compute_clocks(log, plan, calendar, datetime.now(UTC)).targets)
@@ -188,8 +197,8 @@ def _ticket_number(request: Request) -> int:
     return _int(request.path_params["number"], 0, 10**12)
 
 
-def _author_label(web: Web, internal: bool) -> Callable[[AnyRow, AnyRow], str]:
-    def label(message: AnyRow, ticket: AnyRow) -> str:
+def _author_label(web: Web, internal: bool) -> Callable[[AnyRow, ShownTicket], str]:
+    def label(message: AnyRow, ticket: ShownTicket) -> str:
         if message.direction == "in" and message.author == ticket.customer_email:
             return str(ticket.customer_name or ticket.customer_email)
         if message.direction == "in" and message.kind == "customer":
