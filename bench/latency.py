@@ -229,11 +229,10 @@ def postdesk(kind: str, mail: list[tuple[str, str, bytes]], args: argparse.Names
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--rate", type=float, default=300, help="messages offered per second")
-    parser.add_argument("--seconds", type=float, default=30, help="how long the rate is offered")
-    parser.add_argument("--connections", type=int, default=8, help="persistent SMTP connections")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=300, help="messages offered per second (default: %(default)s)")
+    parser.add_argument("--seconds", type=float, default=30, help="how long the rate is offered (default: %(default)s)")
+    parser.add_argument("--connections", type=int, default=8, help="persistent SMTP connections (default: %(default)s)")
     parser.add_argument("--db", choices=["sqlite", "postgresql"], action="append",
                         help="store of the daemon; repeat for both (default: sqlite)")
     parser.add_argument("--set", action="append", default=[], metavar="POSTDESK_X=Y",
