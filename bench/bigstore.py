@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -47,6 +47,9 @@ from bench.scale import DAEMON_ENV  # noqa: E402
 from gateway.db.engine import make_engine, upgrade  # noqa: E402
 from gateway.db.tables import CUSTOMER, EVENT, INBOUND, MESSAGE, OUTBOX, PARTICIPANT, TICKET  # noqa: E402
 from tests.harness import Daemon, Database, Sink, make_mail  # noqa: E402
+
+if TYPE_CHECKING:
+    import psycopg
 
 BATCH = 20_000
 # config/postdesk.yaml's tickets.first_number: the daemon numbers ticket id n first_number + n - 1.
@@ -172,7 +175,7 @@ def _write(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     raw = conn.connection.dbapi_connection
     assert raw is not None
     if conn.dialect.name == "postgresql":
-        with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
+        with cast("psycopg.Connection[Any]", raw).cursor() as cursor, cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
             for value in values:
                 copy.write_row(value)
         return

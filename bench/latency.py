@@ -218,7 +218,8 @@ def warm_up(port: int, sink: Stamping, count: int) -> None:
 def postdesk(kind: str, mail: list[tuple[str, str, bytes]], args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(kind, Path(tmp))
-        sink = Stamping().start()
+        sink = Stamping()
+        sink.start()
         env = {**PRODUCTION_ENV, **dict(item.split("=", 1) for item in args.set)}
         daemon = Daemon(db, sink, Path(tmp) / "daemon.log", env_extra=env).start(timeout=120)
         try:
