@@ -4,7 +4,7 @@ Database work runs on small thread pools so that the loop keeps answering SMTP w
 commits: one thread for intake commits (group commit) and one for the processor and sender; the
 SMTP-time `reject` rules (`gateway.screen`, injected into the handler) parse in the loop's default
 executor. On SIGTERM the daemon stops accepting connections, lets the intake writer commit what it holds,
-finishes the batches in progress and exits. The metrics listener (`gateway.metrics`) and the
+finishes the batches in progress and exits. The metrics listener (`gateway.monitor`) and the
 systemd watchdog (`gateway.sdnotify`) are tasks of the same loop: a loop that hangs stops both.
 """
 
@@ -30,7 +30,7 @@ from gateway.intake.mailboxes import Mailboxes
 from gateway.intake.smtp import IntakeHandler, start_server
 from gateway.intake.writer import GroupWriter
 from gateway.links.tags import TagFormat
-from gateway.metrics import MetricsServer
+from gateway.monitor import MetricsServer
 from gateway.notify import Notifier
 from gateway.outbox import Sender
 from gateway.postmaster import postmaster_addresses

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway import metrics
+from gateway import metrics, monitor
 from gateway.db.engine import make_engine, upgrade
 from gateway.intake.writer import enqueue_inbound
 from gateway.web.server import WebServer
@@ -50,7 +50,7 @@ def serving(url: str, check: Callable[[int], Awaitable[None]], stopping: Callabl
     """Run `check(port)` against a MetricsServer on its own loop, as the daemon would."""
     async def main() -> None:
         port = free_port()
-        server = metrics.MetricsServer(f"127.0.0.1:{port}", url, serve=WebServer, stopping=stopping)
+        server = monitor.MetricsServer(f"127.0.0.1:{port}", url, serve=WebServer, stopping=stopping)
         assert await server.start()
         try:
             await check(port)

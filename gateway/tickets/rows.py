@@ -8,7 +8,6 @@ matches them; so does any object with those attributes (a test's stand-in).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Protocol
 
 # One definition of each table's row, checked against the models by tests/test_models_drift.py.
