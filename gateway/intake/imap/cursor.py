@@ -12,14 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Engine, Table, and_, func, insert, select, update
+from sqlalchemy import ColumnElement, Engine, and_, func, insert, select, update
 
 from gateway.clock import utcnow
-from gateway.db.models import ImapSeen, ImapState
+from gateway.db.tables import IMAP_SEEN as IMAPSEEN
+from gateway.db.tables import IMAP_STATE as IMAPSTATE
 from gateway.intake.writer import InboundItem, insert_inbound
-
-IMAPSTATE: Table = ImapState.__table__  # type: ignore[attr-defined]
-IMAPSEEN: Table = ImapSeen.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

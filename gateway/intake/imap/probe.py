@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from email.message import Message
 
-import aioimaplib  # type: ignore[import-untyped, unused-ignore]
+import aioimaplib
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.config import Config, ImapAccount

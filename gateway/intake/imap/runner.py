@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import TypeVar
 
-import aioimaplib  # type: ignore[import-untyped, unused-ignore]
+import aioimaplib
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-import aioimaplib  # type: ignore[import-untyped, unused-ignore]
+import aioimaplib
 
 from gateway.config import ImapAccount
 from gateway.intake.imap.wire import (

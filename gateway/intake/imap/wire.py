@@ -14,7 +14,7 @@ import re
 import ssl
 from collections.abc import Iterable
 
-import aioimaplib  # type: ignore[import-untyped, unused-ignore]
+import aioimaplib
 
 _EXISTS = re.compile(rb"\* \d+ EXISTS")
 # Untagged NO or BYE, or a new UIDVALIDITY, outside any command of ours: the folder changed under
