@@ -100,7 +100,7 @@ class Daemon:
         imap = ImapIntake(self.config, self.engine, self.intake_pool, on_commit=self._process_wake.set)
         imap.start()
         pipeline = build_pipeline(self.config, self.routing)
-        sender = Sender(self.engine, self.config, self.work_pool, self.instance)
+        sender = Sender(self.engine, self.config, self.instance)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         running = Running(writer, server, imap, sender, await self._start_web(), await self._start_metrics())

@@ -98,6 +98,9 @@ class OutboxConfig(Section):
     backoff_initial: float = Field(default=30.0, gt=0)
     backoff_max: float = Field(default=3600.0, gt=0)
     lease_seconds: int = Field(default=120, ge=10)
+    # Seconds staff mail (notices, digests, admin reports) may wait behind customers' mail once
+    # it is due; after that it takes its turn among theirs.
+    staff_wait: float = Field(default=60.0, ge=0)
     from_name: str = "Postdesk"
 
 
