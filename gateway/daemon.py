@@ -1,8 +1,8 @@
 """One asyncio loop: SMTP intake, processor and sender start here and stop here, in order.
 
 Database work runs on small thread pools so that the loop keeps answering SMTP while a batch
-commits: one thread for intake commits (group commit) and one for the processor and sender; the
-SMTP-time `reject` rules (`gateway.screen`, injected into the handler) parse in the loop's default
+commits: one thread for intake commits (group commit), one for the processor, and the sender's own
+(`gateway.outbox`, so its claims never wait behind a processor batch); the SMTP-time `reject` rules (`gateway.screen`, injected into the handler) parse in the loop's default
 executor. On SIGTERM the daemon stops accepting connections, lets the intake writer commit what it holds,
 finishes the batches in progress and exits. The metrics listener (`gateway.monitor`) and the
 systemd watchdog (`gateway.sdnotify`) are tasks of the same loop: a loop that hangs stops both.
