@@ -24,6 +24,7 @@ from gateway.clock import utcnow
 from gateway.config import Bucket, Config
 from gateway.db.ignore import insert_ignore
 from gateway.db.tables import BUDGET, SUPPRESSION
+from gateway.tickets.store import behind
 
 log = logging.getLogger("gateway.outbox")
 _READ_BUCKET = select(BUDGET).where(BUDGET.c.key == bindparam("key"))
@@ -60,7 +61,12 @@ def suppress(conn: Connection, config: Config, address: str, reason: str) -> Non
 def _take(conn: Connection, key: str, bucket: Bucket, *, defer: bool = False) -> Verdict:
     now = utcnow()
     query = _LOCK_BUCKET if conn.dialect.name == "postgresql" else _READ_BUCKET
-    row = conn.execute(query, {"key": key}).first()
+    buffer = behind(conn)
+    if buffer is not None and key in buffer.fresh_buckets:
+        buffer.fresh_buckets.discard(key)  # a ticket of this batch: no bucket yet, nothing to read
+        row = None
+    else:
+        row = conn.execute(query, {"key": key}).first()
     if row is None:
         # A first mail to this recipient or ticket: a full bucket, less this mail.
         if insert_ignore(conn, BUDGET, {"key": key, "tokens": bucket.capacity - 1, "updated_at": now, "tripped_at": None}):

@@ -73,11 +73,27 @@ def _title(event: str) -> str:
 
 def _thread_ids(conn: Connection, ticket_id: int) -> tuple[str | None, list[str]]:
     """The ticket's newest Message-ID and the chain before it, for In-Reply-To and References."""
+    store.flush_behind(conn, [ticket_id])  # our mail of this batch is of the chain
     ids = [row.message_id for row in conn.execute(_THREAD, {"tid": ticket_id})]
     return (ids[0] if ids else None), list(reversed(ids))
 
 
 INSERT_MESSAGE = insert(MESSAGE)
+
+
+def _write(conn: Connection, row: dict[str, Any], copy: dict[str, Any] | None) -> None:
+    """The outbox row and the ticket's copy: now, or held for the batch's end (`store.WriteBehind`)."""
+    buffer = store.behind(conn)
+    if buffer is None:
+        conn.execute(INSERT_OUTBOX, row)
+        if copy is not None:
+            conn.execute(INSERT_MESSAGE, copy)
+        return
+    buffer.outbox.append(row)
+    if row["ticket_id"] is not None:
+        buffer.tickets.add(row["ticket_id"])
+    if copy is not None:
+        buffer.copies.append(copy)
 
 
 def _files(conn: Connection, base_url: str, number: int, message_ids: list[int],
@@ -380,17 +396,19 @@ class Notifier:
         `not_before`: a deferred mail, which the sender leaves alone until then."""
         raw = mail.build().as_bytes()
         now = utcnow()
-        conn.execute(INSERT_OUTBOX, {
+        row = {
             "created_at": now, "next_attempt_at": not_before or now, "ticket_id": ticket_id, "kind": kind,
             "mail_from": mail.from_addr, "rcpt_to": mail.to, "message_id": mail.message_id, "raw": raw,
             "state": "pending", "attempts": 0, "last_error": "",
-        })
+        }
+        copy = None
         if ticket_id is not None and on_ticket:
-            conn.execute(INSERT_MESSAGE, {
+            copy = {
                 "ticket_id": ticket_id, "direction": "out", "kind": kind, "author": mail.from_addr,
                 "message_id": mail.message_id, "subject": mail.subject, "text": mail.text, "body_hash": "",
                 # The copy of a mail we sent: the history shows the words (agent's reply, the
                 # question asked) once, from their own message row; this row threads replies.
                 "thread_by": "", "created_at": now, "visibility": "mail", "thread_root": thread_root,
-            })
+            }
+        _write(conn, row, copy)
         return mail.message_id
