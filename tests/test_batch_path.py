@@ -92,6 +92,8 @@ def _poisoned_batch(processor: Processor, db: Database) -> None:
     confirmed = [row[0] for row in db.rows("SELECT rcpt_to FROM outbox WHERE kind = 'confirmation' ORDER BY id")]
     assert confirmed == [s for s in senders if not s.startswith("poison-")]
     assert db.scalar("SELECT count(*) FROM ticket") == 7
+    # Numbers follow ids, in both ways of writing a ticket.
+    assert db.rows("SELECT DISTINCT number - id FROM ticket") == [(processor.pipeline.config.tickets.first_number - 1,)]
     assert processor.run_batch() == 0
 
 

@@ -152,22 +152,47 @@ def create_ticket(conn: Connection, *, first_number: int, customer_id: int, subj
            "created_at": now, "updated_at": now, "priority": "normal", "tags": "", "fields": "{}",
            "missing_fields": "", **values}
     buffer = behind(conn)
-    if buffer is not None and conn.dialect.name == "sqlite":
-        # Numbers follow ids; on SQLite the batch holds the one write lock, so it may count on.
-        if buffer.next_ticket_id is None:
-            buffer.next_ticket_id = conn.execute(LAST_TICKET_ID).scalar_one() + 1
-        ticket_id, buffer.next_ticket_id = buffer.next_ticket_id, buffer.next_ticket_id + 1
-        number = first_number + ticket_id - 1
-        conn.execute(INSERT_TICKET, {**row, "id": ticket_id, "number": number})
-    else:
-        ticket_id = conn.execute(INSERT_TICKET, row).scalar_one()
-        # Numbers follow ids: unique across daemons without a counter row everyone would lock.
-        number = first_number + ticket_id - 1
-        conn.execute(NUMBER_TICKET, {"tid": ticket_id, "number": number})
+    ticket_id = _insert_ticket(conn, row, first_number, buffer)
+    number = first_number + ticket_id - 1
     if buffer is not None:
         buffer.fresh_buckets.add(f"ticket:{ticket_id}")
     add_event(conn, ticket_id, "created", status=Status.NEW.value, actor=actor, detail=why, at=now)
     return TicketRef(ticket_id, number, subject)
+
+
+def _insert_ticket(conn: Connection, row: dict[str, Any], first_number: int, buffer: WriteBehind | None) -> int:
+    """The new ticket's row with its number, which follows its id; returns the id.
+
+    Numbers follow ids: unique across daemons without a counter row everyone would lock."""
+    if conn.dialect.name == "postgresql":
+        return int(conn.execute(_numbered(tuple(row)), {f"v_{k}": v for k, v in row.items()}
+                                | {"v_first": first_number}).scalar_one())
+    if buffer is None:
+        ticket_id = int(conn.execute(INSERT_TICKET, row).scalar_one())
+        conn.execute(NUMBER_TICKET, {"tid": ticket_id, "number": first_number + ticket_id - 1})
+        return ticket_id
+    # SQLite, set-based: the batch holds the one write lock, so it may count on from max(id).
+    if buffer.next_ticket_id is None:
+        buffer.next_ticket_id = conn.execute(LAST_TICKET_ID).scalar_one() + 1
+    ticket_id, buffer.next_ticket_id = buffer.next_ticket_id, buffer.next_ticket_id + 1
+    conn.execute(INSERT_TICKET, {**row, "id": ticket_id, "number": first_number + ticket_id - 1})
+    return ticket_id
+
+
+# PostgreSQL's INSERT of a numbered ticket, one per set of columns given, built once each.
+_NUMBERED: dict[tuple[str, ...], Any] = {}
+
+
+def _numbered(keys: tuple[str, ...]) -> Any:
+    """INSERT … SELECT: the id from the table's sequence and the number from it, in one statement."""
+    statement = _NUMBERED.get(keys)
+    if statement is None:
+        new = select(func.nextval(func.pg_get_serial_sequence("ticket", "id")).label("id")).subquery()
+        given = [bindparam(f"v_{k}", type_=TICKET.c[k].type) for k in keys]
+        number = new.c.id + bindparam("v_first", type_=TICKET.c.number.type) - 1
+        statement = _NUMBERED[keys] = insert(TICKET).from_select(
+            ["id", "number", *keys], select(new.c.id, number, *given)).returning(TICKET.c.id)
+    return statement
 
 
 def add_message(conn: Connection, ticket_id: int, values: dict[str, Any], *, touch: bool = True) -> int:
