@@ -15,6 +15,7 @@ deferring that would keep a loop with a robot going at the refill rate.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,6 +32,10 @@ _READ_BUCKET = select(BUDGET).where(BUDGET.c.key == bindparam("key"))
 _LOCK_BUCKET = _READ_BUCKET.with_for_update()
 _SET_BUCKET = update(BUDGET).where(BUDGET.c.key == bindparam("k")).values(
     tokens=bindparam("tokens"), updated_at=bindparam("now"), tripped_at=bindparam("tripped"))
+_READ_BUCKETS = select(BUDGET).where(BUDGET.c.key.in_(bindparam("keys", expanding=True))).order_by(BUDGET.c.key)
+_LOCK_BUCKETS = _READ_BUCKETS.with_for_update()
+_SUPPRESSIONS = select(SUPPRESSION.c.email, SUPPRESSION.c.reason).where(
+    SUPPRESSION.c.email.in_(bindparam("emails", expanding=True)), SUPPRESSION.c.until > bindparam("now"))
 _SUPPRESSED = select(SUPPRESSION.c.reason).where(
     SUPPRESSION.c.email == bindparam("email"), SUPPRESSION.c.until > bindparam("now"))
 
@@ -47,12 +52,35 @@ class Verdict:
 
 def suppressed(conn: Connection, address: str) -> str | None:
     """The reason `address` must not be mailed now, or None."""
-    return conn.execute(_SUPPRESSED, {"email": address.lower(), "now": utcnow()}).scalar()
+    buffer = behind(conn)
+    if buffer is not None and address.lower() in buffer.suppressed:
+        return buffer.suppressed[address.lower()]
+    reason: str | None = conn.execute(_SUPPRESSED, {"email": address.lower(), "now": utcnow()}).scalar()
+    return reason
+
+
+def read_ahead(conn: Connection, addresses: Sequence[str]) -> None:
+    """A set-based batch reads its writers' suppressions and recipient buckets in two statements.
+
+    On PostgreSQL the buckets are locked as `_take` would lock them, in key order."""
+    buffer = behind(conn)
+    emails = sorted({address.lower() for address in addresses if address})
+    if buffer is None or not emails:
+        return
+    found = dict(conn.execute(_SUPPRESSIONS, {"emails": emails, "now": utcnow()}).tuples().all())
+    buffer.suppressed.update({email: found.get(email) for email in emails})
+    keys = [f"rcpt:{email}" for email in emails]
+    query = _LOCK_BUCKETS if conn.dialect.name == "postgresql" else _READ_BUCKETS
+    rows = {row.key: row for row in conn.execute(query, {"keys": keys})}
+    buffer.buckets.update({key: rows.get(key) for key in keys})
 
 
 def suppress(conn: Connection, config: Config, address: str, reason: str) -> None:
     until = utcnow() + timedelta(days=config.guard.suppression_days)
     address = address.lower()
+    buffer = behind(conn)
+    if buffer is not None:
+        buffer.suppressed[address] = reason[:1000]
     insert_ignore(conn, SUPPRESSION, {"email": address, "reason": reason[:1000], "until": until,
                                       "created_at": utcnow()})
     conn.execute(update(SUPPRESSION).where(SUPPRESSION.c.email == address).values(until=until, reason=reason[:1000]))
@@ -62,9 +90,8 @@ def _take(conn: Connection, key: str, bucket: Bucket, *, defer: bool = False) ->
     now = utcnow()
     query = _LOCK_BUCKET if conn.dialect.name == "postgresql" else _READ_BUCKET
     buffer = behind(conn)
-    if buffer is not None and key in buffer.fresh_buckets:
-        buffer.fresh_buckets.discard(key)  # a ticket of this batch: no bucket yet, nothing to read
-        row = None
+    if buffer is not None and key in buffer.buckets:
+        row = buffer.buckets.pop(key)  # read for the batch; taken now, so read again next time
     else:
         row = conn.execute(query, {"key": key}).first()
     if row is None:

@@ -73,15 +73,17 @@ _BEHIND = "postdesk.write_behind"
 
 @dataclass
 class WriteBehind:
-    """Rows held back to the end of the batch, in the order they were made."""
+    """Rows held back to the end of the batch, in the order they were made, and what it read once."""
 
     outbox: list[dict[str, Any]] = field(default_factory=list)
     copies: list[dict[str, Any]] = field(default_factory=list)
     tickets: set[int] = field(default_factory=set)
     # SQLite, one writer: the next ticket id of this batch, read once (ids follow max(id) there).
     next_ticket_id: int | None = None
-    # Budget buckets known not to exist yet: those of tickets this batch created.
-    fresh_buckets: set[str] = field(default_factory=set)
+    # What `gateway.guard` read for the whole batch at once: budget buckets by key (None: there
+    # is none yet, as for a ticket this batch created) and suppressions by address (None: none).
+    buckets: dict[str, Row[Any] | None] = field(default_factory=dict)
+    suppressed: dict[str, str | None] = field(default_factory=dict)
 
 
 @contextmanager
@@ -155,7 +157,7 @@ def create_ticket(conn: Connection, *, first_number: int, customer_id: int, subj
     ticket_id = _insert_ticket(conn, row, first_number, buffer)
     number = first_number + ticket_id - 1
     if buffer is not None:
-        buffer.fresh_buckets.add(f"ticket:{ticket_id}")
+        buffer.buckets[f"ticket:{ticket_id}"] = None
     add_event(conn, ticket_id, "created", status=Status.NEW.value, actor=actor, detail=why, at=now)
     return TicketRef(ticket_id, number, subject)
 
