@@ -11,7 +11,8 @@ outbound copies held back and written with one statement per table (`store.writi
 every item marked done with one statement. Should anything in it fail, or an item be deferred
 or refused, that transaction is rolled back and the same claimed batch is run again item by
 item, each item in its own savepoint with its writes made at once, so that one bad message is
-quarantined alone and the rest of the batch still commits.
+quarantined alone and the rest of the batch still commits. A transient database error is not
+the batch's fault: the batch is given back and retried, as it always was, never redone at once.
 
 Shared batches stay fair under contention: on PostgreSQL the tickets a batch will touch are
 locked first, in id order, so two daemons answering the same tickets wait for each other
@@ -39,7 +40,9 @@ from gateway.stages.pipeline import Pipeline
 from gateway.tickets import store
 
 log = logging.getLogger("gateway.process")
-FINISH_INBOUND = (update(INBOUND).where(INBOUND.c.id == bindparam("iid"), INBOUND.c.claim == bindparam("token"))
+# Only a row still queued: one done by a commit whose answer was lost is never done twice.
+FINISH_INBOUND = (update(INBOUND).where(INBOUND.c.id == bindparam("iid"), INBOUND.c.claim == bindparam("token"),
+                                        INBOUND.c.state == "queued")
                   .values(state=bindparam("state"), processed_at=bindparam("now"), lease_until=None,
                           note=bindparam("note")))
 
@@ -98,6 +101,10 @@ class Processor:
                     self._run_set(conn, contexts)
                 return contexts
             except Exception as exc:
+                if is_transient(exc):
+                    # The database hiccuped, perhaps during COMMIT: whether it went through is
+                    # unknown, so the batch is given back, as any batch would be.
+                    raise
                 log.info("batch of %d again item by item after %s: %s", len(rows), type(exc).__name__, exc)
             # The stages wrote to these contexts: the item run starts again from the mail.
             contexts = [self.run_prepare(_context(row, token)) for row in rows]

@@ -103,6 +103,21 @@ def behind(conn: Connection) -> WriteBehind | None:
     return buffer
 
 
+def queue_mail(conn: Connection, row: dict[str, Any], copy: dict[str, Any] | None) -> None:
+    """An outbox row and its copy on the ticket: written now, or held back when the batch writes behind."""
+    buffer = behind(conn)
+    if buffer is None:
+        conn.execute(INSERT_OUTBOX, row)
+        if copy is not None:
+            conn.execute(INSERT_COPY, copy)
+        return
+    buffer.outbox.append(row)
+    if row["ticket_id"] is not None:
+        buffer.tickets.add(row["ticket_id"])
+    if copy is not None:
+        buffer.copies.append(copy)
+
+
 def flush_behind(conn: Connection, ticket_ids: Sequence[int] | None = None) -> None:
     """Write what is held back: all of it, or only if it holds rows of one of `ticket_ids`.
 
