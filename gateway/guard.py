@@ -18,14 +18,15 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, select, update
 
 from gateway.clock import utcnow
 from gateway.config import Bucket, Config
 from gateway.db.ignore import insert_ignore
 from gateway.db.tables import BUDGET, SUPPRESSION
-from gateway.tickets.store import behind
+from gateway.tickets.store import behind, flush_buckets
 
 log = logging.getLogger("gateway.outbox")
 _READ_BUCKET = select(BUDGET).where(BUDGET.c.key == bindparam("key"))
@@ -86,17 +87,31 @@ def suppress(conn: Connection, config: Config, address: str, reason: str) -> Non
     conn.execute(update(SUPPRESSION).where(SUPPRESSION.c.email == address).values(until=until, reason=reason[:1000]))
 
 
+def _read_bucket(conn: Connection, key: str, query: Select[Any]) -> tuple[Row[Any] | None, bool]:
+    """The bucket, and whether it is known not to exist because its ticket is of this batch."""
+    buffer = behind(conn)
+    if buffer is None:
+        return conn.execute(query, {"key": key}).first(), False
+    if key in buffer.new_buckets:
+        flush_buckets(conn)  # a second mail on a ticket of this batch: its bucket is written first
+    if key in buffer.buckets:
+        row = buffer.buckets.pop(key)  # read for the batch; taken now, so read again next time
+        return row, row is None and key.startswith("ticket:")
+    return conn.execute(query, {"key": key}).first(), False
+
+
 def _take(conn: Connection, key: str, bucket: Bucket, *, defer: bool = False) -> Verdict:
     now = utcnow()
     query = _LOCK_BUCKET if conn.dialect.name == "postgresql" else _READ_BUCKET
-    buffer = behind(conn)
-    if buffer is not None and key in buffer.buckets:
-        row = buffer.buckets.pop(key)  # read for the batch; taken now, so read again next time
-    else:
-        row = conn.execute(query, {"key": key}).first()
+    row, fresh = _read_bucket(conn, key, query)
     if row is None:
         # A first mail to this recipient or ticket: a full bucket, less this mail.
-        if insert_ignore(conn, BUDGET, {"key": key, "tokens": bucket.capacity - 1, "updated_at": now, "tripped_at": None}):
+        values = {"key": key, "tokens": bucket.capacity - 1, "updated_at": now, "tripped_at": None}
+        buffer = behind(conn)
+        if fresh and buffer is not None:
+            buffer.new_buckets[key] = values  # nobody else can make a bucket for a ticket of this batch
+            return Verdict(True)
+        if insert_ignore(conn, BUDGET, values):
             return Verdict(True)
         row = conn.execute(query, {"key": key}).one()  # another daemon made it meanwhile
     hours = max((now - row.updated_at).total_seconds(), 0) / 3600

@@ -26,6 +26,7 @@ from gateway.clock import utcnow
 from gateway.db.ignore import insert_ignore
 from gateway.db.tables import (
     ATTACHMENT,
+    BUDGET,
     CUSTOMER,
     EVENT,
     MESSAGE,
@@ -50,6 +51,7 @@ FIND_CUSTOMER = select(CUSTOMER).where(CUSTOMER.c.email == bindparam("email"))
 FIND_ATTACHMENT = select(ATTACHMENT.c.id).where(ATTACHMENT.c.sha256 == bindparam("sha"))
 INSERT_OUTBOX = insert(OUTBOX)
 INSERT_COPY = insert(MESSAGE)
+INSERT_BUCKET = insert(BUDGET)
 LOAD_TICKET = select(TICKET).where(TICKET.c.id == bindparam("tid"))
 INSERT_FILE = insert(MESSAGE_ATTACHMENT)
 SET_FIELDS = update(TICKET).where(TICKET.c.id == bindparam("tid")).values(
@@ -83,6 +85,8 @@ class WriteBehind:
     # What `gateway.guard` read for the whole batch at once: budget buckets by key (None: there
     # is none yet, as for a ticket this batch created) and suppressions by address (None: none).
     buckets: dict[str, Row[Any] | None] = field(default_factory=dict)
+    # New buckets of this batch's tickets, written with the rest.
+    new_buckets: dict[str, dict[str, Any]] = field(default_factory=dict)
     suppressed: dict[str, str | None] = field(default_factory=dict)
 
 
@@ -118,6 +122,14 @@ def queue_mail(conn: Connection, row: dict[str, Any], copy: dict[str, Any] | Non
         buffer.copies.append(copy)
 
 
+def flush_buckets(conn: Connection) -> None:
+    """Write the new budget buckets held back (`gateway.guard`)."""
+    buffer = behind(conn)
+    if buffer is not None and buffer.new_buckets:
+        conn.execute(INSERT_BUCKET, list(buffer.new_buckets.values()))
+        buffer.new_buckets = {}
+
+
 def flush_behind(conn: Connection, ticket_ids: Sequence[int] | None = None) -> None:
     """Write what is held back: all of it, or only if it holds rows of one of `ticket_ids`.
 
@@ -126,6 +138,8 @@ def flush_behind(conn: Connection, ticket_ids: Sequence[int] | None = None) -> N
     buffer = behind(conn)
     if buffer is None or (ticket_ids is not None and buffer.tickets.isdisjoint(ticket_ids)):
         return
+    if ticket_ids is None:
+        flush_buckets(conn)
     if buffer.outbox:
         conn.execute(INSERT_OUTBOX, buffer.outbox)
     if buffer.copies:
