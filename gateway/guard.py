@@ -15,21 +15,28 @@ deferring that would keep a loop with a robot going at the refill rate.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, select, update
 
 from gateway.clock import utcnow
 from gateway.config import Bucket, Config
 from gateway.db.ignore import insert_ignore
 from gateway.db.tables import BUDGET, SUPPRESSION
+from gateway.tickets.store import behind, flush_buckets
 
 log = logging.getLogger("gateway.outbox")
 _READ_BUCKET = select(BUDGET).where(BUDGET.c.key == bindparam("key"))
 _LOCK_BUCKET = _READ_BUCKET.with_for_update()
 _SET_BUCKET = update(BUDGET).where(BUDGET.c.key == bindparam("k")).values(
     tokens=bindparam("tokens"), updated_at=bindparam("now"), tripped_at=bindparam("tripped"))
+_READ_BUCKETS = select(BUDGET).where(BUDGET.c.key.in_(bindparam("keys", expanding=True))).order_by(BUDGET.c.key)
+_LOCK_BUCKETS = _READ_BUCKETS.with_for_update()
+_SUPPRESSIONS = select(SUPPRESSION.c.email, SUPPRESSION.c.reason).where(
+    SUPPRESSION.c.email.in_(bindparam("emails", expanding=True)), SUPPRESSION.c.until > bindparam("now"))
 _SUPPRESSED = select(SUPPRESSION.c.reason).where(
     SUPPRESSION.c.email == bindparam("email"), SUPPRESSION.c.until > bindparam("now"))
 
@@ -46,24 +53,65 @@ class Verdict:
 
 def suppressed(conn: Connection, address: str) -> str | None:
     """The reason `address` must not be mailed now, or None."""
-    return conn.execute(_SUPPRESSED, {"email": address.lower(), "now": utcnow()}).scalar()
+    buffer = behind(conn)
+    if buffer is not None and address.lower() in buffer.suppressed:
+        return buffer.suppressed[address.lower()]
+    reason: str | None = conn.execute(_SUPPRESSED, {"email": address.lower(), "now": utcnow()}).scalar()
+    return reason
+
+
+def read_ahead(conn: Connection, addresses: Sequence[str]) -> None:
+    """A set-based batch reads its writers' suppressions and recipient buckets in two statements.
+
+    On PostgreSQL the buckets are locked as `_take` would lock them, in key order."""
+    buffer = behind(conn)
+    emails = sorted({address.lower() for address in addresses if address})
+    if buffer is None or not emails:
+        return
+    found = dict(conn.execute(_SUPPRESSIONS, {"emails": emails, "now": utcnow()}).tuples().all())
+    buffer.suppressed.update({email: found.get(email) for email in emails})
+    keys = [f"rcpt:{email}" for email in emails]
+    query = _LOCK_BUCKETS if conn.dialect.name == "postgresql" else _READ_BUCKETS
+    rows = {row.key: row for row in conn.execute(query, {"keys": keys})}
+    buffer.buckets.update({key: rows.get(key) for key in keys})
 
 
 def suppress(conn: Connection, config: Config, address: str, reason: str) -> None:
     until = utcnow() + timedelta(days=config.guard.suppression_days)
     address = address.lower()
+    buffer = behind(conn)
+    if buffer is not None:
+        buffer.suppressed[address] = reason[:1000]
     insert_ignore(conn, SUPPRESSION, {"email": address, "reason": reason[:1000], "until": until,
                                       "created_at": utcnow()})
     conn.execute(update(SUPPRESSION).where(SUPPRESSION.c.email == address).values(until=until, reason=reason[:1000]))
 
 
+def _read_bucket(conn: Connection, key: str, query: Select[Any]) -> tuple[Row[Any] | None, bool]:
+    """The bucket, and whether it is known not to exist because its ticket is of this batch."""
+    buffer = behind(conn)
+    if buffer is None:
+        return conn.execute(query, {"key": key}).first(), False
+    if key in buffer.new_buckets:
+        flush_buckets(conn)  # a second mail on a ticket of this batch: its bucket is written first
+    if key in buffer.buckets:
+        row = buffer.buckets.pop(key)  # read for the batch; taken now, so read again next time
+        return row, row is None and key.startswith("ticket:")
+    return conn.execute(query, {"key": key}).first(), False
+
+
 def _take(conn: Connection, key: str, bucket: Bucket, *, defer: bool = False) -> Verdict:
     now = utcnow()
     query = _LOCK_BUCKET if conn.dialect.name == "postgresql" else _READ_BUCKET
-    row = conn.execute(query, {"key": key}).first()
+    row, fresh = _read_bucket(conn, key, query)
     if row is None:
         # A first mail to this recipient or ticket: a full bucket, less this mail.
-        if insert_ignore(conn, BUDGET, {"key": key, "tokens": bucket.capacity - 1, "updated_at": now, "tripped_at": None}):
+        values = {"key": key, "tokens": bucket.capacity - 1, "updated_at": now, "tripped_at": None}
+        buffer = behind(conn)
+        if fresh and buffer is not None:
+            buffer.new_buckets[key] = values  # nobody else can make a bucket for a ticket of this batch
+            return Verdict(True)
+        if insert_ignore(conn, BUDGET, values):
             return Verdict(True)
         row = conn.execute(query, {"key": key}).one()  # another daemon made it meanwhile
     hours = max((now - row.updated_at).total_seconds(), 0) / 3600

@@ -1,7 +1,8 @@
 """Mail that events cause: rendered from templates and written to the outbox in the caller's transaction.
 
 Each outgoing mail is also stored as an outbound `Message` on its ticket, so that a customer who
-answers it (In-Reply-To: our Message-ID) is threaded back onto the right ticket.
+answers it (In-Reply-To: our Message-ID) is threaded back onto the right ticket. In the
+processor's set-based batch both rows wait for the batch's end (`store.queue_mail`).
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, bindparam, select
 
 from gateway.clock import utcnow
 from gateway.config import Agent, Config
-from gateway.db.tables import ATTACHMENT, CUSTOMER, MESSAGE, MESSAGE_ATTACHMENT, OUTBOX
+from gateway.db.tables import ATTACHMENT, CUSTOMER, MESSAGE, MESSAGE_ATTACHMENT
 from gateway.followup import thread_index
 from gateway.guard import Verdict, allow_automatic, suppressed
 from gateway.i18n import formats
@@ -44,7 +45,6 @@ from gateway.tickets.lifecycle import Status, display_name
 from gateway.tickets.notices import Text
 from gateway.tickets.rows import CustomerRow, TicketKey, TicketRow
 
-INSERT_OUTBOX = insert(OUTBOX)
 _CUSTOMER = select(CUSTOMER).where(CUSTOMER.c.id == bindparam("cid"))
 # The customer's thread: what they sent and what we sent them. An agent's own mail and a third
 # party's exchange are on the ticket too, but the customer never saw them (and an agent's
@@ -73,11 +73,9 @@ def _title(event: str) -> str:
 
 def _thread_ids(conn: Connection, ticket_id: int) -> tuple[str | None, list[str]]:
     """The ticket's newest Message-ID and the chain before it, for In-Reply-To and References."""
+    store.flush_behind(conn, [ticket_id])  # our mail of this batch is of the chain
     ids = [row.message_id for row in conn.execute(_THREAD, {"tid": ticket_id})]
     return (ids[0] if ids else None), list(reversed(ids))
-
-
-INSERT_MESSAGE = insert(MESSAGE)
 
 
 def _files(conn: Connection, base_url: str, number: int, message_ids: list[int],
@@ -380,17 +378,19 @@ class Notifier:
         `not_before`: a deferred mail, which the sender leaves alone until then."""
         raw = mail.build().as_bytes()
         now = utcnow()
-        conn.execute(INSERT_OUTBOX, {
+        row = {
             "created_at": now, "next_attempt_at": not_before or now, "ticket_id": ticket_id, "kind": kind,
             "mail_from": mail.from_addr, "rcpt_to": mail.to, "message_id": mail.message_id, "raw": raw,
             "state": "pending", "attempts": 0, "last_error": "",
-        })
+        }
+        copy = None
         if ticket_id is not None and on_ticket:
-            conn.execute(INSERT_MESSAGE, {
+            copy = {
                 "ticket_id": ticket_id, "direction": "out", "kind": kind, "author": mail.from_addr,
                 "message_id": mail.message_id, "subject": mail.subject, "text": mail.text, "body_hash": "",
                 # The copy of a mail we sent: the history shows the words (agent's reply, the
                 # question asked) once, from their own message row; this row threads replies.
                 "thread_by": "", "created_at": now, "visibility": "mail", "thread_root": thread_root,
-            })
+            }
+        store.queue_mail(conn, row, copy)
         return mail.message_id

@@ -2,13 +2,17 @@
 
 `gateway.stages` holds the stages and their order; this module owns the batch around them.
 Prepare stages run before any transaction is open; then one write transaction per batch runs
-the batch stages over the whole batch, and the item stages item by item, each item in its own
-savepoint, so that one bad message is quarantined and the rest of the batch still commits.
-Marking the inbound row done happens in that same transaction, guarded by our claim token:
-the ticket, its messages and its outbox rows exist exactly when the item is done.
+the batch stages over the whole batch, and the item stages item by item. Marking the inbound
+row done happens in that same transaction, guarded by our claim token: the ticket, its
+messages and its outbox rows exist exactly when the item is done.
 
-A batch stage is given every item at once (`BatchStage`): set-based writes over the whole
-batch belong there, ahead of the item stages; the items keep their own savepoints after it.
+A batch is run set-based first, optimistically: no savepoint per item, the outbox rows and
+outbound copies held back and written with one statement per table (`store.writing_behind`),
+every item marked done with one statement. Should anything in it fail, or an item be deferred
+or refused, that transaction is rolled back and the same claimed batch is run again item by
+item, each item in its own savepoint with its writes made at once, so that one bad message is
+quarantined alone and the rest of the batch still commits. A transient database error is not
+the batch's fault: the batch is given back and retried, as it always was, never redone at once.
 
 Shared batches stay fair under contention: on PostgreSQL the tickets a batch will touch are
 locked first, in id order, so two daemons answering the same tickets wait for each other
@@ -33,9 +37,12 @@ from gateway.db.retry import is_transient, jitter
 from gateway.db.tables import INBOUND, QUARANTINE
 from gateway.stages.context import Context, Defer, Reject
 from gateway.stages.pipeline import Pipeline
+from gateway.tickets import store
 
 log = logging.getLogger("gateway.process")
-FINISH_INBOUND = (update(INBOUND).where(INBOUND.c.id == bindparam("iid"), INBOUND.c.claim == bindparam("token"))
+# Only a row still queued: one done by a commit whose answer was lost is never done twice.
+FINISH_INBOUND = (update(INBOUND).where(INBOUND.c.id == bindparam("iid"), INBOUND.c.claim == bindparam("token"),
+                                        INBOUND.c.state == "queued")
                   .values(state=bindparam("state"), processed_at=bindparam("now"), lease_until=None,
                           note=bindparam("note")))
 
@@ -69,12 +76,7 @@ class Processor:
             return 0
         started = time.perf_counter()
         try:
-            contexts = [self.run_prepare(_context(row, token)) for row in rows]
-            with self.engine.begin() as conn:
-                for batch_stage in self.pipeline.batch:
-                    batch_stage.run(contexts, self.pipeline, conn)
-                for ctx in contexts:
-                    self._run_item(conn, ctx)
+            contexts = self._attempt(rows, token)
         except Exception as exc:
             if is_transient(exc):
                 # Nothing of this batch was committed: its items go back to the queue now, not
@@ -89,6 +91,41 @@ class Processor:
             if not ctx.outcome.startswith(("skipped", "deferred")):
                 metrics.processed(row.received_at, done_at)
         return len(rows)
+
+    def _attempt(self, rows: list[Row[Any]], token: str) -> list[Context]:
+        """The batch set-based if it goes through that way, else item by item; its contexts."""
+        contexts = [self.run_prepare(_context(row, token)) for row in rows]
+        if len(contexts) > 1 and not any(ctx.stage for ctx in contexts):
+            try:
+                with self.engine.begin() as conn:
+                    self._run_set(conn, contexts)
+                return contexts
+            except Exception as exc:
+                if is_transient(exc):
+                    # The database hiccuped, perhaps during COMMIT: whether it went through is
+                    # unknown, so the batch is given back, as any batch would be.
+                    raise
+                log.info("batch of %d again item by item after %s: %s", len(rows), type(exc).__name__, exc)
+            # The stages wrote to these contexts: the item run starts again from the mail.
+            contexts = [self.run_prepare(_context(row, token)) for row in rows]
+        with self.engine.begin() as conn:
+            self._run_batch_stages(conn, contexts)
+            for ctx in contexts:
+                self._run_item(conn, ctx)
+        return contexts
+
+    def _run_batch_stages(self, conn: Connection, contexts: list[Context]) -> None:
+        for batch_stage in self.pipeline.batch:
+            batch_stage.run(contexts, self.pipeline, conn)
+
+    def _run_set(self, conn: Connection, contexts: list[Context]) -> None:
+        """The whole batch in one go: any exception (a Defer or Reject too) rolls all of it back."""
+        with store.writing_behind(conn):
+            self._run_batch_stages(conn, contexts)
+            for ctx in contexts:
+                self.run_item_stages(conn, ctx)
+            store.flush_behind(conn)
+        _finish_all(conn, contexts)
 
     def run_prepare(self, ctx: Context) -> Context:
         """The prepare stages, no database; a failure leaves `ctx.stage` naming the stage."""
@@ -198,6 +235,16 @@ def _finish(conn: Connection, ctx: Context, state: str, note: str) -> None:
         "iid": ctx.inbound_id, "token": ctx.claim, "state": state, "now": utcnow(), "note": note[:500],
     })
     if result.rowcount != 1:
+        raise Skip()
+
+
+def _finish_all(conn: Connection, contexts: list[Context]) -> None:
+    """Every item of a set-based run done, in one statement; a lost lease sends it item by item."""
+    now = utcnow()
+    result = conn.execute(FINISH_INBOUND, [
+        {"iid": ctx.inbound_id, "token": ctx.claim, "state": "done", "now": now, "note": ctx.outcome[:500]}
+        for ctx in contexts])
+    if result.rowcount != len(contexts):
         raise Skip()
 
 

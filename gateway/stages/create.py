@@ -44,7 +44,7 @@ def _open(ctx: Context, services: Services, conn: Connection, opening: Opening) 
                               subject=subject, mailbox=opening.mailbox, actor=ctx.sender,
                               values=_columns(opening, customer, language), why=why)
     store.add_participant(conn, ref.id, customer.email, "customer")
-    dropped = store_mail(ctx, services, conn, ref.id, opening.mailbox)
+    dropped = store_mail(ctx, services, conn, ref.id, opening.mailbox, first=True)
     ctx.ticket_numbers.append(ref.number)
     if ctx.on_behalf is not None:
         _opened_by_agent(ctx, conn, ref)

@@ -16,6 +16,7 @@ from gateway.db.tables import OUTBOX
 from gateway.mail import known as matching
 from gateway.stages.base import ItemStage, Services
 from gateway.stages.context import Context
+from gateway.tickets import store
 
 # How many of our latest mails to the writer a reply may quote.
 RECENT = 10
@@ -28,6 +29,7 @@ _TO_SENDER = (select(OUTBOX.c.raw).where(OUTBOX.c.ticket_id.in_(bindparam("tids"
 def sent_texts(conn: Connection, *, message_ids: Sequence[str], ticket_ids: Sequence[int], to: str) -> list[str]:
     """The texts of our mail a reply may quote: the mail it names, and our latest mail to the writer."""
     raws: list[bytes] = []
+    store.flush_behind(conn, ticket_ids)  # our mail of this batch to the writer counts too
     ids = [mid for mid in dict.fromkeys(message_ids) if mid]
     if ids:
         raws += [row.raw for row in conn.execute(_BY_MESSAGE_ID, {"ids": ids})]

@@ -31,9 +31,12 @@ def message_values(ctx: Context, mailbox: str) -> dict[str, Any]:
             "trace": json.dumps(ctx.trace(), ensure_ascii=False)}
 
 
-def store_mail(ctx: Context, services: Services, conn: Connection, ticket_id: int, mailbox: str) -> list[str]:
-    """Store the message on the ticket; returns what was left out (attachments over the limit)."""
-    row = store.add_message(conn, ticket_id, message_values(ctx, mailbox))
+def store_mail(ctx: Context, services: Services, conn: Connection, ticket_id: int, mailbox: str, *,
+               first: bool = False) -> list[str]:
+    """Store the message on the ticket; returns what was left out (attachments over the limit).
+
+    `first`: the mail that opened the ticket, which was made up to date with it."""
+    row = store.add_message(conn, ticket_id, message_values(ctx, mailbox), touch=not first)
     notes = ctx.held + store.store_attachments(conn, row, ctx.mail.attachments,
                                                services.config.attachments.max_size)
     for note in notes:

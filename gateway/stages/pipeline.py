@@ -15,6 +15,7 @@ from gateway.stages import (
     acknowledge,
     announce,
     bounce,
+    budgets,
     check,
     classify,
     copies,
@@ -40,7 +41,7 @@ from gateway.stages.base import BatchStage, ItemStage, PrepareStage, Services
 
 PREPARE: tuple[PrepareStage, ...] = (parse.STAGE, classify.STAGE, check.STAGE, strip.STAGE, prove.STAGE)
 
-BATCH: tuple[BatchStage, ...] = (hold.STAGE, lock.STAGE)
+BATCH: tuple[BatchStage, ...] = (hold.STAGE, lock.STAGE, budgets.STAGE)
 
 ITEM: tuple[ItemStage, ...] = (
     postmaster.STAGE,

@@ -2,27 +2,36 @@
 
 Every change a ticket undergoes is also written to its append-only event log (`ticketevent`),
 which is what SLA clocks are computed from; nothing here updates a status without an event.
+
+It also owns the write-behind buffer of a batch (`WriteBehind`): rows nobody reads back in the
+same batch (outbox rows and the outbound copies of queued mail) held on the connection and
+written with one statement per table when the batch ends, or earlier where a reader needs them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.clock import utcnow
 from gateway.db.ignore import insert_ignore
 from gateway.db.tables import (
     ATTACHMENT,
+    BUDGET,
     CUSTOMER,
     EVENT,
     MESSAGE,
     MESSAGE_ATTACHMENT,
+    OUTBOX,
     PARTICIPANT,
     TICKET,
 )
@@ -37,8 +46,16 @@ INSERT_MESSAGE = insert(MESSAGE).returning(MESSAGE.c.id)
 INSERT_EVENT = insert(EVENT)
 NUMBER_TICKET = update(TICKET).where(TICKET.c.id == bindparam("tid")).values(number=bindparam("number"))
 TOUCH_TICKET = update(TICKET).where(TICKET.c.id == bindparam("tid")).values(updated_at=bindparam("now"))
+LAST_TICKET_ID = select(func.coalesce(func.max(TICKET.c.id), 0))
 FIND_CUSTOMER = select(CUSTOMER).where(CUSTOMER.c.email == bindparam("email"))
 FIND_ATTACHMENT = select(ATTACHMENT.c.id).where(ATTACHMENT.c.sha256 == bindparam("sha"))
+INSERT_OUTBOX = insert(OUTBOX)
+INSERT_COPY = insert(MESSAGE)
+INSERT_BUCKET = insert(BUDGET)
+LOAD_TICKET = select(TICKET).where(TICKET.c.id == bindparam("tid"))
+INSERT_FILE = insert(MESSAGE_ATTACHMENT)
+SET_FIELDS = update(TICKET).where(TICKET.c.id == bindparam("tid")).values(
+    fields=bindparam("new_fields"), missing_fields=bindparam("missing"))
 NOTES = select(MESSAGE.c.text).where(MESSAGE.c.ticket_id == bindparam("tid"), MESSAGE.c.kind == "note")
 
 
@@ -51,13 +68,99 @@ class TicketRef:
     subject: str
 
 
+# Where a batch's buffer hangs on its connection. `Connection.info` outlives the checkout (it is
+# the pooled connection's), so `writing_behind` always takes it off again.
+_BEHIND = "postdesk.write_behind"
+
+
+@dataclass
+class WriteBehind:
+    """Rows held back to the end of the batch, in the order they were made, and what it read once."""
+
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    copies: list[dict[str, Any]] = field(default_factory=list)
+    tickets: set[int] = field(default_factory=set)
+    # SQLite, one writer: the next ticket id of this batch, read once (ids follow max(id) there).
+    next_ticket_id: int | None = None
+    # What `gateway.guard` read for the whole batch at once: budget buckets by key (None: there
+    # is none yet, as for a ticket this batch created) and suppressions by address (None: none).
+    buckets: dict[str, Row[Any] | None] = field(default_factory=dict)
+    # New buckets of this batch's tickets, written with the rest.
+    new_buckets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    suppressed: dict[str, str | None] = field(default_factory=dict)
+
+
+@contextmanager
+def writing_behind(conn: Connection) -> Iterator[WriteBehind]:
+    """Hold outbox rows and outbound copies on `conn` until `flush_behind` (the batch's end)."""
+    buffer = WriteBehind()
+    conn.info[_BEHIND] = buffer
+    try:
+        yield buffer
+    finally:
+        conn.info.pop(_BEHIND, None)
+
+
+def behind(conn: Connection) -> WriteBehind | None:
+    """The buffer of the batch running on `conn`, if it writes behind."""
+    buffer: WriteBehind | None = conn.info.get(_BEHIND)
+    return buffer
+
+
+def queue_mail(conn: Connection, row: dict[str, Any], copy: dict[str, Any] | None) -> None:
+    """An outbox row and its copy on the ticket: written now, or held back when the batch writes behind."""
+    buffer = behind(conn)
+    if buffer is None:
+        conn.execute(INSERT_OUTBOX, row)
+        if copy is not None:
+            conn.execute(INSERT_COPY, copy)
+        return
+    buffer.outbox.append(row)
+    if row["ticket_id"] is not None:
+        buffer.tickets.add(row["ticket_id"])
+    if copy is not None:
+        buffer.copies.append(copy)
+
+
+def flush_buckets(conn: Connection) -> None:
+    """Write the new budget buckets held back (`gateway.guard`)."""
+    buffer = behind(conn)
+    if buffer is not None and buffer.new_buckets:
+        conn.execute(INSERT_BUCKET, list(buffer.new_buckets.values()))
+        buffer.new_buckets = {}
+
+
+def flush_behind(conn: Connection, ticket_ids: Sequence[int] | None = None) -> None:
+    """Write what is held back: all of it, or only if it holds rows of one of `ticket_ids`.
+
+    A reader of a ticket's messages or outbox rows calls this first, so it sees them all, in
+    the order an item-by-item run would have written them."""
+    buffer = behind(conn)
+    if buffer is None or (ticket_ids is not None and buffer.tickets.isdisjoint(ticket_ids)):
+        return
+    if ticket_ids is None:
+        flush_buckets(conn)
+    if buffer.outbox:
+        conn.execute(INSERT_OUTBOX, buffer.outbox)
+    if buffer.copies:
+        conn.execute(INSERT_COPY, buffer.copies)
+    buffer.outbox, buffer.copies, buffer.tickets = [], [], set()
+
+
+# A first mail's customer comes back from the insert itself; a known one is read.
+_NEW_CUSTOMER = {
+    "postgresql": pg_insert(CUSTOMER).on_conflict_do_nothing().returning(*CUSTOMER.c),
+    "sqlite": sqlite_insert(CUSTOMER).on_conflict_do_nothing().returning(*CUSTOMER.c),
+}
+
+
 def customer(conn: Connection, email: str, name: str, organisation: str | None) -> Row[Any]:
     """The customer with this address, registered now if this is their first mail."""
-    insert_ignore(conn, CUSTOMER, {
+    made = conn.execute(_NEW_CUSTOMER[conn.dialect.name], {
         "email": email, "name": name, "organisation": organisation, "notifications_off": False,
         "created_at": utcnow(),
-    })
-    return conn.execute(FIND_CUSTOMER, {"email": email}).one()
+    }).first()
+    return made if made is not None else conn.execute(FIND_CUSTOMER, {"email": email}).one()
 
 
 def add_participant(conn: Connection, ticket_id: int, email: str, role: str) -> None:
@@ -79,20 +182,59 @@ def create_ticket(conn: Connection, *, first_number: int, customer_id: int, subj
     row = {"subject": subject, "status": Status.NEW.value, "customer_id": customer_id, "mailbox": mailbox,
            "created_at": now, "updated_at": now, "priority": "normal", "tags": "", "fields": "{}",
            "missing_fields": "", **values}
-    ticket_id = conn.execute(INSERT_TICKET, row).scalar_one()
-    # Numbers follow ids: unique across daemons without a counter row everyone would lock.
+    buffer = behind(conn)
+    ticket_id = _insert_ticket(conn, row, first_number, buffer)
     number = first_number + ticket_id - 1
-    conn.execute(NUMBER_TICKET, {"tid": ticket_id, "number": number})
+    if buffer is not None:
+        buffer.buckets[f"ticket:{ticket_id}"] = None
     add_event(conn, ticket_id, "created", status=Status.NEW.value, actor=actor, detail=why, at=now)
     return TicketRef(ticket_id, number, subject)
 
 
-def add_message(conn: Connection, ticket_id: int, values: dict[str, Any]) -> int:
+def _insert_ticket(conn: Connection, row: dict[str, Any], first_number: int, buffer: WriteBehind | None) -> int:
+    """The new ticket's row with its number, which follows its id; returns the id.
+
+    Numbers follow ids: unique across daemons without a counter row everyone would lock."""
+    if conn.dialect.name == "postgresql":
+        return int(conn.execute(_numbered(tuple(row)), {f"v_{k}": v for k, v in row.items()}
+                                | {"v_first": first_number}).scalar_one())
+    if buffer is None:
+        ticket_id = int(conn.execute(INSERT_TICKET, row).scalar_one())
+        conn.execute(NUMBER_TICKET, {"tid": ticket_id, "number": first_number + ticket_id - 1})
+        return ticket_id
+    # SQLite, set-based: the batch holds the one write lock, so it may count on from max(id).
+    if buffer.next_ticket_id is None:
+        buffer.next_ticket_id = conn.execute(LAST_TICKET_ID).scalar_one() + 1
+    ticket_id, buffer.next_ticket_id = buffer.next_ticket_id, buffer.next_ticket_id + 1
+    conn.execute(INSERT_TICKET, {**row, "id": ticket_id, "number": first_number + ticket_id - 1})
+    return ticket_id
+
+
+# PostgreSQL's INSERT of a numbered ticket, one per set of columns given, built once each.
+_NUMBERED: dict[tuple[str, ...], Any] = {}
+
+
+def _numbered(keys: tuple[str, ...]) -> Any:
+    """INSERT … SELECT: the id from the table's sequence and the number from it, in one statement."""
+    statement = _NUMBERED.get(keys)
+    if statement is None:
+        new = select(func.nextval(func.pg_get_serial_sequence("ticket", "id")).label("id")).subquery()
+        given = [bindparam(f"v_{k}", type_=TICKET.c[k].type) for k in keys]
+        number = new.c.id + bindparam("v_first", type_=TICKET.c.number.type) - 1
+        statement = _NUMBERED[keys] = insert(TICKET).from_select(
+            ["id", "number", *keys], select(new.c.id, number, *given)).returning(TICKET.c.id)
+    return statement
+
+
+def add_message(conn: Connection, ticket_id: int, values: dict[str, Any], *, touch: bool = True) -> int:
+    """A message on the ticket; `touch=False` for a ticket's first, made with it (updated then)."""
+    flush_behind(conn, [ticket_id])  # the ticket's messages stay in the order they were made
     row = {"direction": "in", "kind": "customer", "author": "", "message_id": "", "subject": "", "text": "",
            "body": "", "body_hash": "", "thread_by": "", "visibility": "public", "html": "", "trace": "{}",
            "mailbox": "", "created_at": utcnow(), **values, "ticket_id": ticket_id}
     message_id = conn.execute(INSERT_MESSAGE, row).scalar_one()
-    conn.execute(TOUCH_TICKET, {"tid": ticket_id, "now": row["created_at"]})
+    if touch:
+        conn.execute(TOUCH_TICKET, {"tid": ticket_id, "now": row["created_at"]})
     return int(message_id)
 
 
@@ -109,7 +251,7 @@ def store_attachments(conn: Connection, message_row: int, attachments: Sequence[
         insert_ignore(conn, ATTACHMENT, {"sha256": digest, "size": len(item.payload), "data": item.payload,
                                          "created_at": utcnow()})
         attachment_id = conn.execute(FIND_ATTACHMENT, {"sha": digest}).scalar_one()
-        conn.execute(insert(MESSAGE_ATTACHMENT), {
+        conn.execute(INSERT_FILE, {
             "message_id": message_row, "attachment_id": attachment_id, "filename": item.filename[:500],
             "content_type": item.content_type[:200], "content_id": (item.content_id or None),
         })
@@ -122,7 +264,7 @@ def note_texts(conn: Connection, ticket_id: int) -> list[str]:
 
 
 def load(conn: Connection, ticket_id: int) -> TicketRow:
-    return conn.execute(select(TICKET).where(TICKET.c.id == ticket_id)).one()
+    return conn.execute(LOAD_TICKET, {"tid": ticket_id}).one()
 
 
 def change_status(conn: Connection, ticket: TicketRow, target: Status, *, actor: str, why: str) -> None:
@@ -143,6 +285,6 @@ def update_fields(conn: Connection, ticket: TicketRow, given: dict[str, str], re
     """Merge fields a reply supplied; returns what is still missing."""
     fields = {**json.loads(ticket.fields or "{}"), **given}
     missing = [name for name in required if not fields.get(name)]
-    conn.execute(update(TICKET).where(TICKET.c.id == ticket.id).values(
-        fields=json.dumps(fields, ensure_ascii=False), missing_fields=",".join(missing)))
+    conn.execute(SET_FIELDS, {"tid": ticket.id, "new_fields": json.dumps(fields, ensure_ascii=False),
+                              "missing": ",".join(missing)})
     return missing

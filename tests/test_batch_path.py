@@ -1,0 +1,151 @@
+"""The set-based batch: one bad item still ends in quarantine alone, and the rows are the item path's.
+
+A real `Processor` over a real database, SQLite and PostgreSQL. The poison is the database's
+own: a trigger that refuses one customer's address, so the set-based run fails inside the
+database and the processor must redo the claimed batch item by item.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+
+from gateway.config import load_config
+from gateway.daemon import build_pipeline
+from gateway.db.engine import make_engine, upgrade
+from gateway.intake.writer import enqueue_inbound
+from gateway.process import Processor
+from tests.harness import REPO, Database, make_mail
+
+POISON_SQLITE = """CREATE TRIGGER poison BEFORE INSERT ON customer WHEN NEW.email LIKE 'poison-%'
+BEGIN SELECT RAISE(ABORT, 'poisoned customer'); END"""
+POISON_PG = ["""CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN
+  IF NEW.email LIKE 'poison-%' THEN RAISE EXCEPTION 'poisoned customer'; END IF; RETURN NEW; END $$
+  LANGUAGE plpgsql""", "CREATE TRIGGER poison BEFORE INSERT ON customer FOR EACH ROW EXECUTE FUNCTION poison()"]
+
+
+def _processor(db: Database, folder: Path, batch_size: int) -> Processor:
+    environ = {"POSTDESK_DATABASE__URL": db.url, "POSTDESK_SECRET": "batch-secret",
+               "POSTDESK_STORE_DIR": str(folder / "store"), "POSTDESK_ADMIN_ADDRESS": "admin@telenta-it.example",
+               "POSTDESK_PROCESSOR__BATCH_SIZE": str(batch_size)}
+    previous = Path.cwd()
+    os.chdir(REPO)  # templates and rules are found relative to the project, as the daemon finds them
+    try:
+        config = load_config(REPO / "config" / "postdesk.yaml", environ=environ)
+        engine = make_engine(config.database.url)
+        upgrade(engine)
+        return Processor(engine, build_pipeline(config), f"batch-{batch_size}")
+    finally:
+        os.chdir(previous)
+
+
+@pytest.fixture
+def db(request: pytest.FixtureRequest, backend: Database, tmp_path: Path) -> Iterator[Database]:
+    """A second fresh database of the module's kind (the `backend` fixture decides which)."""
+    fresh = Database(backend.kind, tmp_path)
+    yield fresh
+    fresh.drop()
+
+
+def _queue(engine: Engine, mails: list[tuple[str, bytes]]) -> list[int]:
+    return enqueue_inbound(engine, [{"source": "smtp", "mail_from": sender, "rcpt_to": "support@telenta.example",
+                                     "raw": raw} for sender, raw in mails])
+
+
+def _poison(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for statement in [POISON_SQLITE] if engine.dialect.name == "sqlite" else POISON_PG:
+            conn.execute(text(statement))
+
+
+def test_one_poisoned_item_is_quarantined_alone_and_the_rest_of_its_batch_commits(
+        db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    processor = _processor(db, tmp_path, batch_size=64)
+    try:
+        _poison(processor.engine)
+        with caplog.at_level(logging.INFO, logger="gateway.process"):
+            _poisoned_batch(processor, db)
+        # The set-based run was tried first, and given up for the item-by-item run.
+        assert [r for r in caplog.records if "batch of 8 again item by item" in r.getMessage()]
+    finally:
+        processor.engine.dispose()
+
+
+def _poisoned_batch(processor: Processor, db: Database) -> None:
+    senders = [f"batch-{i}-{uuid.uuid4().hex[:6]}@kund.example" for i in range(7)]
+    senders.insert(3, f"poison-{uuid.uuid4().hex[:6]}@kund.example")
+    ids = _queue(processor.engine, [(s, make_mail(sender=s, subject=f"Larm {i}")) for i, s in enumerate(senders)])
+    # One claim takes all eight; the set-based run fails and the same batch is redone item by item.
+    assert processor.run_batch() == 8
+    assert processor._alone == 0  # never fell back to taking the next ones one at a time
+    states = dict(db.rows("SELECT id, state FROM inbound"))
+    assert [states[i] for i in ids] == ["done"] * 3 + ["quarantined"] + ["done"] * 4
+    [(inbound_id, stage, reason)] = db.rows("SELECT inbound_id, stage, reason FROM quarantine")
+    assert (inbound_id, stage) == (ids[3], "create") and "poisoned customer" in reason
+    confirmed = [row[0] for row in db.rows("SELECT rcpt_to FROM outbox WHERE kind = 'confirmation' ORDER BY id")]
+    assert confirmed == [s for s in senders if not s.startswith("poison-")]
+    assert db.scalar("SELECT count(*) FROM ticket") == 7
+    # Numbers follow ids, in both ways of writing a ticket.
+    assert db.rows("SELECT DISTINCT number - id FROM ticket") == [(processor.pipeline.config.tickets.first_number - 1,)]
+    assert processor.run_batch() == 0
+
+
+def _mails() -> list[tuple[str, bytes]]:
+    """New tickets, a customer's second ticket, and a reply to a mail of the same batch."""
+    first = f"<first-{uuid.uuid4().hex}@kund.example>"
+    mails = [("anna@kund.example", make_mail(sender="anna@kund.example", subject="Larmet tjuter", message_id=first))]
+    mails += [(f"kund{i}@kund{i % 3}.example", make_mail(sender=f"kund{i}@kund{i % 3}.example", subject=f"Fel {i}"))
+              for i in range(5)]
+    mails.append(("anna@kund.example", make_mail(sender="anna@kund.example", subject="En sak till")))
+    mails.append(("anna@kund.example", make_mail(sender="anna@kund.example", subject="Re: Larmet tjuter",
+                                                 body="Det tjuter fortfarande.\n",
+                                                 headers={"In-Reply-To": first, "References": first})))
+    return mails
+
+
+def _contents(db: Database) -> dict[str, Any]:
+    """What the processor wrote, without ids, times and per-mail Message-IDs; ticket ids as numbers."""
+    number = "(SELECT number FROM ticket t WHERE t.id = {}.ticket_id)"
+    return {
+        "inbound": db.rows("SELECT state, note FROM inbound ORDER BY id"),
+        "ticket": db.rows("SELECT t.number, t.subject, t.status, c.email, t.department, t.priority, t.language, "
+                          "t.mailbox FROM ticket t JOIN customer c ON c.id = t.customer_id ORDER BY t.number"),
+        "customer": db.rows("SELECT email, name, organisation, language FROM customer ORDER BY email"),
+        "message": db.rows(f"SELECT {number.format('m')}, direction, kind, author, subject, visibility, "
+                           "CASE WHEN direction = 'in' THEN text ELSE '' END FROM message m "
+                           "ORDER BY m.ticket_id, m.id"),
+        "event": db.rows(f"SELECT {number.format('e')}, kind, status, actor, detail FROM ticketevent e "
+                         "ORDER BY e.ticket_id, e.id"),
+        "participant": db.rows(f"SELECT {number.format('p')}, email, role FROM participant p ORDER BY 1, 2"),
+        "outbox": db.rows(f"SELECT {number.format('o')}, kind, mail_from, rcpt_to, state FROM outbox o ORDER BY o.id"),
+        "budget": sorted((key.split(":")[0], round(tokens, 3)) for key, tokens in db.rows(
+            "SELECT key, tokens FROM budget")),
+    }
+
+
+def test_the_set_based_path_writes_the_rows_the_item_path_writes(backend: Database, tmp_path: Path) -> None:
+    mails = _mails()
+    found = []
+    for batch_size in (64, 1):  # 1: every batch is one item, run item by item in its savepoint
+        db = Database(backend.kind, tmp_path)
+        processor = _processor(db, tmp_path / str(batch_size), batch_size=batch_size)
+        try:
+            _queue(processor.engine, mails)
+            while processor.run_batch():
+                pass
+            found.append(_contents(db))
+        finally:
+            processor.engine.dispose()
+            db.drop()
+    batched, alone = found
+    assert all(state == "done" for state, _ in batched["inbound"])
+    for table in alone:
+        assert batched[table] == alone[table], table
+    assert len(batched["ticket"]) == 7 and batched["outbox"]
