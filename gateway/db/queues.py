@@ -94,11 +94,6 @@ def claim_inbound(engine: Engine, token: str, *, limit: int, lease: timedelta,
     return rows
 
 
-def claim_outbox(engine: Engine, token: str, *, limit: int, lease: timedelta) -> list[AnyRow]:
-    due = OUTBOX.c.next_attempt_at <= utcnow()
-    return claim(engine, OUTBOX, token, limit=limit, lease=lease, state="pending", extra=due)
-
-
 def release(engine: Engine, table: Table, claim_token: str, *, not_before: datetime | None = None) -> int:
     """Give back the rows a failed batch still holds, at once (or from `not_before`)."""
     with engine.begin() as conn:
