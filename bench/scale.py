@@ -10,6 +10,10 @@ Core (customers, tickets, their messages, inbound and outbox rows and events, in
 20,000 tickets), each driven by the same load generator as bench/ingest.py. The drop is
 relative to the empty store of the same kind. Last, the daemon runs under load for
 `--memory-seconds` while its VmRSS is sampled every second. Prints figures; asserts nothing.
+
+End to end is bench/ingest.py's: every message's confirmation received by the relay sink,
+matched to its mail by the mail's Message-ID (bench/latency.py's sink), from the first message
+sent until the last confirmation arrived; the staff notices are counted apart.
 """
 
 from __future__ import annotations
@@ -31,10 +35,10 @@ sys.path.insert(0, str(REPO))
 
 from sqlalchemy import Engine, insert, text  # noqa: E402
 
-from bench import ingest  # noqa: E402
+from bench import ingest, latency  # noqa: E402
 from gateway.db.engine import make_engine, upgrade  # noqa: E402
 from gateway.db.models import Customer, Inbound, Message, Outbox, Ticket, TicketEvent  # noqa: E402
-from tests.harness import Daemon, Database, Sink  # noqa: E402
+from tests.harness import Daemon, Database  # noqa: E402
 
 BATCH = 20_000
 FIRST_NUMBER = 100_000
@@ -129,19 +133,14 @@ class Run:
     accepted: float
     end_to_end: float
     peak_rss_mb: float
-
-
-def e2e_rate(results: list[tuple[str, float, float]], sink: Sink, expected: int) -> float:
-    got = sink.wait_total(expected, timeout=900)
-    sent_at = min(r[1] for r in results)
-    arrived = max(m.arrived_at for m in sink.messages)
-    return got / (arrived - sent_at)
+    confirmed: int
+    messages: int
 
 
 @dataclass
 class Store:
     db: Database
-    sink: Sink
+    sink: latency.Stamping
     daemon: Daemon
 
 
@@ -151,7 +150,8 @@ def started(kind: str, tmp: Path, tickets: int) -> tuple[Store, float]:
     upgrade(engine)
     seconds = fill(engine, tickets)
     engine.dispose()
-    sink = Sink().start()
+    sink = latency.Stamping()
+    sink.start()
     daemon = Daemon(db, sink, tmp / f"daemon-{kind}-{tickets}.log", env_extra=DAEMON_ENV).start(timeout=120)
     return Store(db, sink, daemon), seconds
 
@@ -162,17 +162,19 @@ def stopped(store: Store) -> None:
     store.db.drop()
 
 
-def measure(kind: str, tickets: int, messages: int, processes: int) -> Run:
+def run_through(store: Store, messages: int, processes: int) -> ingest.EndToEnd:
+    """bench/ingest.py's end-to-end run on this store's daemon."""
+    return ingest.end_to_end([store.daemon.port], ingest.pids_of([store.daemon]), store.sink, messages, processes)
+
+
+def measure(kind: str, tickets: int, messages: int, processes: int, base: float) -> Run:
     with tempfile.TemporaryDirectory() as folder:
         store, seconds = started(kind, Path(folder), tickets)
         try:
-            assert store.daemon.proc is not None
-            results = ingest.drive(store.daemon.port, messages, processes)
-            accepted = ingest.summarise(f"postdesk ({kind}, {tickets:,} stored)", results)
-            rate = e2e_rate(results, store.sink, messages)
-            rss = ingest.peak_rss_mb(store.daemon.proc.pid)
-            print(f"{'':<34} {rate:8.0f} msg/s end-to-end; fill {seconds:.0f} s; peak RSS {rss:.0f} MB", flush=True)
-            return Run(tickets, seconds, accepted, rate, rss)
+            run = run_through(store, messages, processes)
+            accepted = ingest.show(f"postdesk ({kind}, {tickets:,} stored)", run, base)
+            print(f"{'':<34} fill {seconds:.0f} s; load average {ingest.load_average()}", flush=True)
+            return Run(tickets, seconds, accepted, run.rate, run.peak_rss_mb, run.confirmed, messages)
         finally:
             stopped(store)
 
@@ -203,8 +205,7 @@ def memory(kind: str, seconds: float, rate: float, processes: int) -> tuple[floa
             sampler = threading.Thread(target=sample, args=(pid, stop, readings), daemon=True)
             sampler.start()
             total = max(1000, int(rate * seconds))
-            ingest.drive(store.daemon.port, total, processes)
-            store.sink.wait_total(total, timeout=900)
+            run_through(store, total, processes)
             stop.set()
             sampler.join()
             end = rss_mb(pid)
@@ -220,6 +221,19 @@ def machine() -> str:
     return f"{cores} cores, {mem_kb / 1024 / 1024:.0f} GiB, Python {platform.python_version()}, {platform.platform()}"
 
 
+def report(base: float, table_rows: list[tuple[str, Run, Run]]) -> None:
+    """The table: each run next to the empty store of its kind and to the bare sink."""
+    print(f"\nbaseline (bare aiosmtpd sink): {base:.0f} msg/s accepted")
+    print(f"{'db':<11} {'stored':>10} {'fill s':>7} {'accepted/s':>11} {'drop':>7} {'e2e/s':>7} {'drop':>7} "
+          f"{'e2e/sink':>8} {'confirmed':>11} {'peak RSS':>9}")
+    for kind, run, empty in table_rows:
+        drop_in = (1 - run.accepted / empty.accepted) * 100
+        drop_e2e = (1 - run.end_to_end / empty.end_to_end) * 100
+        print(f"{kind:<11} {run.stored:>10,} {run.fill_seconds:>7.0f} {run.accepted:>11.0f} {drop_in:>6.1f}% "
+              f"{run.end_to_end:>7.0f} {drop_e2e:>6.1f}% {run.end_to_end / base:>8.2f} "
+              f"{run.confirmed:>5}/{run.messages:<5} {run.peak_rss_mb:>6.0f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickets", default="1000,1000000", help="stored-ticket counts besides 0, comma-separated")
@@ -231,23 +245,16 @@ def main() -> None:
     counts = [0, *(int(part.replace("_", "")) for part in args.tickets.split(",") if part.strip())]
     kinds = args.db or ["sqlite", "postgresql"]
     print(f"{machine()}\n{args.messages} messages per run, {args.processes} client processes x "
-          f"{ingest.THREADS_PER_PROCESS} persistent connections", flush=True)
+          f"{ingest.THREADS_PER_PROCESS} persistent connections; load average {ingest.load_average()}", flush=True)
     base = ingest.baseline(args.messages, args.processes)
     table_rows: list[tuple[str, Run, Run]] = []
     memories: dict[str, tuple[float, float, float, int]] = {}
     for kind in kinds:
-        runs = [measure(kind, count, args.messages, args.processes) for count in counts]
+        runs = [measure(kind, count, args.messages, args.processes, base) for count in counts]
         table_rows += [(kind, run, runs[0]) for run in runs]
         if args.memory_seconds > 0:
             memories[kind] = memory(kind, args.memory_seconds, runs[0].end_to_end, args.processes)
-    print(f"\nbaseline (bare aiosmtpd sink): {base:.0f} msg/s accepted")
-    print(f"{'db':<11} {'stored':>10} {'fill s':>7} {'accepted/s':>11} {'drop':>7} {'e2e/s':>7} {'drop':>7} "
-          f"{'vs sink':>8} {'peak RSS':>9}")
-    for kind, run, empty in table_rows:
-        drop_in = (1 - run.accepted / empty.accepted) * 100
-        drop_e2e = (1 - run.end_to_end / empty.end_to_end) * 100
-        print(f"{kind:<11} {run.stored:>10,} {run.fill_seconds:>7.0f} {run.accepted:>11.0f} {drop_in:>6.1f}% "
-              f"{run.end_to_end:>7.0f} {drop_e2e:>6.1f}% {run.accepted / base:>8.2f} {run.peak_rss_mb:>7.0f} MB")
+    report(base, table_rows)
     for kind, (start, peak, end, total) in memories.items():
         print(f"memory under load ({kind}, {total} messages over ~{args.memory_seconds:.0f} s): "
               f"VmRSS start {start:.0f} MB, peak {peak:.0f} MB, end {end:.0f} MB")
