@@ -111,17 +111,29 @@ def _opened(engine: Engine, config: Config, statements: Statements) -> TicketRow
         return by_number(conn, number)
 
 
-def test_notices_of_one_ticket_read_its_history_once_and_quote_it_as_before(db: Database, tmp_path: Path) -> None:
+@pytest.fixture
+def desk(db: Database, tmp_path: Path) -> Iterator[tuple[Engine, Config, Statements, TicketRow]]:
+    """A migrated store, its statements counted, holding one new ticket the pipeline opened."""
     config = _config(db, tmp_path)
     engine = make_engine(config.database.url)
     upgrade(engine)
     statements = Statements(engine)
-    ticket = _opened(engine, config, statements)
+    yield engine, config, statements, _opened(engine, config, statements)
+    engine.dispose()
+
+
+def test_the_pipelines_notices_of_a_new_ticket_read_its_history_once(
+        desk: tuple[Engine, Config, Statements, TicketRow]) -> None:
+    engine, _, statements, _ = desk
     with engine.connect() as conn:
         notified = {to for (to,) in conn.execute(text("SELECT rcpt_to FROM outbox WHERE kind = 'staff:new_ticket'"))}
     assert notified >= set(AGENTS), "each agent of the department has the new ticket's notice"
     assert (statements.of(HISTORY), statements.of(FILES)) == (1, 1), "the pipeline's notify step read it once"
 
+
+def test_notices_read_once_quote_the_history_each_notice_read_alone(
+        desk: tuple[Engine, Config, Statements, TicketRow]) -> None:
+    engine, config, statements, ticket = desk
     notifier, count = _notifier(config), config.agent_mail.history_messages
     with engine.connect() as conn:
         # Each notice alone (outside a notify step): what every notice read before, one by one.
@@ -139,16 +151,19 @@ def test_notices_of_one_ticket_read_its_history_once_and_quote_it_as_before(db: 
             assert {to: notices.history(conn, ticket, count, config.web.base_url, *notifier.staff_reader(to))
                     for to in AGENTS} == alone
         conn.rollback()
-
+    assert len(before) == 3 and all("Look again." in body for body in before.values())
     assert alone[AGENTS[0]] == alone[AGENTS[2]] != alone[AGENTS[1]], "Karin reads it in Swedish, in her zone"
     assert alone[AGENTS[0]][0]["files"][0]["name"] == "alarm.pdf", "the files are quoted with the message"
-    assert all("Look again." in body for body in before.values())
-    assert len(before) == 3
 
+
+def test_nothing_read_crosses_from_one_notify_step_into_the_next(
+        desk: tuple[Engine, Config, Statements, TicketRow]) -> None:
+    engine, config, statements, ticket = desk
+    notifier = _notifier(config)
     statements.seen.clear()
     with engine.connect() as conn:
         notifier.send(conn, [StaffNotice(ticket, AGENTS[0], "again", "Once more.")])
         notifier.send(conn, [StaffNotice(ticket, AGENTS[1], "again", "Once more.")])
+        assert notices._READS not in conn.info, "the step's reads leave the (pooled) connection with it"
         conn.rollback()
-    assert statements.of(HISTORY) == 2, "nothing read crosses from one notify step into the next"
-    engine.dispose()
+    assert statements.of(HISTORY) == 2
