@@ -17,10 +17,9 @@ from sqlalchemy import Connection, bindparam, select
 
 from gateway.clock import utcnow
 from gateway.config import Agent, Config
-from gateway.db.tables import ATTACHMENT, CUSTOMER, MESSAGE, MESSAGE_ATTACHMENT
+from gateway.db.tables import CUSTOMER, MESSAGE
 from gateway.followup import thread_index
 from gateway.guard import Verdict, allow_automatic, suppressed
-from gateway.i18n import formats
 from gateway.i18n.catalogues import gettext
 from gateway.links.reply import Purpose, reply_address
 from gateway.links.tags import TagFormat
@@ -29,7 +28,7 @@ from gateway.links.web import feedback_links, ticket_link
 from gateway.mail.compose import Outgoing
 from gateway.mail.parse import Attachment
 from gateway.templating import MailTemplates
-from gateway.tickets import kinds, store
+from gateway.tickets import notices, store
 from gateway.tickets.events import (
     AdminNotice,
     AgentResult,
@@ -53,16 +52,6 @@ _THREAD = (select(MESSAGE.c.message_id).where(MESSAGE.c.ticket_id == bindparam("
                                               MESSAGE.c.visibility != "internal",
                                               MESSAGE.c.kind != "third_party_question")
            .order_by(MESSAGE.c.id.desc()).limit(20))
-_HISTORY = (select(MESSAGE.c.id, MESSAGE.c.created_at, MESSAGE.c.direction, MESSAGE.c.kind, MESSAGE.c.author,
-                   MESSAGE.c.text, MESSAGE.c.visibility)
-            .where(MESSAGE.c.ticket_id == bindparam("tid"), MESSAGE.c.text != "", MESSAGE.c.visibility != "mail")
-            .order_by(MESSAGE.c.id.desc()).limit(bindparam("n")))
-_FILES = (select(MESSAGE_ATTACHMENT.c.id, MESSAGE_ATTACHMENT.c.message_id, MESSAGE_ATTACHMENT.c.filename,
-                 ATTACHMENT.c.size)
-          .join(ATTACHMENT, ATTACHMENT.c.id == MESSAGE_ATTACHMENT.c.attachment_id)
-          .where(MESSAGE_ATTACHMENT.c.message_id.in_(bindparam("mids", expanding=True)))
-          .order_by(MESSAGE_ATTACHMENT.c.id))
-_HISTORY_CHARS = 600
 
 
 def _title(event: str) -> str:
@@ -76,31 +65,6 @@ def _thread_ids(conn: Connection, ticket_id: int) -> tuple[str | None, list[str]
     store.flush_behind(conn, [ticket_id])  # our mail of this batch is of the chain
     ids = [row.message_id for row in conn.execute(_THREAD, {"tid": ticket_id})]
     return (ids[0] if ids else None), list(reversed(ids))
-
-
-def _files(conn: Connection, base_url: str, number: int, message_ids: list[int],
-           lang: str) -> dict[int, list[dict[str, str]]]:
-    """Each message's stored files, with the staff page's link to each."""
-    found: dict[int, list[dict[str, str]]] = {}
-    for row in conn.execute(_FILES, {"mids": message_ids}) if message_ids else []:
-        found.setdefault(row.message_id, []).append({
-            "name": row.filename or "(no name)", "size": formats.size(row.size, lang),
-            "link": f"{base_url.rstrip('/')}/tickets/{number}/attachments/{row.id}"})
-    return found
-
-
-def _history(conn: Connection, ticket: TicketRow, count: int, base_url: str, lang: str, zone: str) -> list[dict[str, Any]]:
-    """The ticket's latest messages, newest first, each trimmed, with their files: what an agent reads first."""
-    rows = list(conn.execute(_HISTORY, {"tid": ticket.id, "n": count})) if count else []
-    files = _files(conn, base_url, ticket.number, [row.id for row in rows], lang)
-    found = []
-    for row in rows:
-        text = row.text.strip()
-        if len(text) > _HISTORY_CHARS:
-            text = text[:_HISTORY_CHARS].rstrip() + " […]"
-        found.append({"when": formats.when(row.created_at, lang, zone), "who": row.author or "postdesk",
-                      "kind": gettext(lang, kinds.label(row)).lower(), "text": text, "files": files.get(row.id, [])})
-    return found
 
 
 def _thread_root(ticket: TicketRow, domain: str) -> str:
@@ -125,8 +89,10 @@ class Notifier:
     def send(self, conn: Connection, events: Sequence[Event]) -> list[str | None]:
         """The one notify step: each event as the mail it causes, in order, in the caller's transaction.
 
-        Returns, per event, the Message-ID of a confirmation that went out (None otherwise)."""
-        return [self.send_one(conn, event) for event in events]
+        Returns, per event, the Message-ID of a confirmation that went out (None otherwise).
+        A ticket's history is read once for all the notices of this step (`notices.reading_once`)."""
+        with notices.reading_once(conn):
+            return [self.send_one(conn, event) for event in events]
 
     def send_one(self, conn: Connection, event: Event) -> str | None:
         match event:
@@ -296,8 +262,8 @@ class Notifier:
             self._staff_mail(conn, None, to, "staff_notice", f"staff:{event}", title=title, text=words)
             return
         self._staff_mail(conn, ticket, to, "agent_notice", f"staff:{event}", title=title, text=words,
-                         history=_history(conn, ticket, self.config.agent_mail.history_messages,
-                                          self.config.web.base_url, lang, zone))
+                         history=notices.history(conn, ticket, self.config.agent_mail.history_messages,
+                                                 self.config.web.base_url, lang, zone))
 
     def staff_digest(self, conn: Connection, to: str, items: Sequence[tuple[TicketRow, str, str | Text]]) -> None:
         """Several notices about tickets for one person as one mail, each with its ticket's link

@@ -4,18 +4,25 @@
 module says the same to a person in their language and time zone, through the catalogues and
 Babel: "tilldelning överskreds 2026-12-02 10:00 CET: 2 timmar arbetstid (kalender ro-office)
 från 2026-11-30 16:00 CET, 1 timme använd". Every function takes the reader's language and zone.
+It also owns the ticket history a staff notice quotes (`history`), read once per notify step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from babel.lists import format_list
+from sqlalchemy import Connection, Row, bindparam, select
 
+from gateway.db.tables import ATTACHMENT, MESSAGE, MESSAGE_ATTACHMENT
+from gateway.i18n import formats
 from gateway.i18n.catalogues import N_, gettext
 from gateway.i18n.formats import locale_of, span, when
+from gateway.tickets import kinds
 from gateway.tickets.lifecycle import Status, display_name
 from gateway.tickets.rows import TicketRow
 from gateway.tickets.sla import ClockState, TargetClock
@@ -139,3 +146,93 @@ def lines(*parts: str | Text) -> Text:
     def text(lang: str, zone: str) -> str:
         return "\n\n".join(part(lang, zone) if callable(part) else part for part in parts)
     return text
+
+
+# -- the history a staff notice quotes -------------------------------------------------------
+
+_HISTORY = (select(MESSAGE.c.id, MESSAGE.c.created_at, MESSAGE.c.direction, MESSAGE.c.kind, MESSAGE.c.author,
+                   MESSAGE.c.text, MESSAGE.c.visibility)
+            .where(MESSAGE.c.ticket_id == bindparam("tid"), MESSAGE.c.text != "", MESSAGE.c.visibility != "mail")
+            .order_by(MESSAGE.c.id.desc()).limit(bindparam("n")))
+_FILES = (select(MESSAGE_ATTACHMENT.c.id, MESSAGE_ATTACHMENT.c.message_id, MESSAGE_ATTACHMENT.c.filename,
+                 ATTACHMENT.c.size)
+          .join(ATTACHMENT, ATTACHMENT.c.id == MESSAGE_ATTACHMENT.c.attachment_id)
+          .where(MESSAGE_ATTACHMENT.c.message_id.in_(bindparam("mids", expanding=True)))
+          .order_by(MESSAGE_ATTACHMENT.c.id))
+_HISTORY_CHARS = 600
+# Where a notify step's reads hang on its connection (`Connection.info` outlives the checkout,
+# so `reading_once` always takes them off again: nothing read crosses into the next step).
+_READS = "postdesk.notify_reads"
+
+# A row of any width (the history's rows have seven columns, the files' four).
+AnyRow = Row[*tuple[Any, ...]]
+Stored = tuple[list[AnyRow], list[AnyRow]]
+
+
+@dataclass
+class _Reads:
+    """What one notify step read: each ticket's latest messages and their files, and each
+    reader's (ticket, language, zone) rendering of them."""
+
+    stored: dict[int, Stored] = field(default_factory=dict)
+    shown: dict[tuple[int, str, str], list[dict[str, Any]]] = field(default_factory=dict)
+
+
+@contextmanager
+def reading_once(conn: Connection) -> Iterator[None]:
+    """Within this block, `history` reads each ticket's messages once, however many notices quote them.
+
+    Safe for one step: the only message rows a notify step writes are copies of the mail it
+    sends (visibility "mail"), which the history leaves out, so what was read stays true."""
+    if _READS in conn.info:  # an enclosing step already reads once
+        yield
+        return
+    conn.info[_READS] = _Reads()
+    try:
+        yield
+    finally:
+        conn.info.pop(_READS, None)
+
+
+def _stored(conn: Connection, ticket_id: int, count: int) -> Stored:
+    """The ticket's latest `count` messages with words, newest first, and their files' rows.
+
+    No `store.flush_behind` first: what a batch holds back is outbox rows and copies of sent
+    mail (visibility "mail"), none of which this reads."""
+    rows = list(conn.execute(_HISTORY, {"tid": ticket_id, "n": count})) if count else []
+    mids = [row.id for row in rows]
+    return rows, list(conn.execute(_FILES, {"mids": mids})) if mids else []
+
+
+def _shown(stored: Stored, base_url: str, number: int, lang: str, zone: str) -> list[dict[str, Any]]:
+    """The messages as a notice quotes them: each trimmed, with its files and their staff links."""
+    rows, file_rows = stored
+    files: dict[int, list[dict[str, str]]] = {}
+    for row in file_rows:
+        files.setdefault(row.message_id, []).append({
+            "name": row.filename or "(no name)", "size": formats.size(row.size, lang),
+            "link": f"{base_url.rstrip('/')}/tickets/{number}/attachments/{row.id}"})
+    found = []
+    for row in rows:
+        text = row.text.strip()
+        if len(text) > _HISTORY_CHARS:
+            text = text[:_HISTORY_CHARS].rstrip() + " […]"
+        found.append({"when": formats.when(row.created_at, lang, zone), "who": row.author or "postdesk",
+                      "kind": gettext(lang, kinds.label(row)).lower(), "text": text, "files": files.get(row.id, [])})
+    return found
+
+
+def history(conn: Connection, ticket: TicketRow, count: int, base_url: str, lang: str,
+            zone: str) -> list[dict[str, Any]]:
+    """The ticket's latest messages, newest first, each trimmed, with their files: what an agent reads first.
+
+    Inside `reading_once`, read once per ticket and rendered once per language and zone."""
+    reads: _Reads | None = conn.info.get(_READS)
+    if reads is None:
+        return _shown(_stored(conn, ticket.id, count), base_url, ticket.number, lang, zone)
+    key = (ticket.id, lang, zone)
+    if key not in reads.shown:
+        if ticket.id not in reads.stored:
+            reads.stored[ticket.id] = _stored(conn, ticket.id, count)
+        reads.shown[key] = _shown(reads.stored[ticket.id], base_url, ticket.number, lang, zone)
+    return reads.shown[key]
