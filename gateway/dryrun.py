@@ -27,8 +27,7 @@ def _engine(config: Config) -> tuple[Engine, str]:
     """The configured store when it is at this version's schema, else an empty one and why."""
     from sqlalchemy.engine import make_url
 
-    from gateway.db.engine import make_engine
-    from gateway.doctor.schema import current_revision, head_revision
+    from gateway.db.engine import head_revision, make_engine, revision_of
 
     url = make_url(config.database.url)
     file = url.database if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") else None
@@ -38,7 +37,7 @@ def _engine(config: Config) -> tuple[Engine, str]:
     try:
         engine = make_engine(config.database.url, pool_size=1)
         with engine.connect() as conn:
-            if current_revision(conn) == head_revision():
+            if revision_of(conn) == head_revision():
                 return engine, ""
         engine.dispose()
         note = "the database is not at the current schema"

@@ -170,10 +170,9 @@ def test_no_triage_department_fails(healthy: dict[str, str], tmp_path: Path) -> 
 
 
 def test_the_head_read_from_the_migration_files_is_alembics() -> None:
-    from gateway.db import engine
-    from gateway.doctor.schema import head_revision
+    from gateway.db.engine import alembic_head_revision, head_revision
 
-    assert head_revision() == engine.head_revision()
+    assert head_revision() == alembic_head_revision()
 
 
 def test_a_database_at_an_older_revision_says_migrate(healthy: dict[str, str], tmp_path: Path) -> None:

@@ -49,17 +49,16 @@ def serve(config_path: Path | None) -> None:
 @config_option
 def migrate(config_path: Path | None) -> None:
     """Bring the database schema up to date (`serve` does this by itself)."""
-    from gateway.db.engine import upgrade
-    from gateway.doctor.schema import current_revision, head_revision
+    from gateway.db.engine import head_revision, revision_of, upgrade
 
     store = engine(settings(config_path))
     with store.connect() as conn:
-        at_head = current_revision(conn) == head_revision()
+        at_head = revision_of(conn) == head_revision()
     # At head there is nothing to run, and Alembic need not be loaded to find that out.
     if not at_head:
         upgrade(store)
     with store.connect() as conn:
-        click.echo(f"schema at revision {current_revision(conn)}" + (" (already current)" if at_head else ""))
+        click.echo(f"schema at revision {revision_of(conn)}" + (" (already current)" if at_head else ""))
 
 
 @click.command()
