@@ -17,6 +17,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from gateway.clock import utcnow
 from gateway.config import Agent, Config
+from gateway.db.rows import CustomerRow, TicketRow
 from gateway.db.tables import CUSTOMER, MESSAGE
 from gateway.followup import thread_index
 from gateway.guard import Verdict, allow_automatic, suppressed
@@ -42,7 +43,7 @@ from gateway.tickets.events import (
 )
 from gateway.tickets.lifecycle import Status, display_name
 from gateway.tickets.notices import Text
-from gateway.tickets.rows import CustomerRow, TicketKey, TicketRow
+from gateway.tickets.rows import TicketKey
 
 _CUSTOMER = select(CUSTOMER).where(CUSTOMER.c.id == bindparam("cid"))
 # The customer's thread: what they sent and what we sent them. An agent's own mail and a third

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, event, text
 from gateway.config import Config, load_config
 from gateway.daemon import build_pipeline
 from gateway.db.engine import make_engine, upgrade
+from gateway.db.rows import TicketRow
 from gateway.intake.writer import enqueue_inbound
 from gateway.links.tags import TagFormat
 from gateway.notify import Notifier
@@ -30,7 +31,6 @@ from gateway.templating import MailTemplates
 from gateway.tickets import notices
 from gateway.tickets.actions import by_number
 from gateway.tickets.events import StaffNotice
-from gateway.tickets.rows import TicketRow
 from tests.harness import REPO, Database
 
 AGENTS = ["eva@telenta.example", "karin@telenta.example", "lena@telenta.example"]

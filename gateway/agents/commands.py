@@ -20,13 +20,13 @@ from email.utils import parseaddr
 from sqlalchemy import Connection
 
 from gateway.config import Agent, Config
+from gateway.db.rows import TicketRow
 from gateway.mail.parse import Attachment
 from gateway.routing.directory import Directory
 from gateway.tickets import actions
 from gateway.tickets.actions import PRIORITIES, ActionError
 from gateway.tickets.events import Events
 from gateway.tickets.lifecycle import Status
-from gateway.tickets.rows import TicketRow
 
 _COMMAND = re.compile(r"#([A-Za-z][\w-]*)(?:[ \t]+(.*))?")
 VERBS = ("note", "status", "waiting", "assign", "take", "priority", "department", "resolve", "close", "cc")

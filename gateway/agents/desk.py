@@ -21,6 +21,7 @@ from gateway.agents.proof import Proof
 from gateway.clock import utcnow
 from gateway.config import Agent, Config
 from gateway.db.ignore import insert_ignore
+from gateway.db.rows import TicketRow
 from gateway.db.tables import ONCE
 from gateway.mail.known import internal_words
 from gateway.mail.parse import Attachment
@@ -28,7 +29,6 @@ from gateway.routing.directory import Directory
 from gateway.tickets import actions, store
 from gateway.tickets.events import AdminNotice, AgentResult, Events, TellStaff
 from gateway.tickets.lifecycle import Status
-from gateway.tickets.rows import TicketRow
 
 log = logging.getLogger("gateway.agents")
 REDACTED = "[address removed]"

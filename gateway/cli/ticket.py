@@ -18,8 +18,8 @@ from gateway.cli.common import config_option, engine, fail, settings
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
+    from gateway.db.rows import TicketRow
     from gateway.tickets.events import Events
-    from gateway.tickets.rows import TicketRow
 
 T = TypeVar("T")
 STATUSES = ["new", "in_progress", "waiting_customer", "waiting_third_party", "resolved", "closed"]

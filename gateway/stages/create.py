@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from gateway.db.rows import CustomerRow
 from gateway.routing.people import new_customer_language
 from gateway.stages.base import ItemStage, Services
 from gateway.stages.context import Context, Opened, Opening
 from gateway.stages.messages import store_mail
 from gateway.tickets import actions, store
-from gateway.tickets.rows import CustomerRow
 from gateway.tickets.store import TicketRef
 
 

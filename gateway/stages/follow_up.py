@@ -14,6 +14,7 @@ from datetime import timedelta
 from sqlalchemy import Connection
 
 from gateway.clock import utcnow
+from gateway.db.rows import TicketRow
 from gateway.routing.facts import Decision
 from gateway.stages.base import ItemStage, Services
 from gateway.stages.context import Context, Opening
@@ -21,7 +22,6 @@ from gateway.stages.messages import store_mail
 from gateway.tickets import actions, store
 from gateway.tickets.events import TicketEvent
 from gateway.tickets.lifecycle import Status
-from gateway.tickets.rows import TicketRow
 
 # A reply to a resolved ticket whose first line is a rating: "4", "5 - great", "3: ok".
 # The number must stand alone on its line or be followed by punctuation: "5 computers are

@@ -14,13 +14,14 @@ from typing import get_args
 from sqlalchemy import Connection, insert, select, update
 
 from gateway.clock import utcnow
+from gateway.db.rows import TicketRow
 from gateway.db.tables import EVENT, RATING, TICKET
 from gateway.i18n.catalogues import N_
 from gateway.mail.parse import Attachment
 from gateway.tickets import notices, store
 from gateway.tickets.events import Events, StaffNotice, ThirdPartyQuestion, TicketEvent
 from gateway.tickets.lifecycle import Status, check_transition
-from gateway.tickets.rows import TicketKey, TicketRow
+from gateway.tickets.rows import TicketKey
 from gateway.values import Priority
 
 # Which notification a move into a status sends (a move back from resolved is a reopening).

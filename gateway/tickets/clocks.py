@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, bindparam, select
 
 from gateway.config import Config
+from gateway.db.rows import TicketRow
 from gateway.db.tables import EVENT
 from gateway.tickets.calendar import BusinessCalendar
 from gateway.tickets.lifecycle import Event, Status
-from gateway.tickets.rows import TicketRow
 from gateway.tickets.sla import Clocks, SlaPlan, compute_clocks
 
 _EVENTS = select(EVENT).where(EVENT.c.ticket_id == bindparam("tid")).order_by(EVENT.c.at, EVENT.c.id)

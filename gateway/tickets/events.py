@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gateway.config import Agent, Config
+from gateway.db.rows import TicketRow
 from gateway.mail.parse import Attachment
 from gateway.tickets.notices import Text
-from gateway.tickets.rows import TicketRow
 from gateway.tickets.store import TicketRef
 
 

@@ -18,13 +18,13 @@ from typing import Any
 from babel.lists import format_list
 from sqlalchemy import Connection, Row, bindparam, select
 
+from gateway.db.rows import TicketRow
 from gateway.db.tables import ATTACHMENT, MESSAGE, MESSAGE_ATTACHMENT
 from gateway.i18n import formats
 from gateway.i18n.catalogues import N_, gettext
 from gateway.i18n.formats import locale_of, span, when
 from gateway.tickets import kinds
 from gateway.tickets.lifecycle import Status, display_name
-from gateway.tickets.rows import TicketRow
 from gateway.tickets.sla import ClockState, TargetClock
 
 # A notice's text, written when the recipient's language and time zone are known.

@@ -15,13 +15,13 @@ from sqlalchemy import Connection, select
 
 from gateway.clock import utcnow
 from gateway.config import Config
+from gateway.db.rows import TicketRow
 from gateway.db.tables import ATTACHMENT, CUSTOMER, EVENT, MESSAGE, MESSAGE_ATTACHMENT, RATING, TICKET
 from gateway.i18n.formats import size, when
 from gateway.tickets import kinds
 from gateway.tickets.clocks import clocks
 from gateway.tickets.explain import explain, format_duration
 from gateway.tickets.lifecycle import Status, display_name
-from gateway.tickets.rows import TicketRow
 
 
 def describe(conn: Connection, config: Config, ticket: TicketRow) -> str:

@@ -24,6 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.clock import utcnow
 from gateway.db.ignore import insert_ignore
+from gateway.db.rows import TicketRow
 from gateway.db.tables import (
     ATTACHMENT,
     BUDGET,
@@ -37,7 +38,6 @@ from gateway.db.tables import (
 )
 from gateway.mail.parse import Attachment as MailAttachment
 from gateway.tickets.lifecycle import Status, check_transition
-from gateway.tickets.rows import TicketRow
 
 # Statements built once: building them per message (values as literals) cost more than the
 # database round trips themselves.
