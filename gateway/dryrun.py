@@ -47,19 +47,18 @@ def _engine(config: Config) -> tuple[Engine, str]:
 
 
 def _empty_store() -> Engine:
-    """An in-memory SQLite store with every table, made from the models (no migrations to run).
+    """An in-memory SQLite store with every table, made from the Core tables (no migrations to run).
 
-    The models describe the tables, columns and indexes the migrations build (the models-drift
-    test holds them alike), so this is the head schema without loading Alembic and replaying
-    every revision; server-side defaults the migrations add for old rows are not needed here.
+    The tables describe the columns and indexes the migrations build (the models-drift and
+    tables-mirror tests hold models, tables and migrations alike), so this is the head schema
+    without loading Alembic and replaying every revision; server-side defaults the migrations
+    add for old rows are not needed here.
     """
-    from sqlmodel import SQLModel
-
-    from gateway.db import models  # noqa: F401  (registers the tables on SQLModel.metadata)
     from gateway.db.engine import make_engine
+    from gateway.db.tables import METADATA
 
     engine = make_engine("sqlite://", pool_size=1)
-    SQLModel.metadata.create_all(engine)
+    METADATA.create_all(engine)
     return engine
 
 

@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy import MetaData, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
-from sqlmodel.sql.sqltypes import AutoString
 
 # Longest Message-ID kept as it is: well inside a header line (998) and a PostgreSQL index entry.
 MAX_MESSAGE_ID = 900
@@ -84,7 +83,8 @@ def bound_text_columns(metadata: MetaData) -> None:
             kind = column.type
             if isinstance(kind, BoundedText):
                 continue
-            if isinstance(kind, AutoString):  # SQLModel's str columns: a decorator over String
+            # SQLModel's str type is a decorator over String: bind the String it decorates.
+            if isinstance(kind, TypeDecorator) and isinstance(kind.impl_instance, String):
                 kind = kind.impl_instance
             if isinstance(kind, (String, Text)):
                 column.type = BoundedText(kind)
