@@ -20,13 +20,12 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.clock import utcnow
+from gateway.db.ignore import dialect_insert
 from gateway.db.rows import TicketRow
 from gateway.db.tables import RATING, AnyRow
 from gateway.links.web import FeedbackClaim
@@ -49,7 +48,7 @@ class Outcome:
 def _insert_rating(conn: Connection, ticket: TicketRow, score: int) -> bool:
     values = {"ticket_id": ticket.id, "agent": ticket.assignee or "", "score": score, "comment": "",
               "created_at": utcnow()}
-    maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    maker = dialect_insert(conn.dialect.name)
     statement = maker(RATING).values(values).on_conflict_do_nothing()
     # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT through SQLAlchemy.
     return conn.execute(statement.returning(RATING.c.id)).first() is not None
