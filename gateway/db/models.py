@@ -3,6 +3,9 @@
 Raw bytes of every inbound message live in `inbound.raw` and are never deleted by processing:
 a message row points back at its inbound item, and a quarantine entry keeps the same reference,
 so "nothing lost" holds whatever a later stage does.
+
+These classes declare the schema; the statements run on the Core copy in `gateway.db.tables`.
+After changing a model, write its migration and run `python -m gateway.db.mirror`.
 """
 
 from __future__ import annotations
