@@ -2,15 +2,18 @@
 
 `Outgoing.build()` returns parts whose `as_bytes()` writes plain header lines itself (issue 15);
 the reference here is always computed by the stdlib, on the same message or on one built from
-the same random state (the multipart boundary is random).
+the same random state (the multipart boundary is random). Text parts are built without
+MIMEText; the tests at the end hold them to what MIMEText makes of the same text.
 """
 
 from __future__ import annotations
 
 import random
 from datetime import UTC, datetime
+from email.charset import QP, Charset
 from email.generator import BytesGenerator
 from email.message import Message
+from email.mime.text import MIMEText
 from email.policy import compat32
 
 import pytest
@@ -115,3 +118,30 @@ def test_any_input_against_stdlib(name: str, subject: str, text: str, html: str 
     mail = _mail(name, subject, text, html=html, references=refs, attachments=files,
                  in_reply_to=refs[-1] if refs else None)
     assert len(_written_both_ways(mail)) == 1
+
+
+def _mimetext(text: str, subtype: str) -> MIMEText:
+    """The stdlib's text part: UTF-8, quoted-printable, as compose used to build it."""
+    charset = Charset("utf-8")
+    charset.body_encoding = QP
+    return MIMEText(text, subtype, charset)  # type: ignore[arg-type]
+
+
+EDGES = ["trailing space \nand tab\t\n", "=3D is not an escape\n", "a" * 75 + "=\n", "b" * 76 + "\n",
+         "ä" * 40 + "\n", "line\r\nwith CRLF\r\n", "lone\rCR", "\x00nul\x01ctl", ".\n", "From me\n",
+         " leading space", "no newline at the end", "\n\n\n", "emoji 😀 and ﬁ ligature"]
+
+
+@pytest.mark.parametrize("subtype", ["plain", "html"])
+@pytest.mark.parametrize("text", TEXTS + EDGES)
+def test_text_part_is_what_mimetext_makes(text: str, subtype: str) -> None:
+    ours, theirs = compose._text_part(text, subtype), _mimetext(text, subtype)
+    assert ours.items() == theirs.items()
+    assert ours.as_bytes() == Message.as_bytes(theirs)
+    assert ours.get_payload(decode=True) == theirs.get_payload(decode=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=600))
+def test_any_text_part_is_what_mimetext_makes(text: str) -> None:
+    assert compose._text_part(text, "plain").as_bytes() == Message.as_bytes(_mimetext(text, "plain"))
