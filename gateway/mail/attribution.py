@@ -22,6 +22,10 @@ _LEAD = re.compile(r"(?i)(?:-{2,}\s*)?(?:(?:On|Den|Am|La|Le|El|Il|Op|Em|W dniu|D
 _DATE = re.compile(r"\d{1,2}[:.]\d{2}|\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\b(?:19|20)\d{2}\b")
 _ADDRESS = re.compile(r"[^\s<>()\[\]]+@[^\s<>()\[\]]+\.[A-Za-z]{2,}|<[^<>\s]+@[^<>\s]+>")
 _END = re.compile(r"(?:[:>)]\s*|\s-{2,})$")
+# A verb closing the line (after it at most "," or "."): the one way an attribution may end
+# other than in ":", ">", ")" or a "--" rule.
+_VERB_TAIL = re.compile(rf"(?:{_VERBS})[,.]?$", re.IGNORECASE)
+_TAIL = 24  # characters: more than the longest verb and its mark
 _MAX_CHARS = 500
 MAX_LINES = 3
 
@@ -64,6 +68,15 @@ def is_attribution(text: str, *, strict: bool) -> bool:
     text = text.strip()
     if len(text) > _MAX_CHARS or not text:
         return False
+    # Most lines are prose ending otherwise: settled here, before the four patterns below, for
+    # every line of every reply (and each line again joined with the next ones).
+    if text[-1] not in ":>)-" and not _VERB_TAIL.search(text, max(0, len(text) - _TAIL)):
+        return False
+    return _reads_as_attribution(text, strict=strict)
+
+
+def _reads_as_attribution(text: str, *, strict: bool) -> bool:
+    """`is_attribution` on stripped text of at most _MAX_CHARS, without the test of its end."""
     verb = _VERB.search(text)
     dated = bool(_DATE.search(text))
     addressed = bool(_ADDRESS.search(text))
