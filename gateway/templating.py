@@ -47,11 +47,33 @@ class RenderedMail:
     language: str
 
 
+# How many renderings `render` keeps: enough for the notices of one ticket in a few languages.
+_RECENT = 8
+_PLAIN_TYPES = (str, int, float, bool, type(None))
+
+
+def _plain_key(value: Any) -> str | None:
+    """A key that only equal contexts share: their repr, when they hold nothing but plain values
+    (strings, numbers, lists, dicts); None for anything else, which is then rendered each time."""
+    def plain(item: Any) -> bool:
+        if isinstance(item, _PLAIN_TYPES):
+            return True
+        if isinstance(item, (list, tuple)):
+            return all(plain(x) for x in item)
+        if isinstance(item, dict):
+            return all(isinstance(k, str) and plain(v) for k, v in item.items())
+        return False
+
+    return repr(value) if plain(value) else None
+
+
 class MailTemplates:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._envs: dict[str, Environment] = {}
         self._cache = _bytecode_cache()
+        # The last renderings, oldest first, by what they were made of (see `render`).
+        self._recent: dict[str, RenderedMail] = {}
 
     def _env(self, lang: str) -> Environment:
         if lang not in self._envs:
@@ -80,7 +102,24 @@ class MailTemplates:
         return None
 
     def render(self, event: str, language: str | None, **context: Any) -> RenderedMail:
-        """Render `event` in `language`, or in English when that language has neither file nor catalogue."""
+        """Render `event` in `language`, or in English when that language has neither file nor catalogue.
+
+        A mail rendered again with the same words (the staff notices of one new ticket: the
+        same text for each person of a team) is taken from the last few renderings.
+        """
+        key = _plain_key((event, language, sorted(context.items())))
+        if key is not None:
+            hit = self._recent.get(key)
+            if hit is not None:
+                return hit
+        rendered = self._render(event, language, context)
+        if key is not None:
+            self._recent[key] = rendered
+            while len(self._recent) > _RECENT:
+                del self._recent[next(iter(self._recent))]
+        return rendered
+
+    def _render(self, event: str, language: str | None, context: dict[str, Any]) -> RenderedMail:
         for lang in dict.fromkeys([language or FALLBACK_LANGUAGE, FALLBACK_LANGUAGE]):
             template = self._template(event, lang)
             if template is None:
