@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Column, Engine, Index, MetaData, Table, UniqueConstraint, insert, select
-from sqlalchemy.exc import StatementError
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import StatementError
 from sqlmodel import SQLModel
 
 from gateway.db import mirror, models, tables
