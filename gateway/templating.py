@@ -10,6 +10,7 @@ then the body.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,29 @@ from jinja2 import (
     Template,
     TemplateNotFound,
 )
+from jinja2.bccache import Bucket
 
 from gateway.i18n.catalogues import supported, translations
 
 FALLBACK_LANGUAGE = "en"
+log = logging.getLogger("gateway.templating")
+
+
+class _Cache(FileSystemBytecodeCache):
+    """Jinja's file cache of compiled templates; one that cannot be read or written (a full
+    disk, a read-only temporary folder) is only a cache: the template is compiled instead."""
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except OSError:
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError as exc:
+            log.debug("compiled template not kept: %s", exc)
 
 
 def _bytecode_cache() -> FileSystemBytecodeCache | None:
@@ -35,7 +55,7 @@ def _bytecode_cache() -> FileSystemBytecodeCache | None:
     one against its template's source, so an edited template is compiled again.
     """
     try:
-        return FileSystemBytecodeCache()
+        return _Cache()
     except (OSError, RuntimeError):  # no private temporary folder to be had: compile every time
         return None
 

@@ -7,6 +7,7 @@ shipped templates and count the renderings Jinja makes.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -63,3 +64,20 @@ def test_values_that_are_not_plain_are_rendered_each_time(counted: list[str]) ->
     templates.render("agent_notice", "en", **_notice(text=Words()))
     templates.render("agent_notice", "en", **_notice(text=Words()))
     assert len(counted) == 2
+
+
+def test_a_cache_that_cannot_be_written_only_costs_a_compile(tmp_path: Path) -> None:
+    """Compiled templates are kept in a folder; when that folder is unusable, mail still renders."""
+    from gateway import templating
+
+    not_a_folder = tmp_path / "cache"
+    not_a_folder.write_text("a file where the cache folder should be")
+    templates = MailTemplates(REPO / "templates")
+    templates._cache = templating._Cache(directory=str(not_a_folder))
+    rendered = templates.render("agent_notice", "en", **_notice())
+    assert "[#300001]" in rendered.subject
+    # And the stock cache, which this is, would have failed the rendering.
+    plain = MailTemplates(REPO / "templates")
+    plain._cache = templating.FileSystemBytecodeCache(directory=str(not_a_folder))
+    with pytest.raises(OSError):
+        plain.render("agent_notice", "en", **_notice())
