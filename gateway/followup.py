@@ -24,6 +24,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from gateway.db.tables import MESSAGE, PARTICIPANT, TICKET
 from gateway.links.tags import TagFormat
+from gateway.tickets.store import holds_participant
 
 FIND_BY_NUMBER = select(TICKET.c.id).where(TICKET.c.number == bindparam("number"))
 IS_PARTICIPANT = select(PARTICIPANT.c.id).where(
@@ -45,6 +46,9 @@ class ThreadResult:
 
 
 def is_participant(conn: Connection, ticket_id: int, email: str) -> bool:
+    """Whether `email` takes part in the ticket: one this batch made so is held back, not yet a row."""
+    if holds_participant(conn, ticket_id, email):
+        return True
     return conn.execute(IS_PARTICIPANT, {"tid": ticket_id, "email": email}).first() is not None
 
 

@@ -68,7 +68,7 @@ def read_ahead(conn: Connection, addresses: Sequence[str]) -> None:
     emails = sorted({address.lower() for address in addresses if address})
     if buffer is None or not emails:
         return
-    found = dict(conn.execute(_SUPPRESSIONS, {"emails": emails, "now": utcnow()}).tuples().all())
+    found = {email: reason for email, reason in conn.execute(_SUPPRESSIONS, {"emails": emails, "now": utcnow()})}
     buffer.suppressed.update({email: found.get(email) for email in emails})
     keys = [f"rcpt:{email}" for email in emails]
     query = _LOCK_BUCKETS if conn.dialect.name == "postgresql" else _READ_BUCKETS

@@ -6,13 +6,14 @@ the batch stages over the whole batch, and the item stages item by item. Marking
 row done happens in that same transaction, guarded by our claim token: the ticket, its
 messages and its outbox rows exist exactly when the item is done.
 
-A batch is run set-based first, optimistically: no savepoint per item, the outbox rows and
-outbound copies held back and written with one statement per table (`store.writing_behind`),
-every item marked done with one statement. Should anything in it fail, or an item be deferred
-or refused, that transaction is rolled back and the same claimed batch is run again item by
-item, each item in its own savepoint with its writes made at once, so that one bad message is
-quarantined alone and the rest of the batch still commits. A transient database error is not
-the batch's fault: the batch is given back and retried, as it always was, never redone at once.
+A batch is run set-based first, optimistically: no savepoint per item, the outbox rows,
+outbound copies, event log rows and participants held back and written with one statement per
+table (`store.writing_behind`), every item marked done with one statement. Should anything in
+it fail, or an item be deferred or refused, that transaction is rolled back and the same
+claimed batch is run again item by item, each item in its own savepoint with its writes made
+at once, so that one bad message is quarantined alone and the rest of the batch still commits.
+A transient database error is not the batch's fault: the batch is given back and retried, as
+it always was, never redone at once.
 
 Shared batches stay fair under contention: on PostgreSQL the tickets a batch will touch are
 locked first, in id order, so two daemons answering the same tickets wait for each other

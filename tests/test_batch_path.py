@@ -3,6 +3,11 @@
 A real `Processor` over a real database, SQLite and PostgreSQL. The poison is the database's
 own: a trigger that refuses one customer's address, so the set-based run fails inside the
 database and the processor must redo the claimed batch item by item.
+
+The set-based run holds rows back (outbox, copies, events, participants) to the batch's end;
+later mails of the same batch that read them back (a tag threads only for a participant, the
+first reply is the first response, a rating goes to whoever resolved) and agents' commands
+that are undone all or nothing must come out as they do one mail at a time.
 """
 
 from __future__ import annotations
@@ -10,18 +15,22 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, func, select, text
 
-from gateway.config import load_config
+from gateway.config import Config, load_config
 from gateway.daemon import build_pipeline
 from gateway.db.engine import make_engine, upgrade
+from gateway.db.tables import EVENT
+from gateway.followup import is_participant
 from gateway.intake.writer import enqueue_inbound
+from gateway.links.reply import reply_address
 from gateway.process import Processor
+from gateway.tickets import clocks, store
 from tests.harness import REPO, Database, make_mail
 
 POISON_SQLITE = """CREATE TRIGGER poison BEFORE INSERT ON customer WHEN NEW.email LIKE 'poison-%'
@@ -97,7 +106,10 @@ def _poisoned_batch(processor: Processor, db: Database) -> None:
     assert processor.run_batch() == 0
 
 
-def _mails() -> list[tuple[str, bytes]]:
+Mails = list[tuple[str, bytes]]
+
+
+def _mails(config: Config) -> Mails:
     """New tickets, a customer's second ticket, and a reply to a mail of the same batch."""
     first = f"<first-{uuid.uuid4().hex}@kund.example>"
     mails = [("anna@kund.example", make_mail(sender="anna@kund.example", subject="Larmet tjuter", message_id=first))]
@@ -127,19 +139,28 @@ def _contents(db: Database) -> dict[str, Any]:
         "outbox": db.rows(f"SELECT {number.format('o')}, kind, mail_from, rcpt_to, state FROM outbox o ORDER BY o.id"),
         "budget": sorted((key.split(":")[0], round(tokens, 3)) for key, tokens in db.rows(
             "SELECT key, tokens FROM budget")),
+        "rating": db.rows(f"SELECT {number.format('r')}, agent, score, comment FROM rating r ORDER BY 1"),
     }
 
 
-def test_the_set_based_path_writes_the_rows_the_item_path_writes(backend: Database, tmp_path: Path) -> None:
-    mails = _mails()
+def _both_ways(backend: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+               mails: Callable[[Config], Mails]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The same mails in one set-based batch of 64, and one at a time: what each wrote."""
     found = []
     for batch_size in (64, 1):  # 1: every batch is one item, run item by item in its savepoint
         db = Database(backend.kind, tmp_path)
         processor = _processor(db, tmp_path / str(batch_size), batch_size=batch_size)
         try:
-            _queue(processor.engine, mails)
-            while processor.run_batch():
-                pass
+            queued = _queue(processor.engine, mails(processor.pipeline.config))
+            caplog.clear()
+            with caplog.at_level(logging.INFO, logger="gateway.process"):
+                handled = [processor.run_batch()]
+                while handled[-1]:
+                    handled.append(processor.run_batch())
+            if batch_size > 1:
+                # One claim, run set-based and committed that way: never redone item by item.
+                assert handled == [len(queued), 0]
+                assert not [r for r in caplog.records if "again item by item" in r.getMessage()]
             found.append(_contents(db))
         finally:
             processor.engine.dispose()
@@ -148,4 +169,90 @@ def test_the_set_based_path_writes_the_rows_the_item_path_writes(backend: Databa
     assert all(state == "done" for state, _ in batched["inbound"])
     for table in alone:
         assert batched[table] == alone[table], table
+    return batched, alone
+
+
+def test_the_set_based_path_writes_the_rows_the_item_path_writes(
+        backend: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    batched, _ = _both_ways(backend, tmp_path, caplog, _mails)
     assert len(batched["ticket"]) == 7 and batched["outbox"]
+    assert [kind for _, kind, *_ in batched["event"]].count("created") == 7
+    assert len(batched["participant"]) == 7
+
+
+AGENT = "linnea.strom@telenta.example"  # of kundtjanst in config/directory.yaml
+
+
+def _agent(config: Config, number: int, body: str) -> tuple[str, bytes]:
+    """An agent's mail to the reply address Postdesk gave them for ticket `number`."""
+    token = reply_address(config.secret_key(), "support@telenta.example", number, AGENT, "agent")
+    return AGENT, make_mail(sender=AGENT, to=token, subject=f"Re: [#{number}] ärendet", body=body)
+
+
+def _read_back(config: Config) -> Mails:
+    """Mails that read what earlier mails of their batch wrote: participants, the first response, a resolution."""
+    first, second = config.tickets.first_number, config.tickets.first_number + 1
+    opened = f"<opened-{uuid.uuid4().hex}@kund.example>"
+    return [
+        ("anna@kund.example", make_mail(sender="anna@kund.example", subject="Larmet tjuter")),
+        # A tag threads only for a participant: Anna became one of her ticket two mails ago.
+        ("anna@kund.example", make_mail(sender="anna@kund.example", subject=f"Re: [#{first}] Larmet tjuter",
+                                        body="Nu tjuter det igen.\n")),
+        _agent(config, first, "Hej Anna, en tekniker kommer i morgon.\n"),
+        _agent(config, first, "Teknikern är på väg.\n"),  # not a first response: the one above was
+        ("bertil@kund.example", make_mail(sender="bertil@kund.example", subject="Sirenen", message_id=opened)),
+        _agent(config, second, "#resolve\n"),  # nobody took it: the rating goes to who resolved it
+        ("bertil@kund.example", make_mail(sender="bertil@kund.example", subject=f"Re: [#{second}] Sirenen",
+                                          body="5 - tack!\n", headers={"In-Reply-To": opened})),
+    ]
+
+
+def test_mails_of_a_batch_read_back_what_earlier_ones_held_back(
+        backend: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    batched, _ = _both_ways(backend, tmp_path, caplog, _read_back)
+    first, second = (row[0] for row in batched["ticket"])
+    assert len(batched["ticket"]) == 2, "Anna's tagged mail went on her ticket"
+    assert [row[3] for row in batched["message"] if row[0] == first and row[1] == "in"].count(
+        "anna@kund.example") == 2
+    assert [(n, kind) for n, kind, *_ in batched["event"]].count((first, "first_response")) == 1
+    assert batched["rating"] == [(second, AGENT, 5, "tack!")]
+
+
+def _undone(config: Config) -> Mails:
+    """An agent's commands that fail after steps that wrote: none of them may stay."""
+    number = config.tickets.first_number
+    return [
+        ("carl@kund.example", make_mail(sender="carl@kund.example", subject="Centralen piper")),
+        # Asking a third party adds them and two events; no ticket goes back to new.
+        _agent(config, number, "#cc Tredje Part <tredje@partner.example>\n#status new\n\nKan ni titta på centralen?\n"),
+        # The reply reads the ticket's event log (first response?) before its command fails.
+        _agent(config, number, "#status new\n\nHej Carl, vi tittar på det.\n"),
+        _agent(config, number, "#take\n"),
+    ]
+
+
+def test_an_agents_commands_undone_in_a_batch_leave_nothing_held_back(
+        backend: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    batched, _ = _both_ways(backend, tmp_path, caplog, _undone)
+    assert batched["participant"] == [(batched["ticket"][0][0], "carl@kund.example", "customer")]
+    kinds = [kind for _, kind, *_ in batched["event"]]
+    assert kinds[0] == "created" and "third_party_asked" not in kinds and "first_response" not in kinds
+    assert kinds[-2:] == ["assigned", "status"]  # the #take went through
+
+
+def test_readers_of_a_ticket_in_a_batch_see_its_held_back_events_and_participants(db: Database) -> None:
+    engine = make_engine(db.url)
+    upgrade(engine)
+    try:
+        with engine.begin() as conn, store.writing_behind(conn) as buffer:
+            dora = store.customer(conn, "dora@kund.example", "Dora Kund", None)
+            ref = store.create_ticket(conn, first_number=1, customer_id=dora.id, subject="Larmet", actor=dora.email,
+                                      mailbox="support@telenta.example", values={}, why="a test")
+            store.add_participant(conn, ref.id, dora.email, "customer")
+            written = select(func.count()).select_from(EVENT)
+            assert conn.execute(written).scalar() == 0 and buffer.events and buffer.participants
+            assert is_participant(conn, ref.id, dora.email) and not is_participant(conn, ref.id, "eve@kund.example")
+            assert [event.kind for event in clocks.events(conn, ref.id)] == ["created"]
+            assert conn.execute(written).scalar() == 1 and not buffer.events
+    finally:
+        engine.dispose()

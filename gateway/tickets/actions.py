@@ -132,6 +132,7 @@ def reply(conn: Connection, events: Events, ticket: TicketRow, text: str, *, act
         raise ActionError("empty reply")
     if ticket.status == Status.CLOSED.value:
         raise ActionError(f"ticket {ticket.number} is closed")
+    store.flush_events(conn, [ticket.id])  # a first response earlier in this batch counts
     first = conn.execute(select(EVENT.c.id).where(EVENT.c.ticket_id == ticket.id,
                                                   EVENT.c.kind == "first_response")).first() is None
     row = _public_message(conn, ticket, text, actor, kind="agent")
@@ -162,6 +163,7 @@ def rate(conn: Connection, ticket: TicketRow, score: int, comment: str, *, actor
         raise ActionError("a rating is a number from 1 to 5")
     if conn.execute(select(RATING.c.id).where(RATING.c.ticket_id == ticket.id)).first() is not None:
         return False
+    store.flush_events(conn, [ticket.id])  # a resolution earlier in this batch counts
     resolver = conn.execute(
         select(EVENT.c.actor).where(EVENT.c.ticket_id == ticket.id, EVENT.c.kind == "status", EVENT.c.status == "resolved")
         .order_by(EVENT.c.at.desc()).limit(1)).scalar()

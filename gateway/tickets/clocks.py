@@ -13,6 +13,7 @@ from sqlalchemy import Connection, bindparam, select
 from gateway.config import Config
 from gateway.db.rows import TicketRow
 from gateway.db.tables import EVENT
+from gateway.tickets import store
 from gateway.tickets.calendar import BusinessCalendar
 from gateway.tickets.lifecycle import Event, Status
 from gateway.tickets.sla import Clocks, SlaPlan, compute_clocks
@@ -51,6 +52,7 @@ def _plan(config: Config, name: str) -> tuple[SlaPlan, BusinessCalendar]:
 
 
 def events(conn: Connection, ticket_id: int) -> list[Event]:
+    store.flush_events(conn, [ticket_id])  # a batch's events of the ticket are of its log
     found = []
     for row in conn.execute(_EVENTS, {"tid": ticket_id}):
         status = Status(row.status) if row.status else None

@@ -3,22 +3,26 @@
 Every change a ticket undergoes is also written to its append-only event log (`ticketevent`),
 which is what SLA clocks are computed from; nothing here updates a status without an event.
 
-It also owns the write-behind buffer of a batch (`WriteBehind`): rows nobody reads back in the
-same batch (outbox rows and the outbound copies of queued mail) held on the connection and
-written with one statement per table when the batch ends, or earlier where a reader needs them.
+It also owns the write-behind buffer of a batch (`WriteBehind`): rows held on the connection
+and written with one statement per table when the batch ends (outbox rows, the outbound copies
+of queued mail, event log rows, participants), or earlier where a reader of them needs them:
+`flush_behind` before reading a ticket's messages or outbox rows, `flush_events` before
+reading its event log, and `holds_participant` beside a read of its participants. A savepoint
+that is rolled back takes back what was held inside it too, as it does the rows it wrote.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, event, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -88,17 +92,63 @@ class WriteBehind:
     # New buckets of this batch's tickets, written with the rest.
     new_buckets: dict[str, dict[str, Any]] = field(default_factory=dict)
     suppressed: dict[str, str | None] = field(default_factory=dict)
+    # Event log rows in the order they were made (written in it, so their ids keep it), and
+    # the tickets they are of.
+    events: list[dict[str, Any]] = field(default_factory=list)
+    event_tickets: set[int] = field(default_factory=set)
+    # New participants by (ticket, address): the first one made stands, as ON CONFLICT DO NOTHING
+    # would have it.
+    participants: dict[tuple[int, str], dict[str, Any]] = field(default_factory=dict)
+    # The buffer as it was when each open savepoint began, innermost last.
+    marks: list[WriteBehind] = field(default_factory=list)
+
+    def mark(self) -> WriteBehind:
+        """A copy of what is held now, to go back to; the rows themselves are never changed."""
+        return WriteBehind(**{f.name: copy.copy(getattr(self, f.name)) for f in fields(self) if f.name != "marks"})
+
+    def restore(self, mark: WriteBehind) -> None:
+        for f in fields(self):
+            if f.name != "marks":
+                setattr(self, f.name, getattr(mark, f.name))
 
 
 @contextmanager
 def writing_behind(conn: Connection) -> Iterator[WriteBehind]:
-    """Hold outbox rows and outbound copies on `conn` until `flush_behind` (the batch's end)."""
+    """Hold outbox rows, outbound copies, events and participants on `conn` until `flush_behind`."""
     buffer = WriteBehind()
     conn.info[_BEHIND] = buffer
+    for name, listener in _SAVEPOINT_LISTENERS:
+        event.listen(conn, name, listener)
     try:
         yield buffer
     finally:
+        for name, listener in _SAVEPOINT_LISTENERS:
+            event.remove(conn, name, listener)
         conn.info.pop(_BEHIND, None)
+
+
+# A savepoint inside a batch (an agent's commands, all or nothing) may be rolled back: what was
+# held back inside it must go with its rows, and what it flushed must be held again.
+def _savepoint_begun(conn: Connection, name: str | None) -> None:
+    buffer = behind(conn)
+    if buffer is not None:
+        buffer.marks.append(buffer.mark())
+
+
+def _savepoint_rolled_back(conn: Connection, name: str, context: Any) -> None:
+    buffer = behind(conn)
+    if buffer is not None and buffer.marks:
+        buffer.restore(buffer.marks.pop())
+
+
+def _savepoint_released(conn: Connection, name: str, context: Any) -> None:
+    buffer = behind(conn)
+    if buffer is not None and buffer.marks:
+        buffer.marks.pop()
+
+
+_SAVEPOINT_LISTENERS = (("savepoint", _savepoint_begun), ("rollback_savepoint", _savepoint_rolled_back),
+                        ("release_savepoint", _savepoint_released))
 
 
 def behind(conn: Connection) -> WriteBehind | None:
@@ -140,11 +190,50 @@ def flush_behind(conn: Connection, ticket_ids: Sequence[int] | None = None) -> N
         return
     if ticket_ids is None:
         flush_buckets(conn)
+        _write_events(conn, buffer)
+        _write_participants(conn, buffer)
     if buffer.outbox:
         conn.execute(INSERT_OUTBOX, buffer.outbox)
     if buffer.copies:
         conn.execute(INSERT_COPY, buffer.copies)
     buffer.outbox, buffer.copies, buffer.tickets = [], [], set()
+
+
+def flush_events(conn: Connection, ticket_ids: Sequence[int]) -> None:
+    """Write the event log rows held back if some are of `ticket_ids`: a reader of their log calls this first.
+
+    All of them, not only those tickets': event ids keep the order the events were made in."""
+    buffer = behind(conn)
+    if buffer is not None and not buffer.event_tickets.isdisjoint(ticket_ids):
+        _write_events(conn, buffer)
+
+
+def _write_events(conn: Connection, buffer: WriteBehind) -> None:
+    if buffer.events:
+        conn.execute(INSERT_EVENT, buffer.events)  # executemany: row by row in order, so ids follow it
+    buffer.events, buffer.event_tickets = [], set()
+
+
+# Participants held back go in as multi-row INSERT … ON CONFLICT DO NOTHING (another daemon may
+# have added one meanwhile), in slices well under both databases' limits on parameters.
+_IGNORE_PARTICIPANTS = {
+    "postgresql": pg_insert(PARTICIPANT).on_conflict_do_nothing(),
+    "sqlite": sqlite_insert(PARTICIPANT).on_conflict_do_nothing(),
+}
+_PARTICIPANT_ROWS = 1000
+
+
+def _write_participants(conn: Connection, buffer: WriteBehind) -> None:
+    rows = list(buffer.participants.values())
+    for start in range(0, len(rows), _PARTICIPANT_ROWS):
+        conn.execute(_IGNORE_PARTICIPANTS[conn.dialect.name].values(rows[start:start + _PARTICIPANT_ROWS]))
+    buffer.participants = {}
+
+
+def holds_participant(conn: Connection, ticket_id: int, email: str) -> bool:
+    """Whether this batch made `email` a participant of the ticket, not yet written (read the table too)."""
+    buffer = behind(conn)
+    return buffer is not None and (ticket_id, email) in buffer.participants
 
 
 # A first mail's customer comes back from the insert itself; a known one is read.
@@ -164,15 +253,26 @@ def customer(conn: Connection, email: str, name: str, organisation: str | None) 
 
 
 def add_participant(conn: Connection, ticket_id: int, email: str, role: str) -> None:
-    insert_ignore(conn, PARTICIPANT, {"ticket_id": ticket_id, "email": email, "role": role})
+    """`email` may write into the ticket by its tag: added now, or held back when the batch writes behind."""
+    row = {"ticket_id": ticket_id, "email": email, "role": role}
+    buffer = behind(conn)
+    if buffer is None:
+        insert_ignore(conn, PARTICIPANT, row)
+    else:
+        buffer.participants.setdefault((ticket_id, email), row)
 
 
 def add_event(conn: Connection, ticket_id: int, kind: str, *, status: str | None = None, actor: str = "",
               detail: str = "", at: datetime | None = None) -> None:
-    conn.execute(INSERT_EVENT, {
-        "ticket_id": ticket_id, "at": at or utcnow(), "kind": kind, "status": status, "actor": actor,
-        "detail": detail,
-    })
+    """A row of the ticket's event log: written now, or held back when the batch writes behind."""
+    row = {"ticket_id": ticket_id, "at": at or utcnow(), "kind": kind, "status": status, "actor": actor,
+           "detail": detail}
+    buffer = behind(conn)
+    if buffer is None:
+        conn.execute(INSERT_EVENT, row)
+        return
+    buffer.events.append(row)
+    buffer.event_tickets.add(ticket_id)
 
 
 def create_ticket(conn: Connection, *, first_number: int, customer_id: int, subject: str, mailbox: str,
