@@ -20,14 +20,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, event, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.clock import utcnow
-from gateway.db.ignore import insert_ignore
+from gateway.db.ignore import dialect_insert, insert_ignore
 from gateway.db.rows import TicketRow
 from gateway.db.tables import (
     ATTACHMENT,
@@ -216,17 +215,17 @@ def _write_events(conn: Connection, buffer: WriteBehind) -> None:
 
 # Participants held back go in as multi-row INSERT … ON CONFLICT DO NOTHING (another daemon may
 # have added one meanwhile), in slices well under both databases' limits on parameters.
-_IGNORE_PARTICIPANTS = {
-    "postgresql": pg_insert(PARTICIPANT).on_conflict_do_nothing(),
-    "sqlite": sqlite_insert(PARTICIPANT).on_conflict_do_nothing(),
-}
+@cache
+def _ignoring_participants(dialect: str) -> Any:
+    return dialect_insert(dialect)(PARTICIPANT).on_conflict_do_nothing()
+
 _PARTICIPANT_ROWS = 1000
 
 
 def _write_participants(conn: Connection, buffer: WriteBehind) -> None:
     rows = list(buffer.participants.values())
     for start in range(0, len(rows), _PARTICIPANT_ROWS):
-        conn.execute(_IGNORE_PARTICIPANTS[conn.dialect.name].values(rows[start:start + _PARTICIPANT_ROWS]))
+        conn.execute(_ignoring_participants(conn.dialect.name).values(rows[start:start + _PARTICIPANT_ROWS]))
     buffer.participants = {}
 
 
@@ -237,15 +236,14 @@ def holds_participant(conn: Connection, ticket_id: int, email: str) -> bool:
 
 
 # A first mail's customer comes back from the insert itself; a known one is read.
-_NEW_CUSTOMER = {
-    "postgresql": pg_insert(CUSTOMER).on_conflict_do_nothing().returning(*CUSTOMER.c),
-    "sqlite": sqlite_insert(CUSTOMER).on_conflict_do_nothing().returning(*CUSTOMER.c),
-}
+@cache
+def _new_customer(dialect: str) -> Any:
+    return dialect_insert(dialect)(CUSTOMER).on_conflict_do_nothing().returning(*CUSTOMER.c)
 
 
 def customer(conn: Connection, email: str, name: str, organisation: str | None) -> Row[Any]:
     """The customer with this address, registered now if this is their first mail."""
-    made = conn.execute(_NEW_CUSTOMER[conn.dialect.name], {
+    made = conn.execute(_new_customer(conn.dialect.name), {
         "email": email, "name": name, "organisation": organisation, "notifications_off": False,
         "created_at": utcnow(),
     }).first()
