@@ -22,6 +22,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from gateway import metrics
 from gateway.config import Config
 from gateway.intake.data import LeanData
+from gateway.intake.envelope import QuickAddresses
 from gateway.intake.mailboxes import Mailboxes
 from gateway.intake.writer import GroupWriter, InboundItem
 from gateway.validate import address_problem
@@ -34,8 +35,9 @@ TEMP_FAILURE = "451 4.3.0 Temporary failure storing the message, try again later
 NO_RECIPIENTS = "554 5.5.1 No valid recipients"
 
 
-class PostdeskSMTP(LeanData):
-    """aiosmtpd's protocol with room for long lines, reading DATA into one buffer.
+class PostdeskSMTP(QuickAddresses, LeanData):
+    """aiosmtpd's protocol with room for long lines, reading DATA into one buffer and plain
+    envelope addresses without the header parser.
 
     RFC 5321 limits a line to 1,000 octets, but real clients send longer ones (HTML on one
     line, unwrapped 8-bit text) and MTAs such as Postfix accept them; refusing them would
