@@ -1,7 +1,8 @@
 """One asyncio loop: SMTP intake, processor and sender start here and stop here, in order.
 
 Database work runs on small thread pools so that the loop keeps answering SMTP while a batch
-commits: one thread for intake commits (group commit), one for the processor, and the sender's own
+commits: one thread for intake commits (group commit), one for the processor (on PostgreSQL a
+process of its own instead, `gateway.worker`: a second core), and the sender's own
 (`gateway.outbox`, so its claims never wait behind a processor batch); the SMTP-time `reject` rules (`gateway.screen`, injected into the handler) parse in the loop's default
 executor. On SIGTERM the daemon stops accepting connections, lets the intake writer commit what it holds,
 finishes the batches in progress and exits. The metrics listener (`gateway.monitor`) and the
@@ -18,7 +19,6 @@ import sys
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway import firstrun, sdnotify
@@ -29,17 +29,15 @@ from gateway.intake.imap.runner import ImapIntake
 from gateway.intake.mailboxes import Mailboxes
 from gateway.intake.smtp import IntakeHandler, start_server
 from gateway.intake.writer import GroupWriter
-from gateway.links.tags import TagFormat
 from gateway.monitor import MetricsServer
-from gateway.notify import Notifier
 from gateway.outbox import Sender
 from gateway.postmaster import postmaster_addresses
 from gateway.process import Processor
 from gateway.routing.runtime import RoutingState
 from gateway.scheduler import Duties, run_scheduler
 from gateway.screen import RejectRules
-from gateway.stages.pipeline import Pipeline
-from gateway.templating import MailTemplates
+from gateway.stages.pipeline import Pipeline, build_pipeline
+from gateway.worker import ProcessWorker, runs_in_process
 
 if TYPE_CHECKING:
     from gateway.web.server import WebServer
@@ -50,12 +48,6 @@ log = logging.getLogger("gateway.daemon")
 def instance_name(config: Config) -> str:
     """A name that stays the same across restarts of one daemon, and differs between daemons."""
     return config.instance or f"{socket.gethostname()}:{config.smtp.host_port[1]}"
-
-
-def build_pipeline(config: Config, routing: RoutingState | None = None) -> Pipeline:
-    tags = TagFormat(config.tickets.tag_format)
-    notifier = Notifier(config, MailTemplates(Path(config.templates_dir)), tags)
-    return Pipeline(config=config, notifier=notifier, tags=tags, routing=routing or RoutingState(config))
 
 
 @dataclass
@@ -84,6 +76,8 @@ class Daemon:
         # Loaded before anything listens: broken rules at start-up stop the daemon with every
         # file:line: reason, instead of routing with nothing.
         self.routing = RoutingState(config)
+        # The processor's own process, where the settings give it one (gateway.worker).
+        self.worker: ProcessWorker | None = None
         self._stop = asyncio.Event()
         self._process_wake = asyncio.Event()
         self._send_wake = asyncio.Event()
@@ -123,11 +117,9 @@ class Daemon:
     def _start_workers(self, loop: asyncio.AbstractEventLoop, pipeline: Pipeline,
                        sender: Sender) -> list[asyncio.Task[None]]:
         """The processor and sender loops, the rules watcher and the scheduler, as configured."""
-        processor = Processor(self.engine, pipeline, self.instance)
         workers = [
             loop.create_task(self._loop("processor", self._process_wake, self.config.processor.poll_interval,
-                                        lambda: loop.run_in_executor(self.work_pool, processor.run_batch),
-                                        self._send_wake.set)),
+                                        self._processor_step(loop, pipeline), self._send_wake.set)),
             loop.create_task(self._loop("sender", self._send_wake, self.config.outbox.poll_interval,
                                         sender.run_batch, lambda: None)),
         ]
@@ -137,6 +129,16 @@ class Daemon:
             duties = Duties(self.engine, self.config, pipeline.notifier, lambda: self.routing.current.directory)
             workers.append(loop.create_task(run_scheduler(duties, self.work_pool, self.config, self._stop)))
         return workers
+
+    def _processor_step(self, loop: asyncio.AbstractEventLoop, pipeline: Pipeline) -> Callable[[], Awaitable[int]]:
+        """One batch: in the processor's own process (gateway.worker), else on the work thread."""
+        if runs_in_process(self.config):
+            self.worker = ProcessWorker(self.config, self.instance)
+            self.worker.start()
+            log.info("processor: in a process of its own")
+            return self.worker.run_batch
+        processor = Processor(self.engine, pipeline, self.instance)
+        return lambda: loop.run_in_executor(self.work_pool, processor.run_batch)
 
     def _after_ready(self, loop: asyncio.AbstractEventLoop, running: Running) -> list[asyncio.Task[None]]:
         """The first-run notice and, under systemd, the watchdog: tasks of this same loop."""
@@ -164,6 +166,8 @@ class Daemon:
         for task in busy:
             task.cancel()
         await asyncio.gather(*running.workers, return_exceptions=True)
+        if self.worker is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.worker.close)
         await running.sender.close()
         if running.metrics is not None:
             # Last to go: scrapes during the drain show the queues emptying (readiness: stopping).
@@ -193,6 +197,8 @@ class Daemon:
     def reload(self, why: str) -> None:
         """Reload rules and templates; the ones in force stay when the new ones do not load."""
         self.routing.reload(why)
+        if self.worker is not None:
+            self.worker.reload(why)
 
     async def _watch_rules(self) -> None:
         while not self._stop.is_set():

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from gateway.notify import Notifier
     from gateway.process import Processor
     from gateway.stages.context import Context
-    from gateway.stages.pipeline import Pipeline
 
 
 def _engine(config: Config) -> tuple[Engine, str]:
@@ -71,15 +70,6 @@ def build_notifier(config: Config) -> Notifier:
     return Notifier(config, MailTemplates(Path(config.templates_dir)), TagFormat(config.tickets.tag_format))
 
 
-def build_pipeline(config: Config) -> Pipeline:
-    """The daemon's pipeline, built without importing the daemon (its servers start slowly)."""
-    from gateway.routing.runtime import RoutingState
-    from gateway.stages.pipeline import Pipeline
-
-    notifier = build_notifier(config)
-    return Pipeline(config=config, notifier=notifier, tags=notifier.tags, routing=RoutingState(config))
-
-
 class Router:
     """Routes many messages against one engine (opened on first use, disposed by `close`)."""
 
@@ -91,6 +81,7 @@ class Router:
     def for_config(cls, config: Config) -> Router:
         """A router with the daemon's pipeline; raises RulesError or DirectoryError for broken rules."""
         from gateway.process import Processor
+        from gateway.stages.pipeline import build_pipeline
 
         return cls(config, Processor(None, build_pipeline(config), "dry-run"))  # type: ignore[arg-type]
 

@@ -65,7 +65,35 @@ def refused(reason: str) -> None:
 def processed(received_at: datetime, done_at: datetime | None = None) -> None:
     """Observe one inbound item's time from receipt to the processor's commit."""
     done_at = done_at or datetime.now(UTC)
-    LATENCY.observe(max(0.0, (done_at - aware(received_at)).total_seconds()))
+    seconds = max(0.0, (done_at - aware(received_at)).total_seconds())
+    if _HANDED_ON is not None:
+        _HANDED_ON.append(seconds)
+    else:
+        LATENCY.observe(seconds)
+
+
+# In a processor process (`gateway.worker`): latencies kept for the daemon, whose registry
+# /metrics serves, instead of this process's own, which nobody reads.
+_HANDED_ON: list[float] | None = None
+
+
+def hand_on_latencies() -> None:
+    """From now on, `processed` keeps each latency for `taken` instead of observing it here."""
+    global _HANDED_ON
+    _HANDED_ON = []
+
+
+def taken() -> list[float]:
+    """The latencies kept since the last call (see `hand_on_latencies`)."""
+    global _HANDED_ON
+    kept, _HANDED_ON = _HANDED_ON or [], ([] if _HANDED_ON is not None else None)
+    return kept
+
+
+def observe_latencies(seconds: list[float]) -> None:
+    """Latencies another process measured, observed here."""
+    for value in seconds:
+        LATENCY.observe(value)
 
 
 def delivered(count: int = 1) -> None:

@@ -9,8 +9,12 @@ stage's module says what it decides.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
 
+from gateway.links.tags import TagFormat
+from gateway.notify import Notifier
+from gateway.routing.runtime import RoutingState
 from gateway.stages import (
     acknowledge,
     announce,
@@ -38,6 +42,10 @@ from gateway.stages import (
     wait,
 )
 from gateway.stages.base import BatchStage, ItemStage, PrepareStage, Services
+from gateway.templating import MailTemplates
+
+if TYPE_CHECKING:
+    from gateway.config import Config
 
 PREPARE: tuple[PrepareStage, ...] = (parse.STAGE, classify.STAGE, check.STAGE, strip.STAGE, prove.STAGE)
 
@@ -70,3 +78,12 @@ class Pipeline(Services):
     prepare: ClassVar[tuple[PrepareStage, ...]] = PREPARE
     batch: ClassVar[tuple[BatchStage, ...]] = BATCH
     item: ClassVar[tuple[ItemStage, ...]] = ITEM
+
+
+def build_pipeline(config: Config, routing: RoutingState | None = None) -> Pipeline:
+    """The daemon's pipeline for these settings: its notifier, templates, tag and rules in force.
+
+    The daemon, its processor process and `postdesk route` each build theirs here."""
+    tags = TagFormat(config.tickets.tag_format)
+    notifier = Notifier(config, MailTemplates(Path(config.templates_dir)), tags)
+    return Pipeline(config=config, notifier=notifier, tags=tags, routing=routing or RoutingState(config))

@@ -1,0 +1,128 @@
+"""On PostgreSQL a daemon's processor runs in a process of its own; on SQLite it stays inside.
+
+`processor.run_in: auto` (the default) gives a daemon on PostgreSQL a child process for its
+batches, so that SMTP intake and sending keep the daemon's interpreter to themselves. These
+tests run real daemons and look at their processes in /proc: the child exists and does the
+work, its latencies reach the daemon's /metrics, a killed child is replaced, and the child
+ends with its daemon, whether the daemon stops or is killed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import _require_backend
+from tests.harness import Daemon, Database, Sink, free_port, make_mail, unique_address, wait_until
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found += [int(child) for child in task.read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for its parent to read its exit status."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _spawned(pid: int) -> list[int]:
+    """The daemon's processor processes: its children started by multiprocessing's spawn (its
+    resource tracker, the other child spawning brings, does no work of ours)."""
+    found = []
+    for child in _children(pid):
+        try:
+            if _alive(child) and b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+        except OSError:
+            pass
+    return found
+
+
+def _processor_child(daemon: Daemon) -> int:
+    assert daemon.proc is not None
+    pid = daemon.proc.pid
+    children = wait_until(lambda: _spawned(pid), what="processor process")
+    assert len(children) == 1, children
+    return children[0]
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    relay = Sink().start()
+    yield relay
+    relay.stop()
+
+
+def _daemon(kind: str, sink: Sink, tmp_path: Path, **settings: str) -> Iterator[Daemon]:
+    _require_backend(kind)
+    db = Database(kind, tmp_path)
+    daemon = Daemon(db, sink, tmp_path / "daemon.log", env_extra=settings).start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        db.drop()
+
+
+@pytest.fixture
+def on_postgresql(sink: Sink, tmp_path: Path) -> Iterator[Daemon]:
+    yield from _daemon("postgresql", sink, tmp_path, POSTDESK_METRICS__LISTEN=f"127.0.0.1:{free_port()}")
+
+
+def _mail(daemon: Daemon, sink: Sink) -> str:
+    sender = unique_address()
+    daemon.send(make_mail(sender=sender, subject="Larmet piper"), sender=sender)
+    sink.wait_for(sender, 1, timeout=60)
+    return sender
+
+
+def test_batches_run_in_a_child_process_and_count_in_the_daemons_metrics(on_postgresql: Daemon, sink: Sink) -> None:
+    child = _processor_child(on_postgresql)
+    _mail(on_postgresql, sink)
+    _mail(on_postgresql, sink)
+    assert "processor: in a process of its own" in on_postgresql.log()
+    listen = on_postgresql.env()["POSTDESK_METRICS__LISTEN"]
+    metrics = urllib.request.urlopen(f"http://{listen}/metrics", timeout=10).read().decode()
+    assert "postdesk_processing_latency_seconds_count 2.0" in metrics
+    # The child did the work: its CPU time grew while the mail was processed.
+    fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+    assert int(fields[11]) + int(fields[12]) > 0
+
+
+def test_a_killed_processor_process_is_replaced(on_postgresql: Daemon, sink: Sink) -> None:
+    first = _processor_child(on_postgresql)
+    os.kill(first, signal.SIGKILL)
+    _mail(on_postgresql, sink)
+    assert "the processor process ended" in on_postgresql.log()
+    assert _processor_child(on_postgresql) != first
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+def test_the_processor_process_ends_with_its_daemon(on_postgresql: Daemon, sink: Sink, how: int) -> None:
+    child = _processor_child(on_postgresql)
+    _mail(on_postgresql, sink)
+    on_postgresql.stop(how)
+    wait_until(lambda: not _alive(child), what="the processor process to end")
+
+
+def test_on_sqlite_the_processor_stays_in_the_daemon(sink: Sink, tmp_path: Path) -> None:
+    for daemon in _daemon("sqlite", sink, tmp_path):
+        _mail(daemon, sink)
+        assert daemon.proc is not None
+        assert _spawned(daemon.proc.pid) == []
+        assert "processor: in a process of its own" not in daemon.log()
