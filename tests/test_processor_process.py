@@ -126,3 +126,24 @@ def test_on_sqlite_the_processor_stays_in_the_daemon(sink: Sink, tmp_path: Path)
         assert daemon.proc is not None
         assert _spawned(daemon.proc.pid) == []
         assert "processor: in a process of its own" not in daemon.log()
+
+
+def test_rules_reloaded_on_sighup_route_the_next_mail_in_the_processor_process(sink: Sink, tmp_path: Path) -> None:
+    """With file watching off, SIGHUP is the one way new rules come in; the child must get them too."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "10-base.yaml").write_text("- name: base\n  match: {subject: {contains: '[base]'}}\n"
+                                        "  set: {tags: [base]}\n", encoding="utf-8")
+    settings = {"POSTDESK_RULES__DIR": str(rules), "POSTDESK_RULES__WATCH_INTERVAL": "0"}
+    for daemon in _daemon("postgresql", sink, tmp_path, **settings):
+        _processor_child(daemon)
+        before = _mail(daemon, sink)
+        (rules / "05-hup.yaml").write_text("- name: hup\n  match: {subject: {contains: 'Larmet'}}\n"
+                                           "  set: {department: orders}\n", encoding="utf-8")
+        assert daemon.proc is not None
+        daemon.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda running=daemon: "rules reloaded (SIGHUP)" in running.log(), what="the daemon's reload")
+        after = _mail(daemon, sink)
+        departments = dict(daemon.db.rows(
+            "SELECT c.email, t.department FROM ticket t JOIN customer c ON c.id = t.customer_id"))
+        assert departments[after] == "orders" and departments[before] != "orders"
