@@ -12,12 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-# Imported where used: `postdesk ticket` builds a notifier here without loading the pipeline.
+# Imported where used: a verb that routes nothing loads none of the pipeline.
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from gateway.config import Config
-    from gateway.notify import Notifier
     from gateway.process import Processor
     from gateway.stages.context import Context
 
@@ -59,15 +58,6 @@ def _empty_store() -> Engine:
     engine = make_engine("sqlite://", pool_size=1)
     METADATA.create_all(engine)
     return engine
-
-
-def build_notifier(config: Config) -> Notifier:
-    """The daemon's notifier: the mail templates and the ticket tag of these settings."""
-    from gateway.links.tags import TagFormat
-    from gateway.notify import Notifier
-    from gateway.templating import MailTemplates
-
-    return Notifier(config, MailTemplates(Path(config.templates_dir)), TagFormat(config.tickets.tag_format))
 
 
 class Router:

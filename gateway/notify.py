@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
@@ -78,6 +79,11 @@ class Notifier:
     config: Config
     templates: MailTemplates
     tags: TagFormat
+
+    @classmethod
+    def for_config(cls, config: Config) -> Notifier:
+        """The daemon's notifier for these settings: their mail templates and ticket tag."""
+        return cls(config, MailTemplates(Path(config.templates_dir)), TagFormat(config.tickets.tag_format))
 
     @cached_property
     def loop_token(self) -> str:

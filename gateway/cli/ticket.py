@@ -32,14 +32,14 @@ def ticket() -> None:
 
 def _act(config_path: Path | None, number: int, work: Callable[[Connection, Events, TicketRow], T]) -> T:
     """Run `work` on ticket NUMBER in one transaction, with the staff and mail the daemon has."""
-    from gateway.dryrun import build_notifier
+    from gateway.notify import Notifier
     from gateway.routing.runtime import load_routing
     from gateway.tickets.actions import ActionError, by_number
     from gateway.tickets.events import Events
 
     config = settings(config_path)
     load_routing(config)  # the directory's departments are the staff an action may name
-    notifier = build_notifier(config)
+    notifier = Notifier.for_config(config)
     try:
         with engine(config).begin() as conn:
             # The action says what happened; the one notify step turns that into mail.

@@ -9,10 +9,8 @@ stage's module says what it decides.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from gateway.links.tags import TagFormat
 from gateway.notify import Notifier
 from gateway.routing.runtime import RoutingState
 from gateway.stages import (
@@ -42,7 +40,6 @@ from gateway.stages import (
     wait,
 )
 from gateway.stages.base import BatchStage, ItemStage, PrepareStage, Services
-from gateway.templating import MailTemplates
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -84,6 +81,5 @@ def build_pipeline(config: Config, routing: RoutingState | None = None) -> Pipel
     """The daemon's pipeline for these settings: its notifier, templates, tag and rules in force.
 
     The daemon, its processor process and `postdesk route` each build theirs here."""
-    tags = TagFormat(config.tickets.tag_format)
-    notifier = Notifier(config, MailTemplates(Path(config.templates_dir)), tags)
-    return Pipeline(config=config, notifier=notifier, tags=tags, routing=routing or RoutingState(config))
+    notifier = Notifier.for_config(config)
+    return Pipeline(config=config, notifier=notifier, tags=notifier.tags, routing=routing or RoutingState(config))
