@@ -86,7 +86,9 @@ def hand_on_latencies() -> None:
 def taken() -> list[float]:
     """The latencies kept since the last call (see `hand_on_latencies`)."""
     global _HANDED_ON
-    kept, _HANDED_ON = _HANDED_ON or [], ([] if _HANDED_ON is not None else None)
+    if _HANDED_ON is None:
+        return []
+    kept, _HANDED_ON = _HANDED_ON, []
     return kept
 
 

@@ -29,6 +29,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
+from sqlalchemy.engine import make_url
+
 from gateway import logs, metrics
 from gateway.config import Config
 from gateway.db.engine import make_engine
@@ -43,7 +45,7 @@ _PR_SET_PDEATHSIG = 1
 def runs_in_process(config: Config) -> bool:
     """Whether these settings put the processor in a process of its own."""
     if config.processor.run_in == "auto":
-        return config.database.url.startswith("postgresql")
+        return make_url(config.database.url).get_backend_name() == "postgresql"
     return config.processor.run_in == "process"
 
 
