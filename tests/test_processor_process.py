@@ -116,8 +116,10 @@ def test_a_killed_processor_process_is_replaced(on_postgresql: Daemon, sink: Sin
 def test_the_processor_process_ends_with_its_daemon(on_postgresql: Daemon, sink: Sink, how: int) -> None:
     child = _processor_child(on_postgresql)
     _mail(on_postgresql, sink)
-    on_postgresql.stop(how)
+    # A stopped daemon exits cleanly after stopping its child; a killed one has no say in it.
+    assert on_postgresql.stop(how) == (0 if how == signal.SIGTERM else -signal.SIGKILL)
     wait_until(lambda: not _alive(child), what="the processor process to end")
+    assert not _alive(child)
 
 
 def test_on_sqlite_the_processor_stays_in_the_daemon(sink: Sink, tmp_path: Path) -> None:
