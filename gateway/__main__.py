@@ -1,5 +1,5 @@
 """`python -m gateway` is the `postdesk` command."""
 
-from gateway.cli import main
+from gateway.cli import run
 
-main()
+run()

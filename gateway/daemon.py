@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from gateway import firstrun, sdnotify
+from gateway import collector, firstrun, sdnotify
 from gateway.config import Config
 from gateway.db.engine import make_engine, upgrade
 from gateway.db.queues import release_instance
@@ -102,6 +102,8 @@ class Daemon:
         running.workers = self._start_workers(loop, pipeline, sender)
         log.info("Postdesk %s ready: mailboxes %s, database %s", self.instance,
                  ", ".join(self.config.mailboxes), self.engine.url.render_as_string(hide_password=True))
+        # What start-up built lives as long as the daemon: out of every collection's way.
+        collector.started()
         sdnotify.notify("READY=1")
         running.workers.extend(self._after_ready(loop, running))
         await self._stop.wait()

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import make_url
 
-from gateway import logs, metrics
+from gateway import collector, logs, metrics
 from gateway.config import Config
 from gateway.db.engine import make_engine
 from gateway.process import Processor
@@ -84,6 +84,7 @@ def _start(config: Config, instance: str) -> None:
     routing = RoutingState(config)
     engine = make_engine(config.database.url)
     _CHILD = _Child(config, Processor(engine, build_pipeline(config, routing), instance), routing)
+    collector.started()
 
 
 def _batch() -> tuple[int, list[float]]:

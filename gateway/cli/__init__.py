@@ -24,7 +24,7 @@ from gateway.cli.rules import directory_command, rules
 from gateway.cli.serve import inject, migrate, serve
 from gateway.cli.ticket import ticket
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,3 +41,11 @@ def main() -> None:
 for verb in (serve, doctor, migrate, inject, backup, restore, quarantine, outbox, route_command, rules,
              directory_command, agents, imap, ticket, report, customer):
     main.add_command(verb)
+
+
+def run() -> None:
+    """The `postdesk` command as installed: the collector spared while the verb starts (gateway.collector)."""
+    from gateway import collector
+
+    collector.starting()
+    main()
