@@ -31,7 +31,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, bindparam, insert, update
 
-from gateway import metrics
 from gateway.clock import utcnow
 from gateway.db.queues import claim_inbound, new_claim, release
 from gateway.db.retry import is_transient, jitter
@@ -86,6 +85,10 @@ class Processor:
                 raise
             return self._poisoned(token, rows, exc)
         log.debug("batch of %d committed in %.1f ms", len(rows), (time.perf_counter() - started) * 1000)
+        # Here, not at the top: `postdesk route` runs the stages without batches and counts nothing,
+        # so it need not load prometheus-client.
+        from gateway import metrics
+
         done_at = utcnow()
         for row, ctx in zip(rows, contexts, strict=True):
             _log_outcome(ctx)

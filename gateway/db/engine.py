@@ -161,8 +161,15 @@ def _literals(source: str, names: tuple[str, ...]) -> dict[str, object]:
     """Module-level `name = <literal>` assignments in `source` (a name set otherwise is left out)."""
     import ast
 
+    # Migration files state their revisions before the first function: parsing only that head
+    # is a tenth of the work. A head that does not parse on its own is read whole.
+    head = source.split("\ndef ", 1)[0]
+    try:
+        tree = ast.parse(head)
+    except SyntaxError:
+        tree = ast.parse(source)
     found: dict[str, object] = {}
-    for node in ast.parse(source).body:
+    for node in tree.body:
         if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for target in targets:

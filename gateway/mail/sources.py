@@ -7,7 +7,6 @@ one yields its label with the error instead of bytes.
 
 from __future__ import annotations
 
-import mailbox
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,6 +48,8 @@ def _is_mbox(path: Path) -> bool:
 
 
 def _from_mbox(path: Path) -> Iterator[tuple[str, bytes | None, str]]:
+    import mailbox  # only for mbox files: most runs read .eml files
+
     box = mailbox.mbox(path, create=False)
     try:
         for index, key in enumerate(box.keys(), start=1):

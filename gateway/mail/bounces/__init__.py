@@ -15,10 +15,29 @@ decoded with replacement, MIME trees are walked with a bound, and every pattern 
 nested quantifiers over the same characters), so a hostile message cannot stall the processor.
 """
 
+from __future__ import annotations
+
+from email.message import Message
+
 from gateway.mail.bounces.mime import normalise_line_endings
-from gateway.mail.bounces.reader import parse_bounce, read_bounce
 from gateway.mail.bounces.report import BounceReading, BounceReport, FailedRecipient
 from gateway.mail.bounces.signs import bounce_hint, is_mailer_daemon
 
 __all__ = ["BounceReading", "BounceReport", "FailedRecipient", "bounce_hint", "is_mailer_daemon",
            "normalise_line_endings", "parse_bounce", "read_bounce"]
+
+
+# The readers (and their patterns) are loaded by the first message that may be a bounce: most
+# mail is not, and a verb that reads one customer mail need not compile them.
+def read_bounce(msg: Message, *, presumed: bool = False) -> BounceReading:
+    """Read a message as a bounce (`gateway.mail.bounces.reader.read_bounce`)."""
+    from gateway.mail.bounces import reader
+
+    return reader.read_bounce(msg, presumed=presumed)
+
+
+def parse_bounce(msg: Message) -> BounceReport | None:
+    """The bounce this message is, or None (`gateway.mail.bounces.reader.parse_bounce`)."""
+    from gateway.mail.bounces import reader
+
+    return reader.parse_bounce(msg)
