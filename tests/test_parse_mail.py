@@ -204,3 +204,19 @@ def test_raw_header_bytes_without_a_body_charset_are_detected_together() -> None
     raw = "From: Zbigniew Łęcki <z@kund.example>\nSubject: Zażółć gęślą jaźń, drzwi nie działają\n\nhej\n".encode("cp1250")
     mail = parse(raw)
     assert (mail.from_name, mail.subject) == ("Zbigniew Łęcki", "Zażółć gęślą jaźń, drzwi nie działają")
+
+
+def test_address_domain_classes_are_the_stated_ones_over_every_code_point() -> None:
+    """The address pattern's domain classes, written as what they leave out (fast to compile),
+    admit exactly A-Z, a-z, 0-9 and U+00A0..U+FFFF (and, after the first, dots and hyphens)."""
+    import re
+
+    from gateway.mail.addresses import DOMAIN_REST, DOMAIN_START
+
+    start, rest = re.compile(DOMAIN_START), re.compile(DOMAIN_REST)
+    stated_start = re.compile("[A-Za-z0-9\u00a0-\uffff]")
+    stated_rest = re.compile("[A-Za-z0-9\u00a0-\uffff.-]")
+    for code in range(0x110000):
+        char = chr(code)
+        assert bool(start.match(char)) is bool(stated_start.match(char)), hex(code)
+        assert bool(rest.match(char)) is bool(stated_rest.match(char)), hex(code)
