@@ -45,19 +45,16 @@ def _engine(config: Config) -> tuple[Engine, str]:
 
 
 def _empty_store() -> Engine:
-    """An in-memory SQLite store with every table, made from the Core tables (no migrations to run).
+    """An in-memory store with every table, made from the Core tables (no migrations to run).
 
     The tables describe the columns and indexes the migrations build (the models-drift and
     tables-mirror tests hold models, tables and migrations alike), so this is the head schema
     without loading Alembic and replaying every revision; server-side defaults the migrations
-    add for old rows are not needed here.
+    add for old rows are not needed here. Its image is kept between runs (gateway.db.blank).
     """
-    from gateway.db.engine import make_engine
-    from gateway.db.tables import METADATA
+    from gateway.db.blank import empty_store
 
-    engine = make_engine("sqlite://", pool_size=1)
-    METADATA.create_all(engine)
-    return engine
+    return empty_store()
 
 
 class Router:

@@ -68,7 +68,7 @@ def test_a_bounce_loads_the_readers_and_is_read_as_one(tmp_path: Path) -> None:
 
 def test_an_mbox_is_still_split_into_its_messages(tmp_path: Path) -> None:
     box = tmp_path / "two.mbox"
-    second = CUSTOMER.replace(b"<a1@", b"<a2@").replace(b"Larmet piper", "=?utf-8?q?D=C3=B6rren_l=C3=A5ser_inte?=".encode())
+    second = CUSTOMER.replace(b"<a1@", b"<a2@").replace(b"Larmet piper", b"=?utf-8?q?D=C3=B6rren_l=C3=A5ser_inte?=")
     box.write_bytes(b"From anna@kund.example Tue Dec  1 10:00:00 2026\n" + CUSTOMER.replace(b"\r\n", b"\n")
                     + b"\nFrom anna@kund.example Tue Dec  1 10:05:00 2026\n" + second.replace(b"\r\n", b"\n"))
     reports, loaded = _route(box)
