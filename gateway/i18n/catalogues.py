@@ -3,8 +3,9 @@
 Every user-visible string (web pages, mail templates, notices built in code) is written in
 English and translated in `gateway/locale/<lang>/LC_MESSAGES/postdesk.po`. Adding a language is
 adding its folder with a `.po` file: `languages()` lists what is there. The `.po` files are the
-only source; they are compiled in memory by Babel when a language is first asked for, so a
-compiled `.mo` can never be older than the text it was made from. `python -m gateway.i18n.extract`
+only source; Babel compiles one when its language is first asked for, and the compiled form is
+kept between runs (`gateway.keep`) under a digest of the `.po` file's bytes, so a compiled
+catalogue can never be older than the text it was made from. `python -m gateway.i18n.extract`
 rebuilds the template `postdesk.pot` and merges new strings into every catalogue.
 """
 
@@ -14,9 +15,10 @@ import io
 from functools import cache
 from pathlib import Path
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
+import babel
 from babel.support import NullTranslations, Translations
+
+from gateway import keep
 
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 DOMAIN = "postdesk"
@@ -51,13 +53,29 @@ def translations(lang: str) -> NullTranslations:
     path = po_path(lang)
     if lang == SOURCE or not path.exists():
         return NullTranslations()
-    with path.open("rb") as handle:
-        catalog = read_po(handle, locale=lang, domain=DOMAIN)
+    source = path.read_bytes()
+    kept = keep.folder() / (keep.name(f"catalogue-{lang}", source, babel.__version__) + ".mo")
+    compiled = keep.read(kept)
+    if compiled is not None:
+        try:
+            return Translations(io.BytesIO(compiled), domain=DOMAIN)
+        except Exception:  # a damaged kept file is only a cache: compile the catalogue again
+            pass
+    compiled = _compile(source, lang)
+    keep.write(kept, compiled)
+    return Translations(io.BytesIO(compiled), domain=DOMAIN)
+
+
+def _compile(source: bytes, lang: str) -> bytes:
+    """The `.po` text as a `.mo` catalogue (Babel's reader and writer, loaded only to compile)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    catalog = read_po(io.BytesIO(source), locale=lang, domain=DOMAIN)
     buffer = io.BytesIO()
     # Fuzzy entries are a translator's unchecked guess: like gettext's msgfmt, leave them out.
     write_mo(buffer, catalog, use_fuzzy=False)
-    buffer.seek(0)
-    return Translations(buffer, domain=DOMAIN)
+    return buffer.getvalue()
 
 
 def gettext(lang: str, message: str, **values: object) -> str:
