@@ -8,12 +8,18 @@ collection. Counts, not times: the figures are in bench/cli.py.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def _clean_env() -> dict[str, str]:
+    """This environment without POSTDESK_* (CI's POSTDESK_TEST_* would read as unknown settings)."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("POSTDESK_")}
 
 # Builds what `postdesk route` builds (settings, rules, pipeline), then reports the collections
 # of the older generations it took (each traverses everything built since the last); an atexit handler registered first runs last, after the collector's own.
@@ -33,8 +39,9 @@ report["threshold"] = gc.get_threshold()[0]
 
 
 def _probe(mode: str) -> dict[str, int]:
-    out = subprocess.run([sys.executable, "-c", _PROBE, mode], cwd=REPO, capture_output=True, text=True,
-                         check=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", _PROBE, mode], cwd=REPO, env=_clean_env(), capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -62,8 +69,8 @@ collector.started()
 print(json.dumps({"default": default, "starting": starting, "after": gc.get_threshold(),
                   "frozen": gc.get_freeze_count()}))
 """
-    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True,
-                         timeout=60)
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=_clean_env(), capture_output=True,
+                         text=True, check=True, timeout=60)
     seen = json.loads(out.stdout)
     assert seen["starting"][0] > seen["default"][0]
     assert seen["after"] == seen["default"]
@@ -76,7 +83,8 @@ def test_the_installed_command_and_python_m_gateway_start_through_the_collector(
     # `python -m gateway` is the same command: an atexit probe sees what was alive frozen.
     probe = ("import atexit, gc, runpy, sys; atexit.register(lambda: print('frozen', gc.get_freeze_count()));"
              "sys.argv = ['postdesk', '--help']; runpy.run_module('gateway', run_name='__main__')")
-    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=_clean_env(), capture_output=True, text=True,
+                         timeout=60)
     assert out.returncode == 0, out.stderr
     frozen = int(out.stdout.strip().splitlines()[-1].split()[1])
     assert frozen > 1_000, out.stdout

@@ -9,11 +9,17 @@ modules it had loaded.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def _clean_env() -> dict[str, str]:
+    """This environment without POSTDESK_* (CI's POSTDESK_TEST_* would read as unknown settings)."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("POSTDESK_")}
 WATCHED = ("gateway.mail.bounces.reader", "prometheus_client", "mailbox")
 
 _RUN = """
@@ -41,8 +47,8 @@ BOUNCE = (b"From: Mail Delivery System <MAILER-DAEMON@mx.kund.example>\r\nTo: su
 
 def _route(*paths: Path) -> tuple[list[dict[str, object]], list[str]]:
     code = _RUN.format(watched=WATCHED)
-    done = subprocess.run([sys.executable, "-c", code, *map(str, paths)], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code, *map(str, paths)], cwd=REPO, env=_clean_env(),
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     assert lines[-1].startswith("LOADED "), done.stdout
