@@ -7,7 +7,9 @@ not race each other through the migrations.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,7 +55,7 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
             url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        _serialise_writers(engine)
+        _serialise_writers(engine, parsed.database)
 
         @event.listens_for(engine, "connect")
         def _no_implicit_begin(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
@@ -90,19 +92,80 @@ def sqlite_reader(url: str, *, timeout: float = 30) -> Engine:
 
     return engine
 
-def _serialise_writers(engine: Engine) -> None:
-    """One write transaction at a time within this process, handed over without sleeping.
+class _Writer:
+    """Write transactions on one SQLite file, one at a time, each handed over without sleeping.
 
-    SQLite has one writer. Left to itself, a second thread gets SQLITE_BUSY and its busy handler
-    sleeps with growing pauses (up to tens of milliseconds), which cut intake to a fifth under
-    load. A process-wide lock queues our own threads instead; other processes (`postdesk
-    inject`) still meet the busy timeout. pysqlite's own transaction handling defers BEGIN, so
-    we emit BEGIN IMMEDIATE ourselves: the write lock is taken up front, never half-way.
+    SQLite has one writer. Left to itself, a second writer gets SQLITE_BUSY and its busy handler
+    sleeps with growing pauses (up to 100 ms), which cut intake to a fifth under load. So the
+    writers queue instead: this process's threads on a lock, and processes (the processor's own
+    process, `postdesk inject`, a second daemon) on an exclusive `flock` of a file beside the
+    database, which the kernel hands to the next waiter the moment it is released, and drops
+    with the process that held it, however it ended. Re-entrant within a thread, so that a
+    thread opening a second write transaction meets SQLite's busy timeout as before rather than
+    waiting for itself. Programs that do not take the lock (the sqlite3 shell) still meet the
+    busy timeout.
     """
-    lock = threading.Lock()
+
+    def __init__(self, database: str | None) -> None:
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._fd = _lock_file(database)
+
+    def acquire(self) -> None:
+        self._lock.acquire()
+        try:
+            if self._depth == 0 and self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._lock.release()
+            raise
+        self._depth += 1
+
+    def release(self) -> None:
+        self._depth -= 1
+        try:
+            if self._depth == 0 and self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._lock.release()
+
+
+def _lock_file(database: str | None) -> int | None:
+    """The open lock file beside `database` (None for a memory database, or where none can be made)."""
+    if not database or database == ":memory:":
+        return None
+    try:
+        return os.open(f"{database}-writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        log.warning("no writer lock beside %s (%s): other processes' writes meet the busy timeout", database, exc)
+        return None
+
+
+# One writer queue per database file and process, shared by every engine on that file.
+_WRITERS: dict[str, _Writer] = {}
+_WRITERS_LOCK = threading.Lock()
+
+
+def _writer(database: str | None) -> _Writer:
+    if not database or database == ":memory:":
+        return _Writer(None)
+    key = os.path.realpath(database)
+    with _WRITERS_LOCK:
+        if key not in _WRITERS:
+            _WRITERS[key] = _Writer(key)
+        return _WRITERS[key]
+
+
+def _serialise_writers(engine: Engine, database: str | None) -> None:
+    """Every transaction on this engine is a write transaction in the file's writer queue (`_Writer`).
+
+    pysqlite's own transaction handling defers BEGIN, so we emit BEGIN IMMEDIATE ourselves: the
+    write lock is taken up front, never half-way.
+    """
+    writer = _writer(database)
 
     def begin(conn: Connection) -> None:
-        lock.acquire()
+        writer.acquire()
         conn.info["postdesk_write_lock"] = True
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -112,7 +175,7 @@ def _serialise_writers(engine: Engine) -> None:
 
     def end(conn: Connection) -> None:
         if conn.info.pop("postdesk_write_lock", False):
-            lock.release()
+            writer.release()
 
     event.listen(engine, "begin", begin)
     event.listen(engine, "commit", end)
