@@ -1,16 +1,17 @@
-"""The processor in a process of its own: a daemon's second core, on PostgreSQL.
+"""The processor in a process of its own: a daemon's second core.
 
 A daemon is one Python process: its SMTP intake, sender and processor share one interpreter
 lock, so under load the processor waits for the loop that answers SMTP and the loop for the
-processor. With `processor.run_in: process` (what `auto` means on PostgreSQL) the batches run in
+processor. With `processor.run_in: process` (what `auto` means on two or more CPUs) the batches run in
 a child process with its own engine, pipeline and rules. The daemon's loop still decides when a
 batch runs and asks the child for one at a time, as it asked its processor thread; the child
 answers how many items it handled and their latencies, which the daemon counts in its own
 /metrics. The child follows the rules files as the daemon does: it looks at them before each
 batch (where `rules.watch_interval` asks for watching) and reloads on SIGHUP through `reload`.
 
-SQLite keeps the thread (`auto`): two processes writing one SQLite file wait for its lock with
-sleeps, where the threads of one process hand it over at once.
+On SQLite the daemon's intake and the child write one file: they queue for it on the writer lock
+of `gateway.db.engine`, which the kernel hands over without the sleeps of SQLite's busy handler.
+On one CPU a second process buys nothing, and `auto` keeps the thread.
 
 A child that dies (killed, out of memory) fails the batch it had, and the next batch starts a
 new child; what the dead one had claimed goes back to the queue when its leases run out, as a
@@ -23,13 +24,12 @@ import asyncio
 import ctypes
 import logging
 import multiprocessing
+import os
 import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-
-from sqlalchemy.engine import make_url
 
 from gateway import collector, logs, metrics
 from gateway.config import Config
@@ -45,8 +45,16 @@ _PR_SET_PDEATHSIG = 1
 def runs_in_process(config: Config) -> bool:
     """Whether these settings put the processor in a process of its own."""
     if config.processor.run_in == "auto":
-        return make_url(config.database.url).get_backend_name() == "postgresql"
+        return usable_cpus() >= 2
     return config.processor.run_in == "process"
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, as systemd's CPUAffinity= or taskset set it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 @dataclass

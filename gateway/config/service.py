@@ -82,7 +82,7 @@ class MetricsConfig(Section):
 class ProcessorConfig(Section):
     batch_size: int = Field(default=64, ge=1, le=10000)
     # Where batches run: "process" (a child process: the daemon's second core), "thread" (the
-    # daemon's own process), or "auto": a process on PostgreSQL, a thread on SQLite.
+    # daemon's own process), or "auto": a process on two or more CPUs, else a thread.
     run_in: Literal["auto", "thread", "process"] = "auto"
     poll_interval: float = Field(default=1.0, gt=0)
     lease_seconds: int = Field(default=300, ge=10)
