@@ -69,19 +69,26 @@ class _Child:
 _CHILD: _Child | None = None
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to end this process when the daemon that started it ends, however it ends."""
+def _die_with_parent(daemon: int) -> None:
+    """Ask Linux to end this process when the daemon that started it ends, however it ends.
+
+    The request only covers a daemon alive when it is made: one killed while this process was
+    still starting (importing Postdesk takes it half a second) has already handed it to init,
+    and then this process ends at once instead of waiting for batches that never come.
+    """
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         except (OSError, AttributeError):  # no prctl: the child ends when its queue closes
             pass
+    if os.getppid() != daemon:
+        os._exit(0)
 
 
-def _start(config: Config, instance: str) -> None:
+def _start(config: Config, instance: str, daemon: int) -> None:
     """The child's start: its logging, engine, rules and processor, built as the daemon builds them."""
     global _CHILD
-    _die_with_parent()
+    _die_with_parent(daemon)
     # The daemon stops the child when it stops, after the batch in hand: a SIGTERM to the whole
     # service (systemd), a Ctrl-C or a hang-up must not cut a batch short here.
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -129,7 +136,7 @@ class ProcessWorker:
         if self._pool is None:
             # Spawned, not forked: the daemon has threads and an event loop a fork would copy.
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_start, initargs=(self.config, self.instance))
+                                             initializer=_start, initargs=(self.config, self.instance, os.getpid()))
             self._pool.submit(_ready)
         return self._pool
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import _require_backend
-from tests.harness import Daemon, Database, Sink, free_port, make_mail, unique_address, wait_until
+from tests.harness import REPO, Daemon, Database, Sink, free_port, make_mail, unique_address, wait_until
 
 
 def _children(pid: int) -> list[int]:
@@ -175,3 +177,26 @@ def test_auto_keeps_the_thread_on_one_cpu() -> None:
             "processor": config.processor.model_copy(update={"run_in": "process"})}))
     finally:
         os.sched_setaffinity(0, allowed)
+
+
+def test_a_daemon_killed_while_its_processor_process_starts_leaves_no_process_behind(
+        sink: Sink, tmp_path: Path) -> None:
+    """The child asks Linux to end it with its daemon only once it has started (half a second of
+    imports): a daemon killed before that must not leave it waiting for batches forever."""
+    _require_backend("sqlite")
+    db = Database("sqlite", tmp_path)
+    daemon = Daemon(db, sink, tmp_path / "daemon.log")
+    with daemon.log_path.open("ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], cwd=REPO, env=daemon.env(),
+                                stdout=log, stderr=log)
+    try:
+        (child,) = wait_until(lambda: _spawned(proc.pid), timeout=30, what="the processor process to be spawned")
+        # Killed at once: the child is still importing, its start (the death signal) not yet run.
+        proc.kill()
+        proc.wait(30)
+        wait_until(lambda: not _alive(child), timeout=30, what="the orphaned processor process to end")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+        db.drop()
