@@ -9,6 +9,8 @@ attributions are made of.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -59,3 +61,20 @@ PIECES = ["On", "Den", "Am", "Le", "W dniu", "Tue, 1 Mar 2011", "26.06.2014", "1
 @given(st.lists(st.sampled_from(PIECES), min_size=1, max_size=12), st.sampled_from(["", " ", ",", ".", ":", "  "]))
 def test_lines_of_attribution_pieces_are_judged_as_the_patterns_judge_them(pieces: list[str], end: str) -> None:
     assert _disagreements(" ".join(pieces) + end) == []
+
+
+# The end test as a pattern: a verb, perhaps a comma or full stop, then the end; any case.
+_VERB_AT_END = re.compile(rf"(?:{attribution._VERBS})[,.]?$", re.IGNORECASE)
+VERBS = [verb.replace("\\(", "(").replace("\\)", ")") for verb in attribution._VERBS.split("|")]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(max_size=30), st.sampled_from(VERBS), st.sampled_from(["", ",", ".", ",.", ":", " ", "x"]),
+       st.sampled_from([str.lower, str.upper, str.title]))
+def test_the_verb_at_the_end_is_found_as_the_pattern_finds_it(before: str, verb: str, after: str,
+                                                               case: Callable[[str], str]) -> None:
+    text = (before + case(verb) + after).strip()
+    if not text:
+        return
+    expected = _VERB_AT_END.search(text, max(0, len(text) - attribution._TAIL)) is not None
+    assert attribution._ends_with_verb(text) is expected
