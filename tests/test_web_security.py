@@ -307,3 +307,16 @@ def test_page_language(world: World) -> None:
     assert "Tichetele mele" in customer.get("/tickets").text
     ro_mail = mails_to(world.site.writer, "ro-customer@alfa.example")[-1]
     assert "autentificare" in str(ro_mail["Subject"]).lower()
+
+
+def test_links_of_one_secret_share_their_serializers_and_another_secret_is_refused() -> None:
+    """`ticket_link` keeps one `Tokens` per secret (building one costs 20 us a mail); a link made
+    under one secret must still read under that secret only."""
+    from gateway.links.web import tokens_of
+
+    first, other = b"a" * 32, b"b" * 32
+    assert tokens_of(first) is tokens_of(first)
+    assert tokens_of(first) is not tokens_of(other)
+    token = tokens_of(first).ticket(100123, "anna@kund.example")
+    assert Tokens(first).read_ticket(token) is not None
+    assert Tokens(other).read_ticket(token) is None

@@ -18,6 +18,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from itsdangerous import BadData, URLSafeSerializer
@@ -129,14 +130,20 @@ def _base(config: Config) -> str:
     return config.web.base_url.rstrip("/")
 
 
+@lru_cache(maxsize=4)
+def tokens_of(secret: bytes) -> Tokens:
+    """One `Tokens` per secret: a confirmation's link need not build a serializer per purpose."""
+    return Tokens(secret)
+
+
 def ticket_link(config: Config, ticket_number: int, email: str) -> str:
     """A link for a notification to `email`: opens that ticket without a separate sign-in."""
-    return f"{_base(config)}/t/{Tokens(config.secret_key()).ticket(ticket_number, email)}"
+    return f"{_base(config)}/t/{tokens_of(config.secret_key()).ticket(ticket_number, email)}"
 
 
 def feedback_links(config: Config, ticket_number: int) -> dict[int, str]:
     """The five one-click rating links (score -> URL) for a resolution mail."""
-    tokens = Tokens(config.secret_key())
+    tokens = tokens_of(config.secret_key())
     return {score: f"{_base(config)}/feedback/{tokens.feedback(ticket_number, score)}" for score in SCORES}
 
 
