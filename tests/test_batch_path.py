@@ -137,7 +137,9 @@ def _contents(db: Database) -> dict[str, Any]:
                          "ORDER BY e.ticket_id, e.id"),
         "participant": db.rows(f"SELECT {number.format('p')}, email, role FROM participant p ORDER BY 1, 2"),
         "outbox": db.rows(f"SELECT {number.format('o')}, kind, mail_from, rcpt_to, state FROM outbox o ORDER BY o.id"),
-        "budget": sorted((key.split(":")[0], round(tokens, 3)) for key, tokens in db.rows(
+        # Whole tokens: each take is one, and buckets refill by the second, so the item-by-item
+        # run (the slower one) finds a few thousandths more in them; what was taken must agree.
+        "budget": sorted((key.split(":")[0], round(tokens)) for key, tokens in db.rows(
             "SELECT key, tokens FROM budget")),
         "rating": db.rows(f"SELECT {number.format('r')}, agent, score, comment FROM rating r ORDER BY 1"),
     }
