@@ -193,8 +193,9 @@ def test_a_daemon_killed_while_its_processor_process_starts_leaves_no_process_be
         (child,) = wait_until(lambda: _spawned(proc.pid), timeout=30, what="the processor process to be spawned")
         # Killed at once: the child is still importing, its start (the death signal) not yet run.
         proc.kill()
-        proc.wait(30)
+        assert proc.wait(30) == -signal.SIGKILL
         wait_until(lambda: not _alive(child), timeout=30, what="the orphaned processor process to end")
+        assert not _alive(child)
     finally:
         if proc.poll() is None:
             proc.kill()

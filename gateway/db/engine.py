@@ -131,8 +131,8 @@ class _Writer:
 
 
 def _lock_file(database: str | None) -> int | None:
-    """The open lock file beside `database` (None for a memory database, or where none can be made)."""
-    if not database or database == ":memory:":
+    """The open lock file beside `database` (None for none: a memory database, or none can be made)."""
+    if database is None:
         return None
     try:
         return os.open(f"{database}-writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)

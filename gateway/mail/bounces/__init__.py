@@ -37,7 +37,5 @@ def read_bounce(msg: Message, *, presumed: bool = False) -> BounceReading:
 
 
 def parse_bounce(msg: Message) -> BounceReport | None:
-    """The bounce this message is, or None (`gateway.mail.bounces.reader.parse_bounce`)."""
-    from gateway.mail.bounces import reader
-
-    return reader.parse_bounce(msg)
+    """The bounce this message is, or None if its content does not make it one."""
+    return read_bounce(msg).bounce
