@@ -35,6 +35,7 @@ from gateway.clock import utcnow
 from gateway.db.queues import claim_inbound, new_claim, release
 from gateway.db.retry import is_transient, jitter
 from gateway.db.tables import INBOUND, QUARANTINE
+from gateway.i18n.detect import warm_up
 from gateway.stages.context import Context, Defer, Reject
 from gateway.stages.pipeline import Pipeline
 from gateway.tickets import store
@@ -62,6 +63,11 @@ class Processor:
         self._unreleased: list[str] = []
         # After a batch failed for a reason of its own: how many batches to take one item at a time.
         self._alone = 0
+        if pipeline.config.tickets.detect_language:
+            # A new customer's language is detected in their text: Lingua's models load on a
+            # thread of their own while the rest of the set-up runs (gateway.i18n.detect). Only
+            # where mail is processed: a daemon whose processor has its own process holds none.
+            warm_up()
 
     def run_batch(self) -> int:
         """Process one batch; returns how many items were handled (0: the queue is empty)."""

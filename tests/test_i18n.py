@@ -4,6 +4,9 @@ from their own text."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -42,6 +45,33 @@ def test_durations_are_words_of_the_locale() -> None:
     assert formats.span(span, "ro") == "3 zile și 3 minute"
     assert formats.span(span, "en") == "3 days and 3 minutes"
     assert formats.span(timedelta(seconds=40), "en") == "40 seconds"
+
+
+def test_the_models_are_built_once_however_many_ask_while_they_load() -> None:
+    """A fresh process: warm_up's thread and three callers at once get one detector, built once."""
+    code = """
+import threading
+from gateway.i18n import detect
+builds = []
+_build = detect._build
+def counted():
+    builds.append(1)
+    return _build()
+detect._build = counted
+warm = detect.warm_up()
+assert warm is not None and warm.name == "lingua-models"
+found = []
+callers = [threading.Thread(target=lambda: found.append(detect.detect("Hej! Larmet i trapphuset tjuter hela tiden.")))
+           for _ in range(3)]
+for t in callers: t.start()
+for t in callers: t.join()
+warm.join()
+print(len(builds), found, detect.warm_up())
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items() if not k.startswith("POSTDESK_")})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split(maxsplit=1) == ["1", "['sv', 'sv', 'sv'] None\n"]
 
 
 def test_detects_the_language_of_a_customers_text() -> None:

@@ -80,3 +80,42 @@ def test_an_mbox_is_still_split_into_its_messages(tmp_path: Path) -> None:
     reports, loaded = _route(box)
     assert [r["subject"] for r in reports] == ["Larmet piper", "Dörren låser inte"]
     assert "mailbox" in loaded
+
+
+_THREADS = """
+import atexit, sys, threading
+started = []
+_start = threading.Thread.start
+def start(self):
+    started.append(self.name)
+    _start(self)
+threading.Thread.start = start
+atexit.register(lambda: print("THREADS " + ",".join(started)))
+sys.argv = ["postdesk", "route", "--json", *sys.argv[1:]]
+from gateway.cli import run
+run()
+"""
+
+
+def _threads_of_route(path: Path, **settings: str) -> tuple[dict[str, object], list[str]]:
+    done = subprocess.run([sys.executable, "-c", _THREADS, str(path)], cwd=REPO, env={**_clean_env(), **settings},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    *lines, last = done.stdout.strip().splitlines()
+    assert last.split(" ")[0] == "THREADS", done.stdout
+    (report,) = [json.loads(line) for line in lines]
+    return report, last.removeprefix("THREADS").strip().split(",")
+
+
+def test_the_language_models_load_beside_the_set_up_and_still_name_the_language(tmp_path: Path) -> None:
+    mail = tmp_path / "customer.eml"
+    mail.write_bytes(CUSTOMER.replace(b"Hej, larmet piper hela tiden.",
+                                      "Hej, larmet i trapphuset piper hela tiden och vi kan inte stänga av det.".encode()))
+    report, threads = _threads_of_route(mail)
+    assert "lingua-models" in threads
+    (confirmation,) = [n for n in report["notifications"] if n["kind"] == "confirmation"]  # type: ignore[attr-defined]
+    assert confirmation["language"] == "sv", confirmation
+    # Without detection nothing is loaded for it, and the confirmation is in tickets.language.
+    report, threads = _threads_of_route(mail, POSTDESK_TICKETS__DETECT_LANGUAGE="false")
+    assert "lingua-models" not in threads
+    assert [n["language"] for n in report["notifications"]] == ["en"]  # type: ignore[attr-defined]
