@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
@@ -29,7 +30,7 @@ from gateway.config.desk import (
     default_matrix,
     split_list,
 )
-from gateway.config.secret import stored_secret
+from gateway.config.secret import secret_in
 from gateway.config.service import (
     AttachmentsConfig,
     DatabaseConfig,
@@ -45,6 +46,25 @@ from gateway.config.service import (
 )
 
 DEFAULT_MAILBOX_NAMES = ("support", "order", "service", "onlinesupport")
+
+
+@dataclass(frozen=True)
+class StaffIndex:
+    """Who is who among the staff: by lower-cased address (the first entry of an address
+    listed twice) and by case-folded department (each person once)."""
+
+    by_address: dict[str, Agent]
+    by_department: dict[str, list[Agent]]
+
+    @classmethod
+    def of(cls, staff: tuple[Agent, ...]) -> StaffIndex:
+        by_address: dict[str, Agent] = {}
+        by_department: dict[str, list[Agent]] = {}
+        for person in staff:
+            by_address.setdefault(person.address.lower(), person)
+            for department in dict.fromkeys(d.casefold() for d in person.departments):
+                by_department.setdefault(department, []).append(person)
+        return cls(by_address, by_department)
 
 
 class Config(BaseModel):
@@ -82,6 +102,9 @@ class Config(BaseModel):
     store_dir: Path = Path("store")
     # The staff from the directory in force, merged with `agents` (gateway.routing.staff).
     _staff: tuple[Agent, ...] | None = PrivateAttr(default=None)
+    # The staff by address and by department, built when the staff changes: every notice looks
+    # its reader up, several times a message (and a private attribute costs a lookup each read).
+    _lookup: StaffIndex | None = PrivateAttr(default=None)
 
     @field_validator("mailboxes", mode="before")
     @classmethod
@@ -122,24 +145,32 @@ class Config(BaseModel):
         """The key for signed tokens and links: `secret`, or one generated once under `store_dir`."""
         if self.secret:
             return self.secret.encode()
-        return stored_secret(Path(self.store_dir).resolve())
+        return secret_in(self.store_dir)
 
     @property
     def staff(self) -> tuple[Agent, ...]:
         """Everyone who works tickets: the directory's people once it is loaded, else `agents`."""
-        return self.agents if self._staff is None else self._staff
+        # Read from pydantic's dict of private attributes: `self._staff` goes through
+        # BaseModel.__getattr__, a few microseconds a read, and this is read for every notice.
+        staff: tuple[Agent, ...] | None = self.__pydantic_private__["_staff"]  # type: ignore[index]
+        return self.agents if staff is None else staff
 
     def use_staff(self, people: tuple[Agent, ...]) -> None:
         """Called whenever the directory (re)loads; the settings themselves stay frozen."""
         self._staff = people
+        self._lookup = StaffIndex.of(people)
+
+    def _indexed(self) -> StaffIndex:
+        lookup: StaffIndex | None = self.__pydantic_private__["_lookup"]  # type: ignore[index]  # as in `staff`
+        if lookup is None:  # no directory loaded: the configured agents, which never change
+            lookup = self._lookup = StaffIndex.of(self.agents)
+        return lookup
 
     def agent(self, address: str) -> Agent | None:
-        address = address.lower()
-        return next((a for a in self.staff if a.address.lower() == address), None)
+        return self._indexed().by_address.get(address.lower())
 
     def agents_of(self, department: str | None) -> list[Agent]:
         """The agents (and managers) who work `department`'s tickets."""
         if not department:
             return []
-        wanted = department.casefold()
-        return [a for a in self.staff if any(d.casefold() == wanted for d in a.departments)]
+        return list(self._indexed().by_department.get(department.casefold(), ()))

@@ -28,3 +28,17 @@ def stored_secret(store: Path) -> bytes:
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_hex(32))
     return path.read_text().strip().encode()
+
+
+def secret_in(store_dir: str | Path) -> bytes:
+    """`stored_secret` for `store_dir` as configured: relative to the working directory.
+
+    Every signed link and reply address asks for the key; resolving the folder each time cost
+    more than the signing, so each folder is resolved once (per working directory)."""
+    return _secret_at(os.path.join(os.getcwd(), store_dir))  # an absolute store_dir stays as it is
+
+
+@cache
+def _secret_at(folder: str) -> bytes:
+    return stored_secret(Path(folder).resolve())
+
