@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gateway.i18n import catalogues, formats
-from gateway.i18n.detect import detect
+from gateway.i18n.detect import _has_letters, detect
 from gateway.i18n.extract import missing
 
 
@@ -79,6 +79,10 @@ def test_detects_the_language_of_a_customers_text() -> None:
     assert detect("Bună ziua, centrala de incendiu din clădire nu mai funcționează de ieri.") == "ro"
     assert detect("Hello, the fire alarm in the stairwell keeps ringing, can you send someone?") == "en"
     assert detect("Hej") is None  # too short to tell
+    # Letters are what counts: digits, signs and spaces say nothing of a language.
+    assert detect("Hej då 0701234567, 08-123 45 67!!! ...") is None
+    assert detect("1234 5678 9012 3456 " * 20 + "Hej! Brandlarmet i trapphuset tjuter hela tiden.") == "sv"
+    assert _has_letters("å1b2c3", 3) and not _has_letters("å1b2 3!", 3) and not _has_letters("", 1)
 
 
 @pytest.mark.parametrize("lang", catalogues.languages())

@@ -63,8 +63,20 @@ def _build() -> LanguageDetector:
 def detect(text: str) -> str | None:
     """The ISO 639-1 code of the language `text` is written in, or None when it cannot be told."""
     sample = text[:2000]
-    if sum(ch.isalpha() for ch in sample) < MIN_LETTERS:
+    if not _has_letters(sample, MIN_LETTERS):
         return None
     found = _detector().detect_language_of(sample)
     return found.iso_code_639_1.name.lower() if found is not None else None
+
+
+def _has_letters(text: str, wanted: int) -> bool:
+    """Whether `text` has at least `wanted` letters: counted until there are enough (a sentence
+    in), not over the whole sample for every new customer."""
+    letters = 0
+    for ch in text:
+        if ch.isalpha():
+            letters += 1
+            if letters >= wanted:
+                return True
+    return False
 
