@@ -150,23 +150,26 @@ def lines(*parts: str | Text) -> Text:
 
 # -- the history a staff notice quotes -------------------------------------------------------
 
-_HISTORY = (select(MESSAGE.c.id, MESSAGE.c.created_at, MESSAGE.c.direction, MESSAGE.c.kind, MESSAGE.c.author,
-                   MESSAGE.c.text, MESSAGE.c.visibility)
-            .where(MESSAGE.c.ticket_id == bindparam("tid"), MESSAGE.c.text != "", MESSAGE.c.visibility != "mail")
-            .order_by(MESSAGE.c.id.desc()).limit(bindparam("n")))
-_FILES = (select(MESSAGE_ATTACHMENT.c.id, MESSAGE_ATTACHMENT.c.message_id, MESSAGE_ATTACHMENT.c.filename,
-                 ATTACHMENT.c.size)
-          .join(ATTACHMENT, ATTACHMENT.c.id == MESSAGE_ATTACHMENT.c.attachment_id)
-          .where(MESSAGE_ATTACHMENT.c.message_id.in_(bindparam("mids", expanding=True)))
-          .order_by(MESSAGE_ATTACHMENT.c.id))
+# The latest messages with words, newest first, each with its files (one row per file, or one
+# with no file): one statement, where a second with the message ids spelled out cost as much
+# as the first again (an expanding IN is compiled anew on every execution).
+_LATEST = (select(MESSAGE.c.id, MESSAGE.c.created_at, MESSAGE.c.direction, MESSAGE.c.kind, MESSAGE.c.author,
+                  MESSAGE.c.text, MESSAGE.c.visibility)
+           .where(MESSAGE.c.ticket_id == bindparam("tid"), MESSAGE.c.text != "", MESSAGE.c.visibility != "mail")
+           .order_by(MESSAGE.c.id.desc()).limit(bindparam("n")).subquery("latest"))
+_HISTORY = (select(*_LATEST.c, MESSAGE_ATTACHMENT.c.id.label("file_id"), MESSAGE_ATTACHMENT.c.filename,
+                   ATTACHMENT.c.size)
+            .select_from(_LATEST.outerjoin(MESSAGE_ATTACHMENT, MESSAGE_ATTACHMENT.c.message_id == _LATEST.c.id)
+                         .outerjoin(ATTACHMENT, ATTACHMENT.c.id == MESSAGE_ATTACHMENT.c.attachment_id))
+            .order_by(_LATEST.c.id.desc(), MESSAGE_ATTACHMENT.c.id))
 _HISTORY_CHARS = 600
 # Where a notify step's reads hang on its connection (`Connection.info` outlives the checkout,
 # so `reading_once` always takes them off again: nothing read crosses into the next step).
 _READS = "postdesk.notify_reads"
 
-# A row of any width (the history's rows have seven columns, the files' four).
+# A row of `_HISTORY`: a message's seven columns and one of its files' three (None without one).
 AnyRow = Row[*tuple[Any, ...]]
-Stored = tuple[list[AnyRow], list[AnyRow]]
+Stored = list[AnyRow]
 
 
 @dataclass
@@ -195,25 +198,25 @@ def reading_once(conn: Connection) -> Iterator[None]:
 
 
 def _stored(conn: Connection, ticket_id: int, count: int) -> Stored:
-    """The ticket's latest `count` messages with words, newest first, and their files' rows.
+    """The ticket's latest `count` messages with words, newest first, a row per file of each.
 
     No `store.flush_behind` first: what a batch holds back is outbox rows and copies of sent
     mail (visibility "mail"), none of which this reads."""
-    rows = list(conn.execute(_HISTORY, {"tid": ticket_id, "n": count})) if count else []
-    mids = [row.id for row in rows]
-    return rows, list(conn.execute(_FILES, {"mids": mids})) if mids else []
+    return list(conn.execute(_HISTORY, {"tid": ticket_id, "n": count})) if count else []
 
 
 def _shown(stored: Stored, base_url: str, number: int, lang: str, zone: str) -> list[dict[str, Any]]:
     """The messages as a notice quotes them: each trimmed, with its files and their staff links."""
-    rows, file_rows = stored
     files: dict[int, list[dict[str, str]]] = {}
-    for row in file_rows:
-        files.setdefault(row.message_id, []).append({
-            "name": row.filename or "(no name)", "size": formats.size(row.size, lang),
-            "link": f"{base_url.rstrip('/')}/tickets/{number}/attachments/{row.id}"})
+    messages: dict[int, AnyRow] = {}
+    for row in stored:
+        messages.setdefault(row.id, row)
+        if row.file_id is not None:
+            files.setdefault(row.id, []).append({
+                "name": row.filename or "(no name)", "size": formats.size(row.size, lang),
+                "link": f"{base_url.rstrip('/')}/tickets/{number}/attachments/{row.file_id}"})
     found = []
-    for row in rows:
+    for row in messages.values():
         text = row.text.strip()
         if len(text) > _HISTORY_CHARS:
             text = text[:_HISTORY_CHARS].rstrip() + " […]"
