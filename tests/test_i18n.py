@@ -74,6 +74,31 @@ print(len(builds), found, detect.warm_up())
     assert done.stdout.split(maxsplit=1) == ["1", "['sv', 'sv', 'sv'] None\n"]
 
 
+# A Romanian confirmation whose signed link's random letters, read as words, made Lingua call it
+# Swedish (one link of about fifty did; this is one of them).
+RO_CONFIRMATION = """Bună ziua,
+
+Vă mulțumim pentru mesaj. Solicitarea dumneavoastră a fost înregistrată cu numărul 100000.
+Un agent vă va răspunde cât mai curând posibil.
+
+Pentru a adăuga informații, răspundeți la acest e-mail și păstrați [#100000] în subiect.
+Puteți urmări solicitarea aici: http://localhost:8080/t/KkhJHF5KirtqStbuKtY-PGqyWUnSsvHfBd1qIvJdybCzpBKJb9QtWktHQ3o5LQ_LdQzNvnJIiUgl4VOy
+
+Cu stimă,
+Telenta Support
+"""
+
+
+def test_links_addresses_and_numbers_are_not_read_as_words() -> None:
+    from gateway.i18n.detect import _detector
+
+    found = _detector().detect_language_of(RO_CONFIRMATION)
+    assert found is not None and found.iso_code_639_1.name == "SV", "the link alone sways the models"
+    assert detect(RO_CONFIRMATION) == "ro"
+    # A sentence's worth of letters only in an address, a link and an order number: nothing to tell.
+    assert detect("Order KX-20931-AB, see https://shop.example/orders/KX20931 or mail ordrar@kund.example") is None
+
+
 def test_detects_the_language_of_a_customers_text() -> None:
     assert detect("Hej! Brandlarmet i trapphuset tjuter hela tiden, kan ni skicka någon?") == "sv"
     assert detect("Bună ziua, centrala de incendiu din clădire nu mai funcționează de ieri.") == "ro"
