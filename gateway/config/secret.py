@@ -13,10 +13,18 @@ from functools import cache
 from pathlib import Path
 
 
+def secret_in(store_dir: str | Path) -> bytes:
+    """The generated secret under `store_dir` as configured (relative to the working directory).
+
+    Every signed link and reply address asks for it, so each folder is looked up once per
+    process: resolving the path again each time cost more than the signing."""
+    return _stored(os.path.join(os.getcwd(), store_dir))  # an absolute store_dir stays as it is
+
+
 @cache
-def stored_secret(store: Path) -> bytes:
-    """The generated secret under `store`, made on first use; read once per process."""
-    path = store / "secret.key"
+def _stored(folder: str) -> bytes:
+    """The secret in `folder`, made on first use; read once per process."""
+    path = Path(folder).resolve() / "secret.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         # Written once, readable by the daemon's user only; every instance must share it.
@@ -28,17 +36,3 @@ def stored_secret(store: Path) -> bytes:
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_hex(32))
     return path.read_text().strip().encode()
-
-
-def secret_in(store_dir: str | Path) -> bytes:
-    """`stored_secret` for `store_dir` as configured: relative to the working directory.
-
-    Every signed link and reply address asks for the key; resolving the folder each time cost
-    more than the signing, so each folder is resolved once (per working directory)."""
-    return _secret_at(os.path.join(os.getcwd(), store_dir))  # an absolute store_dir stays as it is
-
-
-@cache
-def _secret_at(folder: str) -> bytes:
-    return stored_secret(Path(folder).resolve())
-
