@@ -78,6 +78,20 @@ class Sink:
         with self._cond:
             return [m for m in self.messages if address in m.rcpt_tos]
 
+    def wait_matching(self, address: str, wanted: Callable[[Received], bool], timeout: float = 20) -> Received:
+        """Block until a message to `address` that is `wanted` arrived, whatever else came first."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [m for m in self.messages if address in m.rcpt_tos and wanted(m)]
+                if found:
+                    return found[0]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    got = [str(m.message["Subject"]) for m in self.messages if address in m.rcpt_tos]
+                    raise AssertionError(f"no wanted mail to {address} among {got}")
+                self._cond.wait(left)
+
     def wait_for(self, address: str, count: int = 1, timeout: float = 20) -> list[Received]:
         """Block until `count` messages to `address` arrived (no polling sleeps: a condition)."""
         deadline = time.monotonic() + timeout
