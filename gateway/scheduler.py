@@ -6,7 +6,8 @@ key in the `once` table (an escalation per ticket and target, a digest per day),
 two daemons on one PostgreSQL database or a missed tick never send anything twice; on
 PostgreSQL an advisory lock also keeps a second daemon from doing the same sweep meanwhile.
 Daily duties run on the first tick after their time of day, so a daemon that was down at 07:00
-still sends the digest when it comes back.
+still sends the digest when it comes back; a desk that held no ticket yet at that time (a fresh
+install) sends its first digest the next day.
 """
 
 from __future__ import annotations
@@ -181,16 +182,24 @@ class Duties:
             self.notifier.send(conn, events.items)
             report.closed += 1
 
-    def _due_today(self, at: str, now: datetime) -> tuple[bool, str]:
+    def _due_today(self, at: str, now: datetime) -> tuple[datetime, str]:
+        """When today's run of a daily duty at local time `at` falls due, and today's date, both
+        in the scheduler's time zone."""
         zone = ZoneInfo(self.config.scheduler.timezone)
         local = now.astimezone(zone)
         hour, minute = (int(part) for part in at.split(":"))
-        return local.time() >= time(hour, minute), local.date().isoformat()
+        return datetime.combine(local.date(), time(hour, minute), tzinfo=zone), local.date().isoformat()
 
     def digest(self, conn: Connection, now: datetime, report: Report) -> None:
-        due, day = self._due_today(self.config.scheduler.digest_time, now)
+        due_at, day = self._due_today(self.config.scheduler.digest_time, now)
+        key = f"digest:{day}"
         leads = self.leads()
-        if not due or not leads:
+        if now < due_at or not leads or conn.execute(select(ONCE.c.key).where(ONCE.c.key == key)).first():
+            return
+        # A late daemon catches up, but a desk that held no ticket yet when the digest fell due
+        # (a fresh install started after the digest time) has had no day to report on: its
+        # first digest is the next day's.
+        if conn.execute(select(TICKET.c.id).where(TICKET.c.created_at <= due_at).limit(1)).first() is None:
             return
         unanswered, overdue = [], []
         answered = {row.ticket_id for row in conn.execute(select(EVENT.c.ticket_id).where(EVENT.c.kind == "first_response"))}
@@ -201,7 +210,7 @@ class Duties:
                 overdue.append(ticket)
         base = self.config.web.base_url.rstrip("/")
         body = notices.digest(day, unanswered, overdue, lambda ticket: f"{base}/tickets/{ticket.number}")
-        if self._notice(conn, f"digest:{day}", None, leads, "Daily digest", body):
+        if self._notice(conn, key, None, leads, "Daily digest", body):
             report.digests += 1
 
     def report_held_back(self, conn: Connection, now: datetime, report: Report) -> None:
@@ -225,10 +234,10 @@ class Duties:
         """The day's backup (every table and the signing secret: `gateway.backup`), SQLite or PostgreSQL."""
         from gateway.backup import prune, write_backup
 
-        due, day = self._due_today(self.config.scheduler.backup_time, now)
+        due_at, day = self._due_today(self.config.scheduler.backup_time, now)
         folder = Path(self.config.store_dir) / "backups"
         target = folder / f"postdesk-{day}.tar.gz"
-        if not due or target.exists():
+        if now < due_at or target.exists():
             return
         write_backup(self.config, self.engine, target, say=log.debug)
         report.backups.append(str(target))

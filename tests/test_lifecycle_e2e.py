@@ -10,7 +10,7 @@ import email.policy
 import re
 import textwrap
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -253,6 +253,23 @@ def test_digest_lists_unanswered_and_overdue_once_a_day(desk: Daemon, sink: Sink
     assert f"/tickets/{number}" in words, "each ticket with its link"
 
 
+def test_first_digest_is_the_day_after_a_desk_starts_past_its_time(desk: Daemon, sink: Sink, config_file: Path) -> None:
+    number = _open(desk, sink, unique_address(), subject="Larmet piper")
+    first = when(desk.db.scalar("SELECT min(created_at) FROM ticket"))
+    query = "SELECT raw FROM outbox WHERE rcpt_to = 'lead@telenta.example' AND kind = 'staff:Daily digest'"
+    with duties_for(desk, config_file, POSTDESK_SCHEDULER__TIMEZONE="UTC", POSTDESK_SCHEDULER__DIGEST_TIME="00:00") as early:
+        before = len(desk.db.rows(query))
+        # The digest fell due at midnight, before this desk's first ticket: no catching up on it.
+        early.run(first + timedelta(seconds=1))
+        assert len(desk.db.rows(query)) == before
+        # Days later (out of the other digest tests' way) the desk has a day behind it.
+        later = datetime.combine(first.date() + timedelta(days=3), datetime.min.time(), tzinfo=UTC)
+        early.run(later + timedelta(seconds=30))
+        early.run(later + timedelta(seconds=40))
+    sent = desk.db.rows(query)[before:]
+    assert len(sent) == 1 and str(number).encode() in bytes(sent[0][0])
+
+
 def test_resolved_tickets_close_automatically(desk: Daemon, sink: Sink, duties: Any) -> None:
     number = _open(desk, sink, unique_address())
     _cli(desk, "ticket", "status", str(number), "resolved")
@@ -293,9 +310,11 @@ def test_two_daemons_on_one_database_escalate_and_digest_once(fresh_db: Database
         customer = unique_address()
         first.send(make_mail(sender=customer, subject="Brandlarm i trapphuset"), sender=customer)
         sink.wait_for(customer)
-        # Two hours ago: the 30-minute assign target is long breached.
+        # Two hours ago: the 30-minute assign target is long breached. The ticket was there
+        # yesterday too, so today's digest (due at midnight) has a day to report on.
         with fresh_db.engine.begin() as conn:
             conn.execute(text("UPDATE ticketevent SET at = at - interval '2 hours'"))
+            conn.execute(text("UPDATE ticket SET created_at = created_at - interval '1 day'"))
         sink.wait_for("karin.brand@telenta.example", 1, timeout=30)
         sink.wait_for("lead@telenta.example", 2, timeout=30)  # the escalation and the digest
         # Several more sweeps of both daemons: nothing more may arrive.
