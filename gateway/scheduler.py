@@ -142,7 +142,10 @@ class Duties:
         return insert_ignore(conn, ONCE, {"key": key[:400], "created_at": utcnow()}) == 1
 
     def sweep_sla(self, conn: Connection, now: datetime, report: Report) -> None:
-        for ticket in conn.execute(select(TICKET).where(TICKET.c.status.in_(OPEN))):
+        # A sweep stands at `now`: a ticket opened after it (a sweep run for a past moment, or a
+        # daemon whose clock lags another's) has no clocks yet and is left to a later sweep.
+        due = select(TICKET).where(TICKET.c.status.in_(OPEN), TICKET.c.created_at <= now)
+        for ticket in conn.execute(due):
             for clock in clocks(conn, self.config, ticket, now).targets:
                 base = f"sla:{ticket.id}:{clock.name}"
                 if clock.breached:
