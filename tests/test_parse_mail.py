@@ -90,9 +90,20 @@ def test_one_charset_table_for_headers_and_bodies() -> None:
                                        "=?unicode-1-1-utf-7?Q?Bj+APY-rn?=")]
     assert names == ["张三", "山田", "René", "Björn"]
     assert [codec(c) for c in ("gb2312", "ISO-2022-JP", "Shift_JIS", "ks_c_5601-1987", "utf8")] == [
-        "gb18030", "iso2022_jp_ext", "cp932", "cp949", "utf-8"]
+        "gb18030", "cp50220", "cp932", "cp949", "utf-8"]
     # A character only the superset has, sent under the subset's name.
     assert decode("髙".encode("cp932"), "shift_jis") == "髙"
+
+
+def test_iso_2022_jp_from_windows_keeps_its_extra_characters() -> None:
+    # Outlook writes cp932's circled numbers, Roman numerals and IBM kanji into ISO-2022-JP mail
+    # (Microsoft's CP50220); Python's ISO-2022-JP codecs reject them.
+    report = _read("body_iso2022jp_windows.eml")
+    assert report["sender"] == {"address": "takahashi@kund.example", "name": "髙橋", "from": "From"}
+    assert report["subject"] == "Ⅲ号機の警報"
+    assert report["body"] == "①番のセンサーが故障しました。\nよろしくお願いします。"
+    # Text the standard codec reads is read by it: JIS X 0212 and half-width katakana too.
+    assert decode(b"\x1b$(D+!\x1b(B\x1b(I1\x1b(B", "iso-2022-jp") == "áｱ"
 
 
 def test_encoded_words_split_over_folded_lines() -> None:

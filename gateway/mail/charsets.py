@@ -12,14 +12,18 @@ from __future__ import annotations
 import codecs
 import logging
 
+from gateway.mail import cp50220
+
 log = logging.getLogger("gateway.charsets")
+cp50220.register()
 
 # Names senders write -> the codec that decodes what they actually send. Supersets win:
 # a mail labelled GB2312 or Shift_JIS routinely carries characters only the superset has.
 ALIASES: dict[str, str] = {
     "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "euc-cn": "gb18030", "cp936": "gb18030",
-    "iso-2022-jp": "iso2022_jp_ext", "csiso2022jp": "iso2022_jp_ext", "iso-2022-jp-ms": "iso2022_jp_ext",
-    "cp50220": "iso2022_jp_ext", "cp50221": "iso2022_jp_ext", "cp50222": "iso2022_jp_ext",
+    # Japanese Windows mail labelled ISO-2022-JP carries cp932's extra characters (gateway.mail.cp50220).
+    "iso-2022-jp": "cp50220", "csiso2022jp": "cp50220", "iso-2022-jp-ms": "cp50220", "iso2022_jp": "cp50220",
+    "cp50221": "cp50220", "cp50222": "cp50220",
     "shift_jis": "cp932", "shift-jis": "cp932", "sjis": "cp932", "x-sjis": "cp932", "ms_kanji": "cp932",
     "windows-31j": "cp932", "csshiftjis": "cp932",
     "euc-kr": "cp949", "ks_c_5601-1987": "cp949", "ks_c_5601": "cp949", "ksc5601": "cp949",
@@ -39,7 +43,7 @@ ALIASES: dict[str, str] = {
 _PREFERRED = ("utf_8", "cp1252", "cp1250", "cp1251", "koi8_r", "iso8859_15", "cp1257", "cp1253",
               "cp1254", "gb18030", "big5", "cp932", "euc_jp", "iso2022_jp", "cp949", "iso8859_2")
 _DETECT_MAX_BYTES = 64_000
-_SEVEN_BIT = {"iso2022_jp", "iso2022_jp_1", "iso2022_jp_2", "iso2022_jp_2004", "iso2022_jp_3", "iso2022_jp_ext",
+_SEVEN_BIT = {"cp50220", "iso2022_jp", "iso2022_jp_1", "iso2022_jp_2", "iso2022_jp_2004", "iso2022_jp_3", "iso2022_jp_ext",
               "iso2022_kr", "utf-7", "hz"}
 
 
