@@ -104,6 +104,11 @@ def test_iso_2022_jp_from_windows_keeps_its_extra_characters() -> None:
     assert report["body"] == "①番のセンサーが故障しました。\nよろしくお願いします。"
     # Text the standard codec reads is read by it: JIS X 0212 and half-width katakana too.
     assert decode(b"\x1b$(D+!\x1b(B\x1b(I1\x1b(B", "iso-2022-jp") == "áｱ"
+    # 8-bit Japanese under the label (a raw Shift_JIS subject beside an ISO-2022-JP body; an
+    # encoded-word that says ISO-2022-JP around Shift_JIS or EUC-JP bytes).
+    assert decode("ツール".encode("cp932"), None, hint="iso-2022-jp") == "ツール"
+    assert decode("ツール".encode("cp932"), "iso-2022-jp") == "ツール"
+    assert decode("警報の確認".encode("euc_jp"), "iso-2022-jp") == "警報の確認"
 
 
 def test_encoded_words_split_over_folded_lines() -> None:

@@ -6,7 +6,8 @@ numerals, NEC's and IBM's extra kanji. Python's ISO-2022-JP codecs reject those,
 would come out with replacement marks. The escape sequences and the two-byte codes are the same
 as ISO-2022-JP's, so this codec maps each JIS code to its Shift_JIS bytes (the fixed arithmetic
 between the two) and reads the result as cp932. Text that Python's own codec reads strictly is
-read by it, so only mail that needs the extensions takes this path. Registered under the name
+read by it, so only mail that needs the extensions takes this path; 8-bit bytes under the label
+are read as the 8-bit Japanese encoding they fit (see `decode`). Registered under the name
 "cp50220" when `gateway.mail.charsets` is imported.
 """
 
@@ -16,6 +17,7 @@ import codecs
 
 NAME = "cp50220"
 _STANDARD = "iso2022_jp_ext"  # JIS X 0212 and half-width katakana, the extensions Python knows
+_EIGHT_BIT = ("euc_jp", "cp932")
 _ESC = 0x1B
 _TWO_BYTE = (b"$B", b"$@")  # JIS X 0208 (1983, 1978)
 _ROMAN = (b"(B", b"(J", b"(H")  # ASCII and JIS X 0201 Roman
@@ -64,6 +66,18 @@ def to_cp932(data: bytes) -> bytes:
 
 
 def decode(data: bytes, errors: str = "strict") -> tuple[str, int]:
+    data = bytes(data)
+    if not data.isascii():
+        # 8-bit bytes under this label are Japanese in one of the 8-bit encodings (UTF-8 is
+        # tried before any label). EUC-JP first: Shift_JIS's common lead bytes (0x81-0x9F)
+        # are invalid in it, while nearly any EUC-JP text also passes as Shift_JIS. Detection
+        # guesses Chinese on a short Japanese subject, so it is not asked.
+        for japanese in _EIGHT_BIT:
+            try:
+                return codecs.decode(data, japanese), len(data)
+            except UnicodeDecodeError:
+                pass
+        return codecs.decode(data, _STANDARD, errors), len(data)
     try:
         return codecs.decode(data, _STANDARD), len(data)
     except UnicodeDecodeError:
