@@ -36,6 +36,8 @@ def _read(name: str, envelope: str | None = None) -> dict:
     ("sender_null_first.eml", "ove.berg@kund.example", "Ove Berg", "From"),
     ("sender_encoded_comma.eml", "Bernd.Mueller@Kunde.example", "Müller, Bernd", "From"),
     ("sender_reply_to_only.eml", "lena.ek@kund.example", "Lena Ek", "Reply-To"),
+    # mutt on a host of a private network: a domain of one label is still the person's address.
+    ("sender_dotless_domain.eml", "nils.ahl@kontoret", "Nils Ahl", "From"),
 ])
 def test_sender_is_recovered_as_written(name: str, address: str, display: str, source: str) -> None:
     report = _read(name)
@@ -50,6 +52,14 @@ def test_envelope_sender_is_the_last_resort() -> None:
     report = read_mail(raw, envelope="Anna@Kund.example")
     assert report["sender"] == {"address": "Anna@Kund.example", "name": "", "from": "envelope"}
     assert report["quarantine"] == ""
+
+
+def test_a_dotted_address_wins_over_a_one_label_domain() -> None:
+    raw = (FIXTURES / "sender_dotless_domain.eml").read_bytes()
+    report = read_mail(raw, envelope="nils@kund.example")
+    assert report["sender"] == {"address": "nils@kund.example", "name": "", "from": "envelope"}
+    assert read_mail(b"From: Nils <nils@kontoret>\r\nReply-To: <nils@kund.example>\r\n\r\nHej\r\n")["sender"][
+        "address"] == "nils@kund.example"
 
 
 def test_mailer_daemon_without_domain_is_a_bounce_sender() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import smtplib
 import subprocess
+import uuid
 
 import pytest
 
@@ -152,6 +153,20 @@ def test_message_without_any_sender_is_quarantined_with_reason_and_can_be_retrie
         "SELECT count(*) FROM quarantine q JOIN inbound i ON i.id = q.inbound_id WHERE i.raw = :r", r=raw) == 2,
         what="second quarantine entry")
     assert daemon.db.scalar("SELECT released_at FROM quarantine WHERE id = :i", i=entry_id) is not None
+
+
+def test_sender_on_a_one_label_domain_opens_a_ticket(daemon: Daemon) -> None:
+    # mutt on a private network's host, through the MTA pipe with no envelope sender given.
+    sender = f"nils-{uuid.uuid4().hex[:8]}@kontoret"
+    raw = (b"From: Nils Ahl <" + sender.encode() + b">\r\nTo: support@telenta.example\r\n"
+           b"Subject: Larmpanelen piper\r\nUser-Agent: Mutt/2.2.12\r\n\r\nPanelen i lagret piper.\r\n")
+    assert daemon.cli("inject", stdin=raw).returncode == 0
+    wait_until(lambda: daemon.db.scalar("SELECT state FROM inbound WHERE raw = :r", r=raw) in ("done", "quarantined"),
+               what="processing")
+    assert daemon.db.scalar("SELECT state FROM inbound WHERE raw = :r", r=raw) == "done"
+    assert daemon.db.scalar(
+        "SELECT c.name FROM ticket t JOIN customer c ON c.id = t.customer_id WHERE c.email = :e", e=sender) == "Nils Ahl"
+    assert daemon.db.scalar("SELECT count(*) FROM outbox WHERE rcpt_to = :e AND kind = 'confirmation'", e=sender) == 1
 
 
 def test_duplicate_delivery_becomes_one_message(daemon: Daemon, sink: Sink) -> None:

@@ -4,7 +4,8 @@ Address lists are split on the raw header value and each display name decoded af
 an encoded name that decodes to "Müller, Bernd" cannot split its own address off. The sender
 is the first valid address of the From headers (there may be several, and a list may start
 with `<>` or junk), then Sender, Reply-To, Return-Path and the envelope sender, as mature
-helpdesks recover it. System senders without a domain (MAILER-DAEMON, postmaster) count as
+helpdesks recover it; failing those, the same headers again for an address whose domain has a
+single label (`user@intranet`). System senders without a domain (MAILER-DAEMON, postmaster) count as
 senders, for bounces. Addresses keep the case they were written in; `key` is what to compare.
 """
 
@@ -59,18 +60,19 @@ def header_values(message: Message, name: str) -> list[str]:
         return []
 
 
-def addresses(values: list[str], *, hint: str | None = None) -> list[Address]:
-    """Every valid address in the given raw header values, display names decoded."""
+def addresses(values: list[str], *, hint: str | None = None, dotless: bool = False) -> list[Address]:
+    """Every valid address in the given raw header values, display names decoded; `dotless`
+    takes addresses whose domain is a single label too (see `clean`)."""
     found: list[Address] = []
     for value in values:
-        for name, addr in _split(value):
-            address = clean(addr)
+        for name, addr in _split(value, dotless):
+            address = clean(addr, dotless=dotless)
             if address:
                 found.append(Address(address, _name(name, hint)))
     return found
 
 
-def _split(value: str) -> list[tuple[str, str]]:
+def _split(value: str, dotless: bool = False) -> list[tuple[str, str]]:
     # Unfold only folding white space: a vertical tab or form feed inside an address is a
     # broken address, not a separator ("<ctrl\x0bchar@x>" must not become "char@x", someone else).
     flat = " ".join(_CONTROL.sub("\ufffd", value).split())
@@ -78,7 +80,7 @@ def _split(value: str) -> list[tuple[str, str]]:
         pairs = getaddresses([flat])
     except Exception:  # the stdlib's parser has raised on hostile input before
         pairs = []
-    if any(clean(addr) for _, addr in pairs):
+    if any(clean(addr, dotless=dotless) for _, addr in pairs):
         return pairs
     # getaddresses gives up on junk around an address: take what looks like one.
     return [("", match.group(0)) for match in _ADDRESS.finditer(flat)]
@@ -89,8 +91,16 @@ def _name(raw: str, hint: str | None) -> str:
     return name
 
 
-def clean(addr: str) -> str:
-    """The address if it is one (local@domain with a dotted or bracketed domain), else ""."""
+_HOST = re.compile(DOMAIN_START + DOMAIN_REST + "{0,62}")
+
+
+def clean(addr: str, *, dotless: bool = False) -> str:
+    """The address if it is one (local@domain with a dotted or bracketed domain), else "".
+
+    `dotless` also takes a domain of one label (`root@intranet`, `user@redacted`): valid
+    mail, written by hosts on a private network and by anonymised samples, but in running text
+    more often junk than an address, so it is only asked for when nothing better is found.
+    """
     addr = addr.strip().strip("<>").strip()
     if addr.lower().startswith("mailto:"):
         addr = addr[7:]
@@ -99,7 +109,7 @@ def clean(addr: str) -> str:
     if not at or not local or not domain or len(addr) > 320 or addr.split() != [addr] or "\ufffd" in addr:
         return ""
     if "." not in domain and not domain.startswith("[") and domain.lower() != "localhost":
-        return ""
+        return addr if dotless and _HOST.fullmatch(domain) else ""
     return addr
 
 
@@ -125,6 +135,11 @@ def find_sender(message: Message, envelope: str | None = None, *, hint: str | No
             return Sender(found.address, found.name, header)
     if envelope and clean(envelope):
         return Sender(clean(envelope), "", "envelope")
+    # A person on a private network (or an anonymised sample) writes from a one-label domain:
+    # their mail, not a mail without a sender.
+    for header in SENDER_HEADERS:
+        for found in addresses(header_values(message, header), hint=hint, dotless=True):
+            return Sender(found.address, found.name, header)
     for value in header_values(message, "From") + header_values(message, "Sender"):
         system = system_sender(value)
         if system:
