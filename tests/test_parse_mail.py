@@ -133,6 +133,14 @@ def test_unlabelled_eight_bit_body_is_detected() -> None:
     assert "går igång varje natt klockan två" in _read("body_unlabelled_8bit.eml")["body"]
 
 
+def test_unlabelled_body_reads_in_the_charset_its_headers_name() -> None:
+    # Apple Mail's old shape: the subject says ISO-8859-1, the body carries no charset at all;
+    # detection alone reads the few 8-bit bytes of a short body as Chinese.
+    report = _read("body_unlabelled_header_charset.eml")
+    assert report["subject"] == "Dörrlarmet i källaren"
+    assert report["body"] == "Hej!\n\n/Åsa"
+
+
 def test_multipart_with_wrong_transfer_encoding_and_text_after_binary_part() -> None:
     report = _read("body_wrong_cte_multipart.eml")
     assert report["body"] == ("Centralen visar fel 31 efter strömavbrottet. Bild bifogad.\n"

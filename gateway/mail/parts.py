@@ -41,13 +41,34 @@ class Parts:
     html: list[str] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     charsets: list[str] = field(default_factory=list)
+    # The charset the headers' encoded-words name, for body text that declares none.
+    header_charset: str | None = None
+
+
+# An encoded-word's charset (RFC 2047, with RFC 2231's language suffix).
+_WORD_CHARSET = re.compile(r"=\?([^?*\s]+)(?:\*[^?]*)?\?[bBqQ]\?")
 
 
 def read_parts(message: Message, raw: bytes | None) -> Parts:
     """Body text and attachments of `message`; `raw` (its bytes) lets attached messages stay exact."""
-    parts = Parts()
+    parts = Parts(header_charset=_header_charset(message))
     _walk(message, raw, parts)
     return parts
+
+
+def _header_charset(message: Message) -> str | None:
+    """The first charset other than ASCII and UTF-8 that the message's encoded-words name: a
+    client that writes its subject in ISO-8859-1 writes its body so too, labelled or not."""
+    try:
+        values = [str(v) for _, v in message.raw_items()]
+    except Exception:  # an oddly built message object
+        return None
+    for value in values:
+        for found in _WORD_CHARSET.finditer(value):
+            name = found.group(1).lower()
+            if name not in ("us-ascii", "ascii", "utf-8", "utf8"):
+                return name
+    return None
 
 
 def _walk(part: Message, raw: bytes | None, parts: Parts) -> None:
@@ -88,7 +109,7 @@ def _leaf(part: Message, ctype: str, parts: Parts) -> None:
     charset = part.get_content_charset()
     if charset:
         parts.charsets.append(charset)
-    text = decode(payload, charset, hint=parts.charsets[0] if parts.charsets else None)
+    text = decode(payload, charset, hint=parts.charsets[0] if parts.charsets else parts.header_charset)
     text = text.replace("\r\n", "\n")  # body text in one line-ending style; attachments keep theirs
     (parts.plain if ctype == "text/plain" else parts.html).append(text)
 
