@@ -141,6 +141,20 @@ def test_unlabelled_body_reads_in_the_charset_its_headers_name() -> None:
     assert report["body"] == "Hej!\n\n/Åsa"
 
 
+def test_mixed_html_and_plain_parts_read_whole_and_in_order() -> None:
+    # An HTML mail after a gateway appended its plain disclaimer: the words are in the HTML.
+    report = _read("body_mixed_html_and_disclaimer.eml")
+    assert report["body"].startswith("Hej,\n\nlarmet i hallen går igång varje natt klockan två.\n\nEva\n")
+    assert report["body"].endswith("Detta e-postmeddelande kan innehålla konfidentiell information.")
+    assert report["new_text"] == "Hej,\n\nlarmet i hallen går igång varje natt klockan två."
+    # An alternative stays one piece in its plain form, and broken boundaries change nothing.
+    alternative = parse(b"From: a@kund.example\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\n"
+                        b"Content-Type: multipart/alternative; boundary=a\r\n\r\n--a\r\nContent-Type: text/plain\r\n\r\n"
+                        b"plain form\r\n--a\r\nContent-Type: text/html\r\n\r\n<p>html form</p>\r\n--a--\r\n--m\r\n"
+                        b"Content-Type: text/html\r\n\r\n<p>and more</p>\r\n--m--\r\n")
+    assert alternative.text_plain == "plain form\nand more"
+
+
 def test_multipart_with_wrong_transfer_encoding_and_text_after_binary_part() -> None:
     report = _read("body_wrong_cte_multipart.eml")
     assert report["body"] == ("Centralen visar fel 31 efter strömavbrottet. Bild bifogad.\n"

@@ -13,7 +13,9 @@ import uuid
 
 import pytest
 
-from tests.harness import Daemon, Sink, make_mail, unique_address, wait_until
+from tests.harness import REPO, Daemon, Sink, make_mail, unique_address, wait_until
+
+FIXTURES = REPO / "tests" / "fixtures" / "mail"
 
 TAG = re.compile(r"\[#(\d+)\]")
 
@@ -167,6 +169,20 @@ def test_sender_on_a_one_label_domain_opens_a_ticket(daemon: Daemon) -> None:
     assert daemon.db.scalar(
         "SELECT c.name FROM ticket t JOIN customer c ON c.id = t.customer_id WHERE c.email = :e", e=sender) == "Nils Ahl"
     assert daemon.db.scalar("SELECT count(*) FROM outbox WHERE rcpt_to = :e AND kind = 'confirmation'", e=sender) == 1
+
+
+def test_html_message_with_a_plain_disclaimer_part_keeps_the_customers_words(daemon: Daemon, sink: Sink) -> None:
+    # multipart/mixed: the words in an HTML part, a mail gateway's plain disclaimer after it.
+    sender = unique_address("eva")
+    raw = (FIXTURES / "body_mixed_html_and_disclaimer.eml").read_bytes().replace(b"eva.strand@kund.example",
+                                                                                sender.encode())
+    daemon.send(raw, sender=sender)
+    sink.wait_for(sender)
+    text, body = daemon.db.rows(
+        "SELECT m.text, m.body FROM message m JOIN ticket t ON t.id = m.ticket_id JOIN customer c "
+        "ON c.id = t.customer_id WHERE c.email = :e AND m.direction = 'in'", e=sender)[0]
+    assert text == "Hej,\n\nlarmet i hallen går igång varje natt klockan två."
+    assert "larmet i hallen" in body and "konfidentiell information" in body
 
 
 def test_duplicate_delivery_becomes_one_message(daemon: Daemon, sink: Sink) -> None:

@@ -43,8 +43,23 @@ class Parts:
     charsets: list[str] = field(default_factory=list)
     # The charset the headers' encoded-words name, for body text that declares none.
     header_charset: str | None = None
+    # The body's pieces in reading order: ("text/plain" or "text/html", text), a whole
+    # multipart/alternative as one piece in its preferred form (see `_in_order`).
+    sequence: list[tuple[str, str]] = field(default_factory=list)
+    _group: list[tuple[str, str]] | None = None  # the alternative being read, if any
+    _unsure: bool = False  # a multipart's boundaries were broken: its tree may not be the sender's
+
+    def add_text(self, ctype: str, text: str, *, alternative: bool = False) -> None:
+        """A piece of body text; `alternative` when it is another form of the piece before."""
+        (self.plain if ctype == "text/plain" else self.html).append(text)
+        if not alternative:
+            (self.sequence if self._group is None else self._group).append((ctype, text))
 
 
+# A multipart whose boundaries the parser had to guess at: an alternative's parts may come out
+# as siblings in the container around it (an inner boundary equal to the outer one, say).
+_BOUNDARY_DEFECTS = {"StartBoundaryNotFoundDefect", "CloseBoundaryNotFoundDefect",
+                     "MultipartInvariantViolationDefect", "NoBoundaryInMultipartDefect"}
 # An encoded-word's charset (RFC 2047, with RFC 2231's language suffix).
 _WORD_CHARSET = re.compile(r"=\?([^?*\s]+)(?:\*[^?]*)?\?[bBqQ]\?")
 
@@ -53,7 +68,26 @@ def read_parts(message: Message, raw: bytes | None) -> Parts:
     """Body text and attachments of `message`; `raw` (its bytes) lets attached messages stay exact."""
     parts = Parts(header_charset=_header_charset(message))
     _walk(message, raw, parts)
+    _in_order(parts)
     return parts
+
+
+def _in_order(parts: Parts) -> None:
+    """A body written as a sequence, not as alternatives, reads whole and in order.
+
+    In multipart/mixed each inline text part continues the body: Apple Mail splits its HTML
+    around an inline attachment, lists append a plain footer to an HTML-only mail, mailers add a
+    plain signature after an HTML message. When such a sequence mixes HTML pieces with plain
+    ones, the plain text is every piece in order, the HTML ones as text; otherwise (the common
+    case: one alternative, or plain parts only) and where broken boundaries leave the tree in
+    doubt, the parts stay as they are.
+    """
+    kinds = {kind for kind, _ in parts.sequence}
+    if len(kinds) < 2 or parts._unsure:
+        return
+    from gateway.mail.htmltext import html_to_text  # only this rare shape needs it
+
+    parts.plain = [text if kind == "text/plain" else html_to_text(text) for kind, text in parts.sequence]
 
 
 def _header_charset(message: Message) -> str | None:
@@ -73,6 +107,8 @@ def _header_charset(message: Message) -> str | None:
 
 def _walk(part: Message, raw: bytes | None, parts: Parts) -> None:
     ctype = part.get_content_type()
+    if ctype.startswith("multipart/") and any(type(d).__name__ in _BOUNDARY_DEFECTS for d in part.defects):
+        parts._unsure = True
     if ctype in _MESSAGE_TYPES or (ctype.startswith("message/") and part.is_multipart()):
         _attach_message(part, raw, parts)
         return
@@ -80,8 +116,18 @@ def _walk(part: Message, raw: bytes | None, parts: Parts) -> None:
         children = part.get_payload()
         children = children if isinstance(children, list) else []
         pieces = _raw_children(raw, part.get_boundary(), len(children))
+        outermost = ctype == "multipart/alternative" and parts._group is None
+        if outermost:
+            parts._group = []
         for child, piece in zip(children, pieces, strict=True):  # _raw_children gives one per child
             _walk(child, piece, parts)
+        if outermost:
+            group, parts._group = parts._group or [], None
+            preferred = [text for kind, text in group if kind == "text/plain"]
+            if preferred:
+                parts.sequence.append(("text/plain", "\n".join(preferred)))
+            elif group:
+                parts.sequence.append(("text/html", "\n".join(text for _, text in group)))
         return
     _leaf(part, ctype, parts)
 
@@ -111,7 +157,7 @@ def _leaf(part: Message, ctype: str, parts: Parts) -> None:
         parts.charsets.append(charset)
     text = decode(payload, charset, hint=parts.charsets[0] if parts.charsets else parts.header_charset)
     text = text.replace("\r\n", "\n")  # body text in one line-ending style; attachments keep theirs
-    (parts.plain if ctype == "text/plain" else parts.html).append(text)
+    parts.add_text(ctype, text)
 
 
 def payload_bytes(part: Message) -> bytes:

@@ -29,7 +29,8 @@ def expand(data: bytes, name: str, parts: Parts) -> None:
         parts.attachments.append(Attachment(str(filename).strip("\x00"), "application/octet-stream", item.data, None))
     body = getattr(tnef, "body", None)
     if body:
-        parts.plain.append(body.decode("cp1252", "replace") if isinstance(body, bytes) else str(body))
+        parts.add_text("text/plain", body.decode("cp1252", "replace") if isinstance(body, bytes) else str(body))
     html_body = getattr(tnef, "htmlbody", None)
     if html_body:
-        parts.html.append(html_body.decode("utf-8", "replace") if isinstance(html_body, bytes) else str(html_body))
+        html = html_body.decode("utf-8", "replace") if isinstance(html_body, bytes) else str(html_body)
+        parts.add_text("text/html", html, alternative=bool(body))  # the same message, in HTML
