@@ -62,6 +62,13 @@ def test_a_dotted_address_wins_over_a_one_label_domain() -> None:
         "address"] == "nils@kund.example"
 
 
+def test_an_encoded_word_inside_an_address_is_not_decoded() -> None:
+    # RFC 2047 allows no encoded-word in an address; decoded, this one would pass for an agent.
+    raw = b"From: =?utf-8?Q?agent?=@telenta.example\r\nTo: support@telenta.example\r\nSubject: x\r\n\r\nx\r\n"
+    assert read_mail(raw)["sender"]["address"] == "=?utf-8?Q?agent?=@telenta.example"
+    assert parse(raw).from_addr != "agent@telenta.example"
+
+
 def test_mailer_daemon_without_domain_is_a_bounce_sender() -> None:
     report = _read("sender_mailer_daemon.eml", envelope="<>")
     assert report["sender"]["address"] == "MAILER-DAEMON"
