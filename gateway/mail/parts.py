@@ -41,13 +41,23 @@ class Parts:
     html: list[str] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     charsets: list[str] = field(default_factory=list)
-    # The charset the headers' encoded-words name, for body text that declares none.
-    header_charset: str | None = None
+    # The message whose headers' encoded-words name a charset for body text that declares none
+    # (`body_hint`); read only when such text is not ASCII, which is seldom.
+    headers: Message | None = None
     # The body's pieces in reading order: ("text/plain" or "text/html", text), a whole
     # multipart/alternative as one piece in its preferred form (see `_in_order`).
     sequence: list[tuple[str, str]] = field(default_factory=list)
     _group: list[tuple[str, str]] | None = None  # the alternative being read, if any
     _unsure: bool = False  # a multipart's boundaries were broken: its tree may not be the sender's
+
+    def body_hint(self, payload: bytes) -> str | None:
+        """The charset to try for a body part's `payload` after its own: the body's first
+        declared charset, else (for 8-bit bytes) the one the headers' encoded-words name."""
+        if self.charsets:
+            return self.charsets[0]
+        if payload.isascii() or self.headers is None:
+            return None
+        return _header_charset(self.headers)
 
     def add_text(self, ctype: str, text: str, *, alternative: bool = False) -> None:
         """A piece of body text; `alternative` when it is another form of the piece before."""
@@ -66,7 +76,7 @@ _WORD_CHARSET = re.compile(r"=\?([^?*\s]+)(?:\*[^?]*)?\?[bBqQ]\?")
 
 def read_parts(message: Message, raw: bytes | None) -> Parts:
     """Body text and attachments of `message`; `raw` (its bytes) lets attached messages stay exact."""
-    parts = Parts(header_charset=_header_charset(message))
+    parts = Parts(headers=message)
     _walk(message, raw, parts)
     _in_order(parts)
     return parts
@@ -155,7 +165,7 @@ def _leaf(part: Message, ctype: str, parts: Parts) -> None:
     charset = part.get_content_charset()
     if charset:
         parts.charsets.append(charset)
-    text = decode(payload, charset, hint=parts.charsets[0] if parts.charsets else parts.header_charset)
+    text = decode(payload, charset, hint=parts.body_hint(payload))
     text = text.replace("\r\n", "\n")  # body text in one line-ending style; attachments keep theirs
     parts.add_text(ctype, text)
 
