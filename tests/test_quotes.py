@@ -244,6 +244,13 @@ def test_bottom_posted_reply_is_kept() -> None:
         "_______________________________________________\nacme-users mailing list\n"
         "acme-users@lists.example.com\nhttps://lists.example.com/listinfo/acme-users",
         "-Anna Svensson",
+        "Sent from my iPhone!",
+        "Sent wirelessly from my BlackBerry device on the Telia network.",
+        "Envoyé sans fil par mon terminal mobile BlackBerry sur le réseau de Bell.",
+        "Enviado desde mi oficina móvil BlackBerry® de Movistar",
+        "-anna",
+        "- Lev.",
+        "-Lev.\n\nSent from my HTC smartphone!",
     ],
 )
 def test_signature_is_removed(signature: str) -> None:
@@ -266,6 +273,9 @@ def test_signature_before_quoted_history_is_removed() -> None:
         "We tried it -- nothing changed.\n\nkthxbai",
         "Steps:\n\n- Open the app\n- Tap Export",
         "Things I tried:\n\n-Reinstall\n-Reboot",
+        "Things I tried:\n-reinstall",
+        "Next I will try:\n\n- reboot",
+        "Options:\n- one\n- two",
     ],
 )
 def test_normal_text_is_not_a_signature(body: str) -> None:
@@ -548,6 +558,17 @@ def test_business_card_with_a_title_line_of_its_own() -> None:
 def test_closing_paragraph_with_a_number_in_a_sentence_is_text() -> None:
     body = "It fails every morning.\n\nPlease call me on +46 70 123 45 67\nor see https://status.acme.example"
     assert split_reply(body) == (body, "")
+
+
+def test_dashed_name_straight_under_the_text_is_the_signature() -> None:
+    # A quick sign-off on the next line, as phones and terse senders write it.
+    assert split_reply("Works now, thanks!\n-roman\n") == ("Works now, thanks!", "-roman")
+
+
+def test_a_sentence_under_a_sign_off_is_the_senders_text() -> None:
+    body = ("Please call me back today.\n\nThanks in advance,\n"
+            "and if nobody is in the office, leave a message with the reception desk\nBob")
+    assert split_reply(body)[0].startswith(body.rsplit("\n", 1)[0])
 
 
 def test_dash_name_with_an_address_below_is_the_signature() -> None:

@@ -15,6 +15,7 @@ import re
 _MAX_LINES = 12
 _CONTACT_BLOCK_LINES = 8
 _SHORT = 80
+_CARD_WORDS = 9
 
 _SIGN_OFFS = (
     # en
@@ -48,19 +49,19 @@ _GRATITUDE = re.compile(r"(?i)^\s*(?:thanks|thank you|many thanks|tack|merci|dan
                         r"|kiitos|спасибо|köszönöm|dziękuję|mulțumesc|multumesc|takk|tak)\b")
 _DELIMITER = re.compile(r"^(?:--|-- |—{2,}|–{2,}|_{2,}|-{2,}|={2,}|\*{3,}|~{2,})\s*$")
 
-_WORD = r"[\w.()\-]+"
+_WORD = r"[\w.()\-®™]+"
 _APP = r"(?:Mail|Outlook|Yahoo|Samsung|Gmail|Proton\w*|BlueMail|AOL|Huawei|Xiaomi|iPhone|iPad|TypeApp|Android|[A-Z]\w+)"
 _MOBILE = re.compile(
     rf"""(?ix)(?:
-        (?:Sent|Sent\ with|Sent\ using)\ from\ (?:my\ {_WORD}|{_APP})(?:\ {_WORD}){{0,3}}
+        Sent\ (?:with\ |using\ |wirelessly\ )?from\ (?:my\ {_WORD}|{_APP})(?:\ {_WORD}){{0,6}}
       | Sent\ (?:with|using|via)\ {_APP}(?:\ {_WORD}){{0,3}}
       | Skickat\ från\ (?:min\ )?{_WORD}(?:\ {_WORD}){{0,3}}
       | Sendt\ fra\ (?:min\ )?{_WORD}(?:\ {_WORD}){{0,3}}
       | Trimis\ de\ pe\ {_WORD}(?:\ {_WORD}){{0,3}}
       | Von\ meinem\ {_WORD}(?:\ {_WORD}){{0,2}}\ gesendet
       | Gesendet\ (?:von|mit)\ (?:meinem\ )?{_WORD}(?:\ {_WORD}){{0,3}}
-      | Envoyé\ (?:de|depuis|à\ partir\ de)\ (?:mon\ )?{_WORD}(?:\ {_WORD}){{0,3}}
-      | Enviado\ (?:desde|de|do)\ (?:mi\ |meu\ |o\ meu\ )?{_WORD}(?:\ {_WORD}){{0,3}}
+      | Envoyé\ (?:sans\ fil\ )?(?:de|depuis|par|à\ partir\ de)\ (?:mon\ )?{_WORD}(?:\ {_WORD}){{0,8}}
+      | Enviado\ (?:desde|de|do)\ (?:mi\ |meu\ |o\ meu\ )?{_WORD}(?:\ {_WORD}){{0,6}}
       | Inviato\ da\ {_WORD}(?:\ {_WORD}){{0,3}}
       | Verzonden\ (?:vanaf|met|van)\ (?:mijn\ )?{_WORD}(?:\ {_WORD}){{0,3}}
       | Wysłane\ z\ {_WORD}(?:\ {_WORD}){{0,3}}
@@ -68,7 +69,7 @@ _MOBILE = re.compile(
       | Отправлено\ (?:с|из)\ {_WORD}(?:\ {_WORD}){{0,3}}
       | (?:Get|Hämta|Obțineți|Télécharger)\ Outlook\ (?:for|för|pentru|pour)\ (?:iOS|Android)
       | Outlook\ für\ (?:iOS|Android)\ beziehen
-    )\.?(?:\s*<[^<>\s]{{1,200}}>|\s*\([^()\s]{{1,200}}\))?\s*$""",
+    )[.!]?(?:\s*<[^<>\s]{{1,200}}>|\s*\([^()\s]{{1,200}}\))?\s*$""",
 )
 _PHONE = re.compile(r"(?:\+|\(?\b0)[\d ()./-]{6,20}\d|\b\d{2,4}[ -]\d{2,4}[ -]\d{2,4}\b")
 _PHONE_LABEL = re.compile(r"(?i)^\s*(?:tel|telefon|phone|mobil|mobile|mob|cell|fax|tfn|direkt|direct|växel|t|m|p|f)\b\.?\s*[:.]?")
@@ -100,13 +101,32 @@ def _trailing_signature(lines: list[str], end: int, sender_name: str) -> int | N
     last = lines[end - 1]
     if is_mobile_footer(last):
         return end - 1
-    if _is_dash_name(last.strip()) and (end == 1 or not lines[end - 2].strip()):
+    if _closing_dash_name(lines, end):
         return end - 1
     for finder in (_delimited, _signed_off, _contact_block, _named_contact):
         start = finder(lines, end, sender_name)
         if start is not None:
             return start
     return None
+
+
+_LIST_ITEM = re.compile(r"^\s*(?:[-–—*•+]|\d{1,2}[.)])\s")
+
+
+def _closing_dash_name(lines: list[str], end: int) -> bool:
+    """The last line is a dashed name: "-Anna Svensson" after a blank line, or straight under the
+    text ("Hey!" / "-roman", "- Lev.") where the line above is no list item and no lead-in to one."""
+    last = lines[end - 1].strip()
+    if (end == 1 or not lines[end - 2].strip()) and _is_dash_name(last):
+        return True
+    above = next((line.strip() for line in reversed(lines[:end - 1]) if line.strip()), "")
+    if not above or _LIST_ITEM.match(above) or above.endswith(":") or above[:1] in "-–—*•":
+        return False
+    return _is_dash_name(last) or bool(_DASH_WORD.match(last))
+
+
+# One word of a name in any case, as people sign quickly: "-roman", "- lev."
+_DASH_WORD = re.compile(r"^[-–—]\s?[^\W\d_]{2,20}\.?$")
 
 
 def _is_dash_name(line: str) -> bool:
@@ -143,9 +163,17 @@ def _signed_off(lines: list[str], end: int, sender_name: str) -> int | None:
         if len(line) <= 60 and _SIGN_OFF.match(line) and index > 0:
             return index if below or not _GRATITUDE.match(line) else None
         below += 1
-        if len(line) > _SHORT or below > 6 or line.endswith("?") or line.startswith(">"):
+        # A sentence under the sign-off (many words) is still the sender's message, not a card.
+        if (len(line) > _SHORT or below > 6 or line.endswith("?") or line.startswith(">")
+                or _is_prose(line)):
             return None
     return None
+
+
+def _is_prose(line: str) -> bool:
+    """A long line of many words without a phone number, address or link in it."""
+    return (len(line) > 60 and len(line.split()) > _CARD_WORDS and not _PHONE.search(line)
+            and "@" not in line and "://" not in line)
 
 
 def _contact_block(lines: list[str], end: int, sender_name: str) -> int | None:
