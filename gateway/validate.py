@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 from gateway.db.normalise import storable_message_id
+from gateway.values import QUOTED_LOCAL
 
 __all__ = ["address_problem", "storable_message_id", "storable_text"]
 
@@ -28,13 +29,14 @@ def address_problem(address: str, *, need_domain: bool = True) -> str | None:
     """Why `address` cannot be used as a mailbox, or None when it can."""
     if not address:
         return "empty address"
-    found = _CONTROL.search(address)
+    local, at, domain = address.rpartition("@")
+    # Spaces inside a well-formed quoted local part are the address, not a break in it.
+    found = _CONTROL.search(domain if at and QUOTED_LOCAL.fullmatch(local) else address)
     if found:
         what = "a space" if found.group() == " " else f"control character {ord(found.group()):#04x}"
         return f"address contains {what}"
     if len(address.encode("utf-8", "surrogateescape")) > MAX_ADDRESS:
         return f"address longer than {MAX_ADDRESS} octets"
-    local, at, domain = address.rpartition("@")
     if not at:
         return None if not need_domain else "address has no domain"
     if not local:

@@ -69,6 +69,23 @@ def test_an_encoded_word_inside_an_address_is_not_decoded() -> None:
     assert parse(raw).from_addr != "agent@telenta.example"
 
 
+@pytest.mark.parametrize(("header", "address"), [
+    # A local part in quotes may hold spaces (RFC 5322 3.4.1): that is the sender.
+    (b'"Lottery Office transfer"@kund.example', '"Lottery Office transfer"@kund.example'),
+    (b'Anna <"anna svensson"@kund.example>', '"anna svensson"@kund.example'),
+    # Not one address: a control character inside the quotes, a bare quote.
+    (b'"anna\x0bsvensson"@kund.example', ""),
+    (b'"anna"svensson"@kund.example', ""),
+])
+def test_a_quoted_local_part_with_spaces_is_an_address(header: bytes, address: str) -> None:
+    from gateway.validate import address_problem
+
+    raw = b"From: " + header + b"\r\nTo: support@telenta.example\r\nSubject: x\r\n\r\nx\r\n"
+    assert read_mail(raw)["sender"]["address"] == address
+    if address:
+        assert address_problem(address) is None, "it may reach the store and the relay"
+
+
 def test_mailer_daemon_without_domain_is_a_bounce_sender() -> None:
     report = _read("sender_mailer_daemon.eml", envelope="<>")
     assert report["sender"]["address"] == "MAILER-DAEMON"

@@ -171,6 +171,19 @@ def test_sender_on_a_one_label_domain_opens_a_ticket(daemon: Daemon) -> None:
     assert daemon.db.scalar("SELECT count(*) FROM outbox WHERE rcpt_to = :e AND kind = 'confirmation'", e=sender) == 1
 
 
+def test_sender_with_a_quoted_local_part_gets_the_confirmation(daemon: Daemon, sink: Sink) -> None:
+    # RFC 5322 lets a local part in quotes hold spaces; the reply goes back to it over SMTP as written.
+    sender = f'"nils ahl {uuid.uuid4().hex[:8]}"@kund.example'
+    raw = (b"From: Nils Ahl <" + sender.encode() + b">\r\nTo: support@telenta.example\r\n"
+           b"Subject: Larmpanelen piper\r\nMessage-ID: <" + uuid.uuid4().hex.encode() + b"@kund.example>\r\n"
+           b"\r\nPanelen i lagret piper.\r\n")
+    daemon.send(raw, sender=sender)
+    confirmation = sink.wait_for(sender)[0]
+    assert "Larmpanelen piper" in str(confirmation.message["Subject"])
+    assert daemon.db.scalar(
+        "SELECT c.name FROM ticket t JOIN customer c ON c.id = t.customer_id WHERE c.email = :e", e=sender) == "Nils Ahl"
+
+
 def test_html_message_with_a_plain_disclaimer_part_keeps_the_customers_words(daemon: Daemon, sink: Sink) -> None:
     # multipart/mixed: the words in an HTML part, a mail gateway's plain disclaimer after it.
     sender = unique_address("eva")

@@ -17,6 +17,7 @@ from email.message import Message
 from email.utils import getaddresses
 
 from gateway.mail.headers import decode_value
+from gateway.values import QUOTED_LOCAL
 
 # A domain starts with a letter, a digit or any character from U+00A0 to U+FFFF and goes on
 # with those, dots and hyphens. The classes are written as what they leave out: the same
@@ -106,7 +107,10 @@ def clean(addr: str, *, dotless: bool = False) -> str:
         addr = addr[7:]
     local, at, domain = addr.rpartition("@")
     # `split` finds whitespace in C by the same test as `str.isspace`: no address has any.
-    if not at or not local or not domain or len(addr) > 320 or addr.split() != [addr] or "\ufffd" in addr:
+    if not at or not local or not domain or len(addr) > 320 or "\ufffd" in addr:
+        return ""
+    # No address has white space, but for spaces inside a quoted local part ("a b"@x).
+    if addr.split() != [addr] and (domain.split() != [domain] or not QUOTED_LOCAL.fullmatch(local)):
         return ""
     if "." not in domain and not domain.startswith("[") and domain.lower() != "localhost":
         return addr if dotless and _HOST.fullmatch(domain) else ""
