@@ -339,6 +339,15 @@ THUNDERBIRD = (
     "<p>Pouvez-vous réessayer ?</p></blockquote><p>Jean</p></body></html>"
 )
 
+# Thunderbird puts a reply typed above the quote inside its attribution container; the
+# attribution (here in a language no pattern knows) is only its last line.
+THUNDERBIRD_INSIDE_PREFIX = (
+    '<html><body text="#000000" bgcolor="#FFFFFF"><div class="moz-cite-prefix">Larmet är lagat nu.<br>'
+    "<br>Panelen visar grönt igen.<br><br>2026/03/03 10:12, <a href=\"mailto:support@postdesk.example\">"
+    "Postdesk</a>:<br></div><blockquote type=\"cite\" cite=\"mid:abc@postdesk.example\">Fungerar det nu?"
+    "</blockquote><br></body></html>"
+)
+
 
 @pytest.mark.parametrize(
     ("html", "expected"),
@@ -348,8 +357,9 @@ THUNDERBIRD = (
         (OUTLOOK_DESKTOP, "Hallo,\n\ndie Rechnung ist jetzt korrekt."),
         (APPLE_MAIL, "Thanks, that fixed it."),
         (THUNDERBIRD, "Merci, c'est réglé.\n\nJean"),
+        (THUNDERBIRD_INSIDE_PREFIX, "Larmet är lagat nu.\n\nPanelen visar grönt igen."),
     ],
-    ids=["gmail_quote", "divRplyFwdMsg", "outlook-border-top", "apple-cite", "thunderbird"],
+    ids=["gmail_quote", "divRplyFwdMsg", "outlook-border-top", "apple-cite", "thunderbird", "thunderbird-in-prefix"],
 )
 def test_html_quote_containers_are_removed(html: str, expected: str) -> None:
     assert new_text_from_html(html) == expected

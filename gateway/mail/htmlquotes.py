@@ -18,12 +18,16 @@ _CUT_IDS = {"divrplyfwdmsg", "mail-editor-reference-message-container", "olk_src
             "x_divrplyfwdmsg", "zwchr", "stopspelling"}  # Zimbra's and old Hotmail's rule above the quote
 _OUTLOOK_RULES = ("border-top:solid#e1e1e1", "border-top:solid#b5c4df")
 # Containers that are quoted history or a signature, removed with what they hold.
-_SKIP_CLASSES = {"gmail_quote", "gmail_extra", "x_gmail_quote", "moz-cite-prefix", "yahoo_quoted", "gmail_signature",
+_SKIP_CLASSES = {"gmail_quote", "gmail_extra", "x_gmail_quote", "yahoo_quoted", "gmail_signature",
                  "x_gmail_signature", "moz-signature", "protonmail_quote", "protonmail_signature_block", "zmail_extra",
                  "ms-outlook-mobile-reference-message"}
 _SKIP_IDS = {"signature", "applemailsignature", "x_signature"}
+# Thunderbird's attribution container: its last line is the attribution, but a reply typed
+# above the quote can land inside it, so only that line goes.
+_PREFIX_CLASS = "moz-cite-prefix"
+_BREAKS = ("<br", "<p", "</p", "<div", "</div")
 # Substrings without which none of the containers above can be present.
-_MARKERS = ("border-top", "cite", "signature", *_CUT_IDS, *_SKIP_CLASSES)
+_MARKERS = ("border-top", "cite", "signature", *_CUT_IDS, *_SKIP_CLASSES, _PREFIX_CLASS)
 
 
 def without_quote_containers(html: str) -> str:
@@ -47,6 +51,8 @@ def _container(tag: str, attrs: list[tuple[str, str | None]]) -> str | None:
     classes = set(values.get("class", "").lower().split())
     if classes & _SKIP_CLASSES or element_id in _SKIP_IDS:
         return "skip"
+    if _PREFIX_CLASS in classes:
+        return "prefix"
     if tag == "blockquote" and values.get("type", "").strip().lower() == "cite":
         return "skip"
     return None
@@ -64,6 +70,9 @@ class _QuotePruner(HTMLParser):
         self._out: list[str] = []
         self._skip_tag: str | None = None
         self._skip_depth = 0
+        self._prefix_tag: str | None = None
+        self._prefix_depth = 0
+        self._prefix_start = 0
         self._done = False
 
     def result(self) -> str:
@@ -76,11 +85,15 @@ class _QuotePruner(HTMLParser):
             if tag == self._skip_tag:
                 self._skip_depth += 1
             return
+        if tag == self._prefix_tag:
+            self._prefix_depth += 1
         kind = _container(tag, attrs)
         if kind == "cut":
             self._cut()
         elif kind == "skip" and tag not in _VOID:
             self._skip_tag, self._skip_depth = tag, 1
+        elif kind == "prefix" and self._prefix_tag is None and tag not in _VOID:
+            self._prefix_tag, self._prefix_depth, self._prefix_start = tag, 1, len(self._out)
         elif kind is None:
             self._out.append(self.get_starttag_text() or "")
 
@@ -102,7 +115,21 @@ class _QuotePruner(HTMLParser):
                 if self._skip_depth == 0:
                     self._skip_tag = None
             return
+        if tag == self._prefix_tag:
+            self._prefix_depth -= 1
+            if self._prefix_depth == 0:
+                self._prefix_tag = None
+                self._drop_attribution()
+                return
         self._out.append(f"</{tag}>")
+
+    def _drop_attribution(self) -> None:
+        """Of the attribution container just closed, keep what stands above its last line."""
+        out = self._out
+        while len(out) > self._prefix_start and (not out[-1].strip() or out[-1].lower().startswith(_BREAKS)):
+            out.pop()
+        while len(out) > self._prefix_start and not out[-1].lower().startswith(_BREAKS):
+            out.pop()
 
     def handle_data(self, data: str) -> None:
         if not self._done and self._skip_tag is None:
