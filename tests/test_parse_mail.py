@@ -179,6 +179,33 @@ def test_mixed_html_and_plain_parts_read_whole_and_in_order() -> None:
     assert alternative.text_plain == "plain form\nand more"
 
 
+@pytest.mark.parametrize(("name", "starts", "new_text"), [
+    # PHPMailer's stock plain form of an HTML-only mail: the words are in the HTML.
+    ("body_html_stub_plain.eml", "Hej,\n\nvi beställde tolv rökdetektorer men fick bara sex.",
+     "Hej,\n\nvi beställde tolv rökdetektorer men fick bara sex.\n\nKan ni skicka resten till lagret i Västerås?"),
+    # A web form's mailer: a heading as the plain form, the details only in the HTML table.
+    ("body_plain_says_less.eml", "Ny serviceanmälan", None),
+])
+def test_a_plain_alternative_that_says_less_gives_way_to_the_html(name: str, starts: str, new_text: str | None) -> None:
+    report = _read(name)
+    assert report["body"].startswith(starts)
+    assert "activate HTML" not in report["body"]
+    if new_text is not None:
+        assert report["new_text"] == new_text and report["signature"] == "Karin"
+    else:
+        assert "fel 31" in report["body"] and "fel 31" in report["new_text"]
+
+
+def test_a_plain_alternative_that_says_as_much_stays_the_body() -> None:
+    raw = (b"From: a@kund.example\r\nContent-Type: multipart/alternative; boundary=a\r\n\r\n--a\r\n"
+           b"Content-Type: text/plain\r\n\r\nThe panel shows error 31.\r\n\r\n> earlier words\r\n--a\r\n"
+           b"Content-Type: text/html\r\n\r\n<html><head><style>p { margin: 0 } td { padding: 4px }</style></head>"
+           b"<body><!--[if gte mso 9]><xml><o:OfficeDocumentSettings><o:AllowPNG/></o:OfficeDocumentSettings>"
+           b"</xml><![endif]--><p>The <b>panel</b> shows error 31.</p><blockquote>earlier words</blockquote>"
+           b"</body></html>\r\n--a--\r\n")
+    assert parse(raw).text_plain == "The panel shows error 31.\n\n> earlier words"
+
+
 def test_multipart_with_wrong_transfer_encoding_and_text_after_binary_part() -> None:
     report = _read("body_wrong_cte_multipart.eml")
     assert report["body"] == ("Centralen visar fel 31 efter strömavbrottet. Bild bifogad.\n"

@@ -184,6 +184,19 @@ def test_sender_with_a_quoted_local_part_gets_the_confirmation(daemon: Daemon, s
         "SELECT c.name FROM ticket t JOIN customer c ON c.id = t.customer_id WHERE c.email = :e", e=sender) == "Nils Ahl"
 
 
+def test_html_only_mail_with_a_stub_plain_form_keeps_the_customers_words(daemon: Daemon, sink: Sink) -> None:
+    # A web shop's mailer: the plain alternative only says "activate HTML"; the words are in the HTML.
+    sender = unique_address("karin")
+    raw = (FIXTURES / "body_html_stub_plain.eml").read_bytes().replace(b"karin.lind@kund.example", sender.encode())
+    daemon.send(raw, sender=sender)
+    sink.wait_for(sender)
+    text, body = daemon.db.rows(
+        "SELECT m.text, m.body FROM message m JOIN ticket t ON t.id = m.ticket_id JOIN customer c "
+        "ON c.id = t.customer_id WHERE c.email = :e AND m.direction = 'in'", e=sender)[0]
+    assert text.startswith("Hej,\n\nvi beställde tolv rökdetektorer men fick bara sex.")
+    assert "activate HTML" not in body and "Västerås" in body
+
+
 def test_html_message_with_a_plain_disclaimer_part_keeps_the_customers_words(daemon: Daemon, sink: Sink) -> None:
     # multipart/mixed: the words in an HTML part, a mail gateway's plain disclaimer after it.
     sender = unique_address("eva")

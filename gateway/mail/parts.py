@@ -48,6 +48,7 @@ class Parts:
     # multipart/alternative as one piece in its preferred form (see `_in_order`).
     sequence: list[tuple[str, str]] = field(default_factory=list)
     _group: list[tuple[str, str]] | None = None  # the alternative being read, if any
+    _group_plain = 0  # where the alternative's plain pieces start in `plain`
     _unsure: bool = False  # a multipart's boundaries were broken: its tree may not be the sender's
 
     def body_hint(self, payload: bytes) -> str | None:
@@ -100,6 +101,28 @@ def _in_order(parts: Parts) -> None:
     parts.plain = [text if kind == "text/plain" else html_to_text(text) for kind, text in parts.sequence]
 
 
+# What of an HTML part is no text a reader sees: comments (Outlook's conditional XML), the
+# head, styles and scripts; then every tag.
+_HTML_HIDDEN = re.compile(r"(?is)<!--.*?-->|<(head|style|script|title)\b.*?</\1\s*>")
+_HTML_TAG = re.compile(r"(?s)<[^>]*>")
+_HTML_STUB = re.compile(r"(?i)\bhtml\b.{0,60}\b(?:message|mail|e-mail|email|version|format|client|viewer|browser)\b"
+                        r"|\b(?:message|mail|e-mail|email|version|format|client|viewer|browser)\b.{0,60}\bhtml\b")
+_STUB_WORDS = 40
+
+
+def says_less(plain: str, html: str) -> bool:
+    """Whether a plain alternative falls short of its HTML form: a stub that points to the
+    HTML, or under half of its words (counted roughly: tags and hidden parts left out)."""
+    plain_words, html_words = len(plain.split()), _rough_words(html)
+    if plain_words <= _STUB_WORDS and html_words > plain_words + 3 and _HTML_STUB.search(plain):
+        return True
+    return plain_words * 2 < html_words and html_words - plain_words >= 15
+
+
+def _rough_words(html: str) -> int:
+    return len(_HTML_TAG.sub(" ", _HTML_HIDDEN.sub(" ", html)).split())
+
+
 def _header_charset(message: Message) -> str | None:
     """The first charset other than ASCII and UTF-8 that the message's encoded-words name: a
     client that writes its subject in ISO-8859-1 writes its body so too, labelled or not."""
@@ -128,12 +151,18 @@ def _walk(part: Message, raw: bytes | None, parts: Parts) -> None:
         pieces = _raw_children(raw, part.get_boundary(), len(children))
         outermost = ctype == "multipart/alternative" and parts._group is None
         if outermost:
-            parts._group = []
+            parts._group, parts._group_plain = [], len(parts.plain)
         for child, piece in zip(children, pieces, strict=True):  # _raw_children gives one per child
             _walk(child, piece, parts)
         if outermost:
             group, parts._group = parts._group or [], None
             preferred = [text for kind, text in group if kind == "text/plain"]
+            html = [text for kind, text in group if kind == "text/html"]
+            if preferred and html and says_less("\n".join(preferred), "\n".join(html)):
+                # The plain form is a stub ("view this mail in HTML") or a fraction of the
+                # HTML one: the HTML is the message.
+                del parts.plain[parts._group_plain:]
+                preferred = []
             if preferred:
                 parts.sequence.append(("text/plain", "\n".join(preferred)))
             elif group:
