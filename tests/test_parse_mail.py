@@ -206,6 +206,15 @@ def test_a_plain_alternative_that_says_as_much_stays_the_body() -> None:
     assert parse(raw).text_plain == "The panel shows error 31.\n\n> earlier words"
 
 
+def test_weighing_the_html_form_is_one_pass_over_hostile_markup() -> None:
+    # Styles and comments that never close, by the hundred thousand: read once, not once per opening.
+    html = b"<style " * 100_000 + b"<!-- " * 100_000
+    raw = (b"From: a@kund.example\r\nContent-Type: multipart/alternative; boundary=a\r\n\r\n--a\r\n"
+           b"Content-Type: text/plain\r\n\r\nLarmet piper.\r\n--a\r\nContent-Type: text/html\r\n\r\n"
+           + html + b"\r\n--a--\r\n")
+    assert parse(raw).text_plain == "Larmet piper."
+
+
 def test_multipart_with_wrong_transfer_encoding_and_text_after_binary_part() -> None:
     report = _read("body_wrong_cte_multipart.eml")
     assert report["body"] == ("Centralen visar fel 31 efter strömavbrottet. Bild bifogad.\n"

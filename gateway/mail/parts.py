@@ -102,9 +102,10 @@ def _in_order(parts: Parts) -> None:
 
 
 # What of an HTML part is no text a reader sees: comments (Outlook's conditional XML), the
-# head, styles and scripts; then every tag.
-_HTML_HIDDEN = re.compile(r"(?is)<!--.*?-->|<(head|style|script|title)\b.*?</\1\s*>")
-_HTML_TAG = re.compile(r"(?s)<[^>]*>")
+# head, styles and scripts, each up to its end (or to the end of the part, if it never comes).
+_HIDDEN_OPEN = re.compile(r"(?i)<(!--|head\b|style\b|script\b|title\b)")
+_HIDDEN_CLOSE = {"!--": "-->", "head": "</head", "style": "</style", "script": "</script", "title": "</title"}
+_HTML_TAG = re.compile(r"<[^<>]*>")
 _HTML_STUB = re.compile(r"(?i)\bhtml\b.{0,60}\b(?:message|mail|e-mail|email|version|format|client|viewer|browser)\b"
                         r"|\b(?:message|mail|e-mail|email|version|format|client|viewer|browser)\b.{0,60}\bhtml\b")
 _STUB_WORDS = 40
@@ -120,7 +121,22 @@ def says_less(plain: str, html: str) -> bool:
 
 
 def _rough_words(html: str) -> int:
-    return len(_HTML_TAG.sub(" ", _HTML_HIDDEN.sub(" ", html)).split())
+    """Words a reader sees in `html`, roughly; one pass over it, whatever it holds."""
+    visible: list[str] = []
+    lowered = html.lower()
+    at = 0
+    while True:
+        found = _HIDDEN_OPEN.search(html, at)
+        if found is None:
+            visible.append(html[at:])
+            break
+        visible.append(html[at:found.start()])
+        end = lowered.find(_HIDDEN_CLOSE[found.group(1).lower()], found.end())
+        end = lowered.find(">", end) if end >= 0 else -1
+        if end < 0:
+            break
+        at = end + 1
+    return len(_HTML_TAG.sub(" ", " ".join(visible)).split())
 
 
 def _header_charset(message: Message) -> str | None:
