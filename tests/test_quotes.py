@@ -251,6 +251,12 @@ def test_bottom_posted_reply_is_kept() -> None:
         "-anna",
         "- Lev.",
         "-Lev.\n\nSent from my HTC smartphone!",
+        # iPhone's own footer in Dutch, Polish, Czech and Hungarian; a Polish Windows app's.
+        "Verstuurd vanaf mijn iPhone",
+        "Wysłane z iPhone'a",
+        "Odesláno z iPhonu",
+        "iPhone-ról küldve",
+        "Wysłane z aplikacji Poczta w systemie Windows",
     ],
 )
 def test_signature_is_removed(signature: str) -> None:

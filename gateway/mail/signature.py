@@ -49,12 +49,12 @@ _GRATITUDE = re.compile(r"(?i)^\s*(?:thanks|thank you|many thanks|tack|merci|dan
                         r"|kiitos|спасибо|köszönöm|dziękuję|mulțumesc|multumesc|takk|tak)\b")
 _DELIMITER = re.compile(r"^(?:--|-- |—{2,}|–{2,}|_{2,}|-{2,}|={2,}|\*{3,}|~{2,})\s*$")
 
-_WORD = r"[\w.()\-®™]+"
+_WORD = r"[\w.()\-®™'’&]+"
 _APP = r"(?:Mail|Outlook|Yahoo|Samsung|Gmail|Proton\w*|BlueMail|AOL|Huawei|Xiaomi|iPhone|iPad|TypeApp|Android|[A-Z]\w+)"
 _MOBILE = re.compile(
     rf"""(?ix)(?:
         Sent\ (?:with\ |using\ |wirelessly\ )?from\ (?:my\ {_WORD}|{_APP})(?:\ {_WORD}){{0,6}}
-      | Sent\ (?:with|using|via)\ {_APP}(?:\ {_WORD}){{0,3}}
+      | Sent\ (?:with|using|via)\ (?:the\ )?{_APP}(?:\ {_WORD}){{0,6}}
       | Skickat\ från\ (?:min\ )?{_WORD}(?:\ {_WORD}){{0,3}}
       | Sendt\ fra\ (?:min\ )?{_WORD}(?:\ {_WORD}){{0,3}}
       | Trimis\ de\ pe\ {_WORD}(?:\ {_WORD}){{0,3}}
@@ -63,8 +63,10 @@ _MOBILE = re.compile(
       | Envoyé\ (?:sans\ fil\ )?(?:de|depuis|par|à\ partir\ de)\ (?:mon\ )?{_WORD}(?:\ {_WORD}){{0,8}}
       | Enviado\ (?:desde|de|do)\ (?:mi\ |meu\ |o\ meu\ )?{_WORD}(?:\ {_WORD}){{0,6}}
       | Inviato\ da\ {_WORD}(?:\ {_WORD}){{0,3}}
-      | Verzonden\ (?:vanaf|met|van)\ (?:mijn\ )?{_WORD}(?:\ {_WORD}){{0,3}}
-      | Wysłane\ z\ {_WORD}(?:\ {_WORD}){{0,3}}
+      | (?:Verzonden|Verstuurd)\ (?:vanaf|met|van)\ (?:mijn\ )?{_WORD}(?:\ {_WORD}){{0,3}}
+      | Wysłane\ z\ {_WORD}(?:\ {_WORD}){{0,6}}
+      | Odesláno\ z\ {_WORD}(?:\ {_WORD}){{0,3}}
+      | {_WORD}-r[óo]l\ küldve
       | Lähetetty\ {_WORD}(?:\ {_WORD}){{0,3}}
       | Отправлено\ (?:с|из)\ {_WORD}(?:\ {_WORD}){{0,3}}
       | (?:Get|Hämta|Obțineți|Télécharger)\ Outlook\ (?:for|för|pentru|pour)\ (?:iOS|Android)
