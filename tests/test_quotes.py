@@ -581,6 +581,12 @@ def test_dashed_name_straight_under_the_text_is_the_signature() -> None:
     assert split_reply("Works now, thanks!\n-roman\n") == ("Works now, thanks!", "-roman")
 
 
+def test_the_senders_name_alone_under_the_text_is_the_signature() -> None:
+    body = "Kan ni ringa mig i morgon förmiddag?\nAnna"
+    assert split_reply(body, sender_name="Anna Svensson") == ("Kan ni ringa mig i morgon förmiddag?", "Anna")
+    assert split_reply(body, sender_name="Karin Lind") == (body, ""), "someone else's name is text"
+
+
 def test_a_sentence_under_a_sign_off_is_the_senders_text() -> None:
     body = ("Please call me back today.\n\nThanks in advance,\n"
             "and if nobody is in the office, leave a message with the reception desk\nBob")

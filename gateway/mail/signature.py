@@ -103,7 +103,7 @@ def _trailing_signature(lines: list[str], end: int, sender_name: str) -> int | N
     last = lines[end - 1]
     if is_mobile_footer(last):
         return end - 1
-    if _closing_dash_name(lines, end):
+    if _closing_dash_name(lines, end) or _senders_name_alone(lines, end, sender_name):
         return end - 1
     for finder in (_delimited, _signed_off, _contact_block, _named_contact):
         start = finder(lines, end, sender_name)
@@ -129,6 +129,13 @@ def _closing_dash_name(lines: list[str], end: int) -> bool:
 
 # One word of a name in any case, as people sign quickly: "-roman", "- lev."
 _DASH_WORD = re.compile(r"^[-–—]\s?[^\W\d_]{2,20}\.?$")
+
+
+def _senders_name_alone(lines: list[str], end: int, sender_name: str) -> bool:
+    """The last line is only the sender's name ("Bob", "Anna Svensson") under a line of text."""
+    if not sender_name or end < 2 or not lines[end - 2].strip():
+        return False
+    return lines[end - 1].strip(" \t/–—-,.").lower() in _name_forms(sender_name)
 
 
 def _is_dash_name(line: str) -> bool:
