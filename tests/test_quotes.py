@@ -354,6 +354,22 @@ THUNDERBIRD_INSIDE_PREFIX = (
     "</blockquote><br></body></html>"
 )
 
+# Yandex: the attribution in a div of its own, the quote in a bare blockquote.
+YANDEX = ('<div>Larmet fungerar nu.</div><div>&nbsp;</div><div>08.03.2026, 10:20, &quot;Postdesk&quot; '
+          "&lt;support@telenta.example&gt;:</div><blockquote>Fungerar det nu?<br>Postdesk</blockquote>")
+# Mail.ru: a Russian attribution with "от", the quote in a blockquote marked only by its style.
+MAIL_RU = ("<html><body><p>Спасибо, всё работает.</p><br><br>Пятница, 6 марта 2026, 10:20 +03:00 от Postdesk "
+           '&lt;support@telenta.example&gt;:<blockquote style="border-left:1px solid #0857A6; margin:10px; '
+           'padding:0 0 0 10px;"><div>Fungerar det nu?</div></blockquote></body></html>')
+# Outlook Express / Outlook 2003: "Original Message" and the header block inside the blockquote.
+OUTLOOK_2003 = ('<html><body><div><font face=Arial size=2>Det fungerar nu.</font></div><div>&nbsp;</div>'
+                '<blockquote dir=ltr style="PADDING-LEFT: 5px; MARGIN-LEFT: 5px; BORDER-LEFT: #000000 2px solid">'
+                '<div style="FONT: 10pt arial">----- Original Message ----- </div><div style="BACKGROUND: #e4e4e4; '
+                'FONT: 10pt arial"><b>From:</b> <a href="mailto:support@telenta.example">Postdesk</a></div>'
+                '<div style="FONT: 10pt arial"><b>Sent:</b> Friday, March 06, 2026 10:20 AM</div>'
+                '<div style="FONT: 10pt arial"><b>Subject:</b> Larm</div><div><br></div>Fungerar det nu?'
+                "</blockquote></body></html>")
+
 
 @pytest.mark.parametrize(
     ("html", "expected"),
@@ -364,8 +380,12 @@ THUNDERBIRD_INSIDE_PREFIX = (
         (APPLE_MAIL, "Thanks, that fixed it."),
         (THUNDERBIRD, "Merci, c'est réglé.\n\nJean"),
         (THUNDERBIRD_INSIDE_PREFIX, "Larmet är lagat nu.\n\nPanelen visar grönt igen."),
+        (YANDEX, "Larmet fungerar nu."),
+        (MAIL_RU, "Спасибо, всё работает."),
+        (OUTLOOK_2003, "Det fungerar nu."),
     ],
-    ids=["gmail_quote", "divRplyFwdMsg", "outlook-border-top", "apple-cite", "thunderbird", "thunderbird-in-prefix"],
+    ids=["gmail_quote", "divRplyFwdMsg", "outlook-border-top", "apple-cite", "thunderbird", "thunderbird-in-prefix",
+         "yandex", "mail-ru", "outlook-2003"],
 )
 def test_html_quote_containers_are_removed(html: str, expected: str) -> None:
     assert new_text_from_html(html) == expected
