@@ -86,6 +86,15 @@ def test_a_quoted_local_part_with_spaces_is_an_address(header: bytes, address: s
         assert address_problem(address) is None, "it may reach the store and the relay"
 
 
+def test_a_sender_without_a_display_name_signs_with_the_name_in_the_address() -> None:
+    raw = b"From: anna.svensson@kund.example\r\nTo: support@telenta.example\r\nSubject: x\r\n\r\n" \
+          b"Kan ni ringa mig i morgon?\r\nAnna\r\n"
+    report = read_mail(raw)
+    assert (report["new_text"], report["signature"]) == ("Kan ni ringa mig i morgon?", "Anna")
+    assert parse(raw).signs_as == "anna svensson"
+    assert parse(raw.replace(b"anna.svensson@", b"order4711@")).signs_as == "", "no name in that address"
+
+
 def test_mailer_daemon_without_domain_is_a_bounce_sender() -> None:
     report = _read("sender_mailer_daemon.eml", envelope="<>")
     assert report["sender"]["address"] == "MAILER-DAEMON"

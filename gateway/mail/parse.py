@@ -27,6 +27,7 @@ __all__ = ["Attachment", "ParsedMail", "parse", "raw_header", "raw_headers", "de
 
 log = logging.getLogger("gateway.parse")
 _MSGID = re.compile(r"<[^<>\s]+>")
+_LOCAL_SEPARATORS = re.compile(r"[._-]+")
 _BODY_SPLIT = re.compile(rb"\r?\n\r?\n")
 
 
@@ -53,6 +54,15 @@ class ParsedMail:
 
     def header(self, name: str) -> str:
         return raw_header(self.message, name)
+
+    @property
+    def signs_as(self) -> str:
+        """The name the sender may sign with: the display name, else the address's local part
+        when it reads as a name ("anna.svensson@…" signs "Anna Svensson", "bob@…" "Bob")."""
+        if self.from_name:
+            return self.from_name
+        words = _LOCAL_SEPARATORS.split(self.from_addr.partition("@")[0])
+        return " ".join(words) if len(words) <= 3 and all(word.isalpha() for word in words) else ""
 
 
 def raw_headers(message: Message, name: str) -> list[str]:

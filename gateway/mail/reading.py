@@ -33,7 +33,7 @@ def mail_facts(mail: ParsedMail) -> dict[str, Any]:
     from gateway.mail.htmltext import html_to_text
 
     html_text = html_to_text(mail.text_html) if mail.text_html else ""
-    reply = reply_of(mail.text_plain or None, mail.text_html or None, mail.from_name)
+    reply = reply_of(mail.text_plain or None, mail.text_html or None, mail.signs_as)
     return {
         "sender": {"address": mail.sender.address, "name": mail.sender.name, "from": mail.sender.source},
         "subject": mail.subject,

@@ -103,13 +103,14 @@ def _trailing_signature(lines: list[str], end: int, sender_name: str) -> int | N
     last = lines[end - 1]
     if is_mobile_footer(last):
         return end - 1
-    if _closing_dash_name(lines, end) or _senders_name_alone(lines, end, sender_name):
+    if _closing_dash_name(lines, end):
         return end - 1
     for finder in (_delimited, _signed_off, _contact_block, _named_contact):
         start = finder(lines, end, sender_name)
         if start is not None:
             return start
-    return None
+    # Last, so that "Thanks in advance," / "Bob" goes whole as a sign-off.
+    return end - 1 if _senders_name_alone(lines, end, sender_name) else None
 
 
 _LIST_ITEM = re.compile(r"^\s*(?:[-–—*•+]|\d{1,2}[.)])\s")

@@ -47,7 +47,7 @@ def known(ctx: Context, services: Services, conn: Connection) -> None:
     if not sent and ctx.kind == "customer":
         return  # nothing of ours to find: the strip stage's reading stands
     reply = matching.own_reply(mail.text_plain or None, mail.text_html or None, matching.Known.of(sent),
-                               mail.from_name)
+                               mail.signs_as)
     own = reply.text.strip()
     # A customer's reply that is all quote keeps its body; staff text goes out, so never that.
     if own or ctx.kind != "customer":

@@ -16,7 +16,7 @@ from gateway.stages.context import Context
 def strip(ctx: Context, services: Services) -> None:
     mail = ctx.mail
     ctx.body = mail.text_plain.strip() or (html_to_text(mail.text_html) if mail.text_html else "")
-    reply = reply_of(mail.text_plain or None, mail.text_html or None, mail.from_name)
+    reply = reply_of(mail.text_plain or None, mail.text_html or None, mail.signs_as)
     ctx.text = reply.text.strip() or ctx.body
     ctx.signature = reply.signature if reply.text.strip() else ""
     ctx.html = sanitize_html(mail.text_html) if mail.text_html else ""
