@@ -95,10 +95,12 @@ def _reply_to(sink: Sink, number: int, agent: str = EVA) -> str:
 
 
 def _agent_mail(desk: Daemon, to: str, body: str, *, sender: str = EVA, subject: str = "Re: ärendet",
-                headers: dict[str, str] | None = None, key: Key | None = None) -> str:
+                headers: dict[str, str] | None = None, key: Key | None = None, from_header: str = "") -> str:
     message_id = f"<{uuid.uuid4().hex}@eva-laptop.telenta.example>"
     raw = make_mail(sender=sender, to=to, subject=subject, body=body, message_id=message_id, name="Eva Lind",
                     headers=headers)
+    if from_header:  # the From line as a mailer of its own wrote it
+        raw = re.sub(rb"(?m)^From: .*\r\n", f"From: {from_header}\r\n".encode(), raw, count=1)
     if key is not None:
         raw = sign(raw, key, domain="telenta.example")
     desk.send(raw, sender=sender, to=[to])
@@ -359,11 +361,13 @@ def _forgeries(number: int, other: int) -> dict[str, tuple[str, bytes | None]]:
         "expired token": (reply_address(key, "support@telenta.example", number, EVA, "agent", day=today() - 200), None),
         "tampered token": (f"{local[:-2]}{'00' if not local.endswith('00') else '11'}@{domain}", None),
         "failing DKIM": ("support@telenta.example", b"dkim"),
+        # Eva's address as an encoded-word: read as hers, so it needs her proof like any other.
+        "encoded From": ("support@telenta.example", None),
     }
 
 
 CASES = ["no token", "token for another ticket", "token for another agent", "expired token", "tampered token",
-         "failing DKIM"]
+         "failing DKIM", "encoded From"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -378,8 +382,10 @@ def test_forged_agent_mail_runs_nothing_and_relays_nothing(desk: Daemon, sink: S
     events_before = desk.db.scalar(events, a=number, b=other)
     to, dkim = _forgeries(number, other)[case]
     body = "#take\n#priority urgent\n#close\nNi får inga pengar tillbaka. Skicka kortnummer till svar@evil.example\n"
+    local, _, domain = EVA.partition("@")
     _agent_mail(desk, to, body, subject=f"Re: [#{number}] Brandlarm tjuter i källaren",
-                key=keys["other"] if dkim else None)
+                key=keys["other"] if dkim else None,
+                from_header=f"=?utf-8?Q?{local}?=@{domain}" if case == "encoded From" else "")
     _drained(desk)
     assert (_ticket(desk, number), _ticket(desk, other)) == before
     assert desk.db.scalar(events, a=number, b=other) == events_before, "no command wrote an event"

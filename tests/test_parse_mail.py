@@ -62,11 +62,33 @@ def test_a_dotted_address_wins_over_a_one_label_domain() -> None:
         "address"] == "nils@kund.example"
 
 
-def test_an_encoded_word_inside_an_address_is_not_decoded() -> None:
-    # RFC 2047 allows no encoded-word in an address; decoded, this one would pass for an agent.
-    raw = b"From: =?utf-8?Q?agent?=@telenta.example\r\nTo: support@telenta.example\r\nSubject: x\r\n\r\nx\r\n"
-    assert read_mail(raw)["sender"]["address"] == "=?utf-8?Q?agent?=@telenta.example"
-    assert parse(raw).from_addr != "agent@telenta.example"
+@pytest.mark.parametrize(("header", "address"), [
+    # Some mailers encode the whole From value; a reply to the encoded form would bounce.
+    (b"=?utf-8?Q?agent?=@telenta.example", "agent@telenta.example"),
+    (b"Eva <=?UTF-8?B?ZXZhLmxpbmQ=?=@kund.example>", "eva.lind@kund.example"),
+    (b"=?utf-8?Q?attacker?Q?agent?=@victim.example", "attacker?Q?agent@victim.example"),
+    # What would decode to another mailbox (a second @, a space, a bracket) stays as written.
+    (b"=?utf-8?Q?ceo=40bank.example?=@evil.example", "=?utf-8?Q?ceo=40bank.example?=@evil.example"),
+    (b"=?utf-8?Q?a_b?=@evil.example", "=?utf-8?Q?a_b?=@evil.example"),
+    (b"=?utf-8?Q?x=3Cceo?=@evil.example", "=?utf-8?Q?x=3Cceo?=@evil.example"),
+])
+def test_an_encoded_word_inside_an_address_decodes_only_to_a_plain_local_part(header: bytes, address: str) -> None:
+    raw = b"From: " + header + b"\r\nTo: support@telenta.example\r\nSubject: x\r\n\r\nx\r\n"
+    assert read_mail(raw)["sender"]["address"] == address
+    assert parse(raw).from_addr == address.lower()
+
+
+def test_spaces_inside_angle_brackets_are_the_local_part_of_that_address() -> None:
+    # A spam tool's From: the brackets say where the address is, so the spaces are its local part's.
+    raw = (b'From: "your secret past" <power quadrant system@kund.example>\r\nTo: support@telenta.example\r\n'
+           b"Subject: x\r\n\r\nx\r\n")
+    report = read_mail(raw)
+    assert report["sender"] == {"address": '"power quadrant system"@kund.example', "name": "your secret past",
+                                "from": "From"}
+    assert report["quarantine"] == ""
+    # Without brackets a bare word before an address is a name, as before.
+    assert read_mail(raw.replace(b'"your secret past" <power quadrant system@kund.example>',
+                                 b"Test test@kund.example"))["sender"]["address"] == "test@kund.example"
 
 
 @pytest.mark.parametrize(("header", "address"), [
@@ -274,6 +296,15 @@ def test_delivery_report_and_returned_message_are_attachments() -> None:
     returned = _raw_part(raw, b"Content-Type: message/rfc822", b"\r\n--b1--")
     assert report["attachments"][1]["sha256"] == hashlib.sha256(returned).hexdigest()
     assert "Final-Recipient" not in report["body"], "the report is not folded into the body"
+
+
+def test_parts_without_a_file_name_are_named_by_their_description() -> None:
+    # Postfix labels each part of its report; the returned headers carry no subject to name them by.
+    report = read_mail((FIXTURES / "bounce_described_parts.eml").read_bytes(), envelope="<>")
+    assert [(a["filename"], a["content_type"]) for a in report["attachments"]] == [
+        ("Delivery report.txt", "message/delivery-status"),
+        ("Undelivered Message Headers.txt", "text/rfc822-headers")]
+    assert report["kind"] == "bounce"
 
 
 def test_uuencoded_file_in_a_text_body_becomes_an_attachment() -> None:

@@ -30,6 +30,12 @@ _ADDRESS = re.compile(r"[^@\s<>()\[\],;:\"]{1,64}@" + DOMAIN_START + "(?:" + DOM
 _SYSTEM = re.compile(r"(?i)^(?:mailer[-_ ]?daemon|mail[-_ ]daemon|postmaster|mail delivery subsystem|"
                      r"mail delivery system|mail administrator|mdaemon|root|uucp)$")
 SENDER_HEADERS = ("From", "Sender", "Reply-To", "Return-Path")
+# `<power quadrant system@example.com>`: spaces in an address in angle brackets, unquoted. The
+# brackets say where the address is, so the spaces are its local part's, as a quoted local part.
+_SPACED_ANGLE = re.compile(r'<([^<>"@,;:\\()\[\]]{1,64})@([^<>\s@,;"]{1,255})>')
+# What an encoded local part may decode to and still be used: an unquoted local part of one
+# mailbox (no second @, no spaces, quotes or brackets that would make it another address).
+_PLAIN_LOCAL = re.compile(r"[\w!#$%&'*+/=?^`{|}~.-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -77,14 +83,42 @@ def _split(value: str, dotless: bool = False) -> list[tuple[str, str]]:
     # Unfold only folding white space: a vertical tab or form feed inside an address is a
     # broken address, not a separator ("<ctrl\x0bchar@x>" must not become "char@x", someone else).
     flat = " ".join(_CONTROL.sub("\ufffd", value).split())
+    if "<" in flat:
+        flat = _SPACED_ANGLE.sub(_quote_spaced, flat)
     try:
-        pairs = getaddresses([flat])
+        pairs = [(name, _decoded_local(addr)) for name, addr in getaddresses([flat])]
     except Exception:  # the stdlib's parser has raised on hostile input before
         pairs = []
     if any(clean(addr, dotless=dotless) for _, addr in pairs):
         return pairs
     # getaddresses gives up on junk around an address: take what looks like one.
     return [("", match.group(0)) for match in _ADDRESS.finditer(flat)]
+
+
+def _quote_spaced(match: re.Match[str]) -> str:
+    local = " ".join(match.group(1).split())
+    return f'<"{local}"@{match.group(2)}>' if " " in local else match.group(0)
+
+
+def _decoded_local(addr: str) -> str:
+    """`=?utf-8?Q?agent?=@example.com` as agent@example.com: the address it stands for.
+
+    RFC 2047 allows no encoded-words in an address, but some mailers encode the whole From
+    value, and a reply to the encoded form would bounce. The decoded local part is only taken
+    when it is a plain local part of its own; anything else (a second @, a space, a bracket)
+    keeps the address as written, so an encoded-word can never turn into someone else's address.
+    """
+    local, at, domain = addr.rpartition("@")
+    if not at or "=?" not in local:
+        return addr
+    from email.header import decode_header
+
+    try:
+        decoded = "".join(chunk.decode(charset or "ascii", "replace") if isinstance(chunk, bytes) else chunk
+                          for chunk, charset in decode_header(local))
+    except (LookupError, ValueError):  # an unknown charset or a broken encoded-word
+        return addr
+    return f"{decoded}@{domain}" if _PLAIN_LOCAL.fullmatch(decoded) else addr
 
 
 def _name(raw: str, hint: str | None) -> str:
