@@ -62,6 +62,10 @@ def test_a_dotted_address_wins_over_a_one_label_domain() -> None:
         "address"] == "nils@kund.example"
 
 
+def _from_header(header: bytes) -> bytes:
+    return b"From: " + header + b"\r\nTo: support@telenta.example\r\nSubject: x\r\n\r\nx\r\n"
+
+
 @pytest.mark.parametrize(("header", "address"), [
     # Some mailers encode the whole From value; a reply to the encoded form would bounce.
     (b"=?utf-8?Q?agent?=@telenta.example", "agent@telenta.example"),
@@ -73,15 +77,14 @@ def test_a_dotted_address_wins_over_a_one_label_domain() -> None:
     (b"=?utf-8?Q?x=3Cceo?=@evil.example", "=?utf-8?Q?x=3Cceo?=@evil.example"),
 ])
 def test_an_encoded_word_inside_an_address_decodes_only_to_a_plain_local_part(header: bytes, address: str) -> None:
-    raw = b"From: " + header + b"\r\nTo: support@telenta.example\r\nSubject: x\r\n\r\nx\r\n"
+    raw = _from_header(header)
     assert read_mail(raw)["sender"]["address"] == address
     assert parse(raw).from_addr == address.lower()
 
 
 def test_spaces_inside_angle_brackets_are_the_local_part_of_that_address() -> None:
     # A spam tool's From: the brackets say where the address is, so the spaces are its local part's.
-    raw = (b'From: "your secret past" <power quadrant system@kund.example>\r\nTo: support@telenta.example\r\n'
-           b"Subject: x\r\n\r\nx\r\n")
+    raw = _from_header(b'"your secret past" <power quadrant system@kund.example>')
     report = read_mail(raw)
     assert report["sender"] == {"address": '"power quadrant system"@kund.example', "name": "your secret past",
                                 "from": "From"}
@@ -102,7 +105,7 @@ def test_spaces_inside_angle_brackets_are_the_local_part_of_that_address() -> No
 def test_a_quoted_local_part_with_spaces_is_an_address(header: bytes, address: str) -> None:
     from gateway.validate import address_problem
 
-    raw = b"From: " + header + b"\r\nTo: support@telenta.example\r\nSubject: x\r\n\r\nx\r\n"
+    raw = _from_header(header)
     assert read_mail(raw)["sender"]["address"] == address
     if address:
         assert address_problem(address) is None, "it may reach the store and the relay"

@@ -196,7 +196,7 @@ def _leaf(part: Message, ctype: str, parts: Parts) -> None:
         ctype = "text/plain"  # a multipart whose boundary never comes: its text is all there is
     body_like = ctype in ("text/plain", "text/html") and not filename and disposition != "attachment"
     if not body_like:
-        name = filename or uu_filename(payload) or _default_name(ctype)
+        name = filename or uu_filename(payload) or _described(part, _default_name(ctype))
         if name.lower() == "winmail.dat" or ctype == "application/ms-tnef":
             from gateway.mail.tnef import expand
 
@@ -233,6 +233,19 @@ def _filename(part: Message) -> str:
         name = ""
     name = decode_value(str(name)) if name else ""
     return _UNSAFE_NAME.sub("_", name).strip(" ._") if name else ""
+
+
+def _described(part: Message, default: str) -> str:
+    """A part without a file name named by its Content-Description, the sender's own label for
+    it ("Delivery report" -> "Delivery report.txt"), with the extension its type gives; else
+    `default`. A description too long to be a label (a sentence) is not a name."""
+    values = header_values(part, "Content-Description")
+    label = " ".join(decode_value(values[0]).split()) if values else ""
+    stem = _UNSAFE_NAME.sub("_", label).strip(" ._")
+    if not stem or len(stem) > 60:
+        return default
+    extension = "." + default.rpartition(".")[2] if "." in default else ""
+    return stem if extension and stem.lower().endswith(extension.lower()) else stem + extension
 
 
 def _default_name(ctype: str) -> str:
@@ -277,7 +290,8 @@ def _attach_message(part: Message, raw: bytes | None, parts: Parts) -> None:
             subjects = header_values(inner[0], "Subject")
             subject = decode_value(subjects[0]) if subjects else ""
         stem = _UNSAFE_NAME.sub("_", " ".join(subject.split()))[:120].strip(" ._")
-        name = f"{stem or 'message'}.eml" if ctype in _MESSAGE_TYPES else _default_name(ctype)
+        default = "message.eml" if ctype in _MESSAGE_TYPES else _default_name(ctype)
+        name = f"{stem}.eml" if stem and ctype in _MESSAGE_TYPES else _described(part, default)
     parts.attachments.append(Attachment(name, ctype, data, None))
 
 
