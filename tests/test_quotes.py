@@ -574,7 +574,63 @@ def test_text_with_numbers_or_thanks_is_not_a_signature(body: str) -> None:
     # Zoho Mail
     '<div>Det fungerar nu.<br></div><div class="zmail_extra"><div>---- On Tue, 03 Mar 2026 10:12:00 +0100 '
     '<b>Support &lt;support@postdesk.example&gt;</b> wrote ----<br></div><blockquote>Prova igen.</blockquote></div>',
-], ids=["protonmail", "new-outlook", "zoho"])
+    # Windows Live Mail: each header field in a div of its own
+    '<html><body><div dir="ltr"><div style="FONT-FAMILY: \'Calibri\'; COLOR: #000000; FONT-SIZE: 12pt"><div'
+    '>Det fungerar nu.</div><div style="FONT-STYLE: normal; DISPLAY: inline; FONT-FAMILY: \'Calibri\'; COLO'
+    'R: #000000; FONT-SIZE: small; FONT-WEIGHT: normal; TEXT-DECORATION: none"><div style="FONT: 10pt tah'
+    'oma"><div>&nbsp;</div><div style="BACKGROUND: #f5f5f5"><div style="font-color: black"><b>From:</b> <'
+    'a title="support@telenta.example" href="mailto:support@telenta.example">Postdesk</a></div><div><b>Se'
+    'nt:</b> Friday, March 6, 2026 10:20 AM</div><div><b>To:</b> anna@kund.example</div><div><b>Subject:<'
+    '/b> Larm</div></div></div><div>&nbsp;</div></div><div style="FONT-STYLE: normal;">Fungerar det nu?</'
+    'div></div></div></body></html>',
+    # Hotmail
+    '<html><body class="hmmessage"><div dir="ltr">Det fungerar nu.<br><br><div><hr id="stopSpelling">Date'
+    ': Fri, 6 Mar 2026 10:20:00 +0100<br>From: support@telenta.example<br>To: anna@kund.example<br>Subjec'
+    't: Larm<br><br>Fungerar det nu?</div></div></body></html>',
+    # Outlook 2007
+    "<html><body lang=EN-US link=blue vlink=purple><div class=Section1><p class=MsoNormal><span style='fo"
+    "nt-size:11.0pt;color:#1F497D'>Det fungerar nu.<o:p></o:p></span></p><p class=MsoNormal><span style='"
+    "font-size:11.0pt;color:#1F497D'><o:p>&nbsp;</o:p></span></p><div style='border:none;border-top:solid"
+    " #B5C4DF 1.0pt;padding:3.0pt 0in 0in 0in'><p class=MsoNormal><b><span style='font-size:10.0pt'>From:"
+    "</span></b><span style='font-size:10.0pt'> Postdesk [mailto:support@telenta.example] <br><b>Sent:</b"
+    '> Friday, March 06, 2026 10:20 AM<br><b>To:</b> Anna<br><b>Subject:</b> Larm<o:p></o:p></span></p></'
+    'div><p class=MsoNormal><o:p>&nbsp;</o:p></p><p class=MsoNormal>Fungerar det nu?<o:p></o:p></p></div>'
+    '</body></html>',
+    # Outlook for Mac
+    '<html><body><div>Det fungerar nu.</div><div><br></div><span id="OLK_SRC_BODY_SECTION"><div style="fo'
+    'nt-family:Calibri; font-size:11pt; text-align:left; color:black; BORDER-BOTTOM: medium none; BORDER-'
+    'LEFT: medium none; PADDING-BOTTOM: 0in; PADDING-LEFT: 0in; PADDING-RIGHT: 0in; BORDER-TOP: #b5c4df 1'
+    'pt solid; BORDER-RIGHT: medium none; PADDING-TOP: 3pt"><span style="font-weight:bold">From: </span> '
+    'Postdesk &lt;<a href="mailto:support@telenta.example">support@telenta.example</a>&gt;<br><span style'
+    '="font-weight:bold">Date: </span> Friday, 6 March 2026 10:20<br><span style="font-weight:bold">Subje'
+    'ct: </span> Larm<br></div><div><br></div><div>Fungerar det nu?</div></span></body></html>',
+    # Yahoo Mail
+    '<html><body><div style="color:#000; background-color:#fff;"><div>Det fungerar nu.</div><div class="y'
+    'ahoo_quoted" style="display: block;"><div style="font-family: HelveticaNeue;"><div dir="ltr"><font s'
+    'ize="2" face="Arial"> On Friday, March 6, 2026 10:20 AM, Postdesk &lt;support@telenta.example&gt; wr'
+    'ote:<br></font></div><br><br><div class="y_msg_container">Fungerar det nu?</div></div></div></div></'
+    'body></html>',
+    # AOL Mail
+    '<div><font color="black" size="2" face="arial">Det fungerar nu.</font></div><div><br></div><div styl'
+    'e="clear:both"></div><div style="font-family:helvetica,arial;font-size:10pt;color:black">-----Origin'
+    'al Message-----<br>From: Postdesk &lt;support@telenta.example&gt;<br>To: anna &lt;anna@kund.example&'
+    'gt;<br>Sent: Fri, Mar 6, 2026 10:20 am<br>Subject: Larm<br><br><div id="AOLMsgPart_0_1"><div>Fungera'
+    'r det nu?</div></div></div>',
+    # Samsung Email
+    '<html><body><div dir="auto">Det fungerar nu.</div><div dir="auto"><br></div><div id="composer_signat'
+    'ure" dir="auto"><div style="font-size:85%;color:#575757" dir="auto">Sent from my Galaxy</div></div><'
+    'div dir="auto"><br></div><div align="left" dir="auto" style="font-size:100%;color:#000000"><div>----'
+    '---- Original message --------</div><div>From: Postdesk &lt;support@telenta.example&gt; </div><div>D'
+    'ate: 06/03/2026 10:20 (GMT+01:00) </div><div>Subject: Larm </div><div><br></div></div>Fungerar det n'
+    'u?</body></html>',
+    # Outlook for iOS
+    '<html><body><div dir="ltr">Det fungerar nu.</div><div id="ms-outlook-mobile-signature"><div dir="ltr'
+    '">Get <a href="https://aka.ms/o0ukef">Outlook for iOS</a></div></div><hr style="display:inline-block'
+    ';width:98%" tabindex="-1"><div id="divRplyFwdMsg" dir="ltr"><font face="Calibri, sans-serif" style="'
+    'font-size:11pt" color="#000000"><b>From:</b> Postdesk &lt;support@telenta.example&gt;<br><b>Sent:</b'
+    '> Friday, March 6, 2026 10:20:00 AM<br><b>Subject:</b> Larm</font><div>&nbsp;</div></div><div>Funger'
+    'ar det nu?</div></body></html>',
+], ids=["protonmail", "new-outlook", "zoho", "windows-live-mail", "hotmail-stopSpelling", "outlook-2007", "outlook-2010-mac", "yahoo", "aol", "samsung", "outlook-ios"])
 def test_more_html_clients_quote_containers(html: str) -> None:
     assert new_text_from_html(html) == "Det fungerar nu."
 
@@ -621,3 +677,13 @@ def test_dash_name_with_an_address_below_is_the_signature() -> None:
 def test_card_with_degree_title_and_company() -> None:
     card = "John E. Doe, Ph.D.\nPresident\nXxx Research\njohn@kund.example\nwww.kund.example"
     assert split_reply(f"Please send the quote again.\n\n{card}") == ("Please send the quote again.", card)
+
+
+def test_header_fields_a_blank_line_apart_are_one_block() -> None:
+    # What Windows Live Mail's header block becomes as text: every field a paragraph of its own.
+    body = ("Det fungerar nu.\n\nFrom: Postdesk\n\nSent: Friday, March 6, 2026 10:20 AM\n\nTo: anna@kund.example\n\n"
+            "Subject: Larm\n\nFungerar det nu?")
+    assert split_reply(body) == ("Det fungerar nu.", "")
+    # Two labels in prose, a paragraph apart, are still prose.
+    prose = "Go from the login page.\n\nFrom: the login page\n\nTo: the dashboard\n\nThat is the way."
+    assert split_reply(prose)[0] == prose

@@ -140,6 +140,10 @@ def header_block_length(lines: list[str], start: int) -> int:
     for index in range(start + 1, min(start + HEADER_WINDOW, len(lines))):
         line = lines[index]
         if not line.strip():
+            # One blank line between two fields is the same block: clients that write each
+            # field in a block of its own (Windows Live Mail) come out of HTML that way.
+            if index + 1 < len(lines) and field_kind(lines[index + 1]) is not None and end == index:
+                continue
             break
         kind = field_kind(line)
         if kind is not None:
