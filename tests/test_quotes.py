@@ -496,6 +496,11 @@ ATTRIBUTIONS = {
     "mail-ru": "Вторник, 3 марта 2026, 10:12 +03:00 от Support <support@postdesk.example>:",
     "evolution": "On Tue, 2026-03-03 at 10:12 +0100, Support wrote:",
     "yahoo": "On Tuesday, March 3, 2026, 10:12:00 AM GMT+1, Support <support@postdesk.example> wrote:",
+    "zh-gmail": "Support <support@postdesk.example> 于2026年3月3日周二 10:12写道：",
+    "ja-apple-mail": "2026/03/03 10:12、Support <support@postdesk.example>のメール:",
+    "ko-gmail": "2026년 3월 3일 (화) 오전 10:12, Support <support@postdesk.example>님이 작성:",
+    "horde": "Quoting Support <support@postdesk.example>:",
+    "horde-de": "Zitat von Support <support@postdesk.example>:",
 }
 
 
@@ -677,6 +682,11 @@ def test_dash_name_with_an_address_below_is_the_signature() -> None:
 def test_card_with_degree_title_and_company() -> None:
     card = "John E. Doe, Ph.D.\nPresident\nXxx Research\njohn@kund.example\nwww.kund.example"
     assert split_reply(f"Please send the quote again.\n\n{card}") == ("Please send the quote again.", card)
+
+
+def test_a_line_opening_with_quoting_is_prose_without_an_address() -> None:
+    body = "Quoting the manual:\n\nPress reset twice, then wait for the green light."
+    assert split_reply(body) == (body, "")
 
 
 def test_header_fields_a_blank_line_apart_are_one_block() -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-# Verbs of attribution lines: en, sv/da/no, ro, de, fr, es, it, nl, pt, pl, fi, ru, hu, cs.
+# Verbs of attribution lines: en, sv/da/no, ro, de, fr, es, it, nl, pt, pl, fi, ru, hu, cs
+# (zh, ja and ko, and verbs that open the line, in `_CJK_VERB` and `_OPENING_VERB`).
 _VERBS = (r"wrote|writes|said|skrev|skriver|a scris|scrie|schrieb|schreibt|a écrit|a ecrit|écrit|escribió|escribio"
           r"|ha scritto|scrisse|schreef|escreveu|napisał\(a\)|napisał|napisała|napisal|kirjoitti|написал\(а\)"
           r"|написал|написала|пишет|írta|napsal|napsala")
@@ -22,6 +23,12 @@ _LEAD = re.compile(r"(?i)(?:-{2,}\s*)?(?:(?:On|Den|Am|La|Le|El|Il|Op|Em|W dniu|D
 _DATE = re.compile(r"\d{1,2}[:.]\d{2}|\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\b(?:19|20)\d{2}\b")
 _ADDRESS = re.compile(r"[^\s<>()\[\]]+@[^\s<>()\[\]]+\.[A-Za-z]{2,}|<[^<>\s]+@[^<>\s]+>")
 _END = re.compile(r"(?:[:>)]\s*|\s-{2,})$")
+# Scripts that write no space before the verb: Chinese Gmail's "… 10:20写道：", Japanese
+# Apple Mail's "…のメール:", Korean "…님이 작성:". They need a date or an address too.
+_CJK_VERB = re.compile(r"(?:写道|寫道|のメール|님이 작성)\s*:$")
+# A verb that opens the line instead of closing it: Horde, SquirrelMail, Roundcube's
+# "Quoting Name <addr>:", "Zitat von …:", "Citando …:".
+_OPENING_VERB = re.compile(r"(?i)^(?:quoting|zitat von|citando a?|citation de|citerar|cytuję)\s")
 # A verb closing the line (after it at most "," or "."): the one way an attribution may end
 # other than in ":", ">", ")" or a "--" rule.
 # The verbs as plain lower-case text, for the test of a line's end in `is_attribution`: one
@@ -70,6 +77,8 @@ def is_attribution(text: str, *, strict: bool) -> bool:
     text = text.strip()
     if len(text) > _MAX_CHARS or not text:
         return False
+    if text[-1] == "：":  # the full-width colon of Chinese and Japanese
+        text = text[:-1] + ":"
     # Most lines are prose ending otherwise: settled here, before the four patterns below, for
     # every line of every reply (and each line again joined with the next ones).
     if text[-1] not in ":>)-" and not _ends_with_verb(text):
@@ -94,6 +103,8 @@ def _reads_as_attribution(text: str, *, strict: bool) -> bool:
         # or name someone's address.
         opens = _LEAD.match(text) is not None or addressed
         return opens and (dated or addressed) if strict else opens or verb.start() >= 2
+    if text.endswith(":") and (_CJK_VERB.search(text) or _OPENING_VERB.match(text)):
+        return addressed or dated and not strict
     # Without a verb: `26.06.2014, 14:41, "Name" <addr>:` or "… 3:32 PM from a@b.c <a@b.c>:".
     return text.endswith(":") and dated and addressed and len(text) <= 300
 
