@@ -550,6 +550,16 @@ def test_sign_off_with_name_and_contact_lines_is_the_signature(sign_off: str) ->
     assert split_reply(body) == ("Centralen piper igen sedan i natt.", signature)
 
 
+@pytest.mark.parametrize("signature", [
+    "Thanks and regards,\nJohn Smith", "Yours faithfully,\nJohn Smith", "Vänligen,\nAnna", "VG\nHans",
+    "Salutări,\nIon Popescu", "Un saluto,\nMario Rossi", "Hartelijke groet,\nJan", "Serdecznie pozdrawiam\nJan",
+    "S pozdravem\nJan Novák", "Всего хорошего,\nИван", "//Anna",
+])
+def test_more_sign_offs_without_a_delimiter(signature: str) -> None:
+    body = f"Centralen piper igen sedan i natt.\n\n{signature}"
+    assert split_reply(body) == ("Centralen piper igen sedan i natt.", signature)
+
+
 def test_business_card_block_with_the_senders_name_is_the_signature() -> None:
     card = "Anna Svensson\nAcme AB\nStorgatan 12\n123 45 Stockholm\n+46 70 123 45 67\nhttps://www.acme.example"
     body = f"Kan ni skicka en tekniker på torsdag?\n\n{card}\n"

@@ -21,25 +21,33 @@ _SIGN_OFFS = (
     # en
     r"(?:best|kind|warm|warmest|many|kindest)?\s*regards|regards|best|best wishes|cheers|thanks|thank you"
     r"|many thanks|thanks again|thanks in advance|sincerely|yours sincerely|yours truly|yours|all the best|br|rgds"
-    r"|talk soon|take care"
+    r"|talk soon|take care|thanks and regards|thanks & regards|regards and thanks|with regards|yours faithfully"
+    r"|faithfully|respectfully|best wishes|warm wishes|kind wishes"
     # sv, da, no
     r"|mvh|m\.v\.h\.?|med vänlig hälsning|med vänliga hälsningar|vänliga hälsningar|vänlig hälsning|hälsningar"
     r"|hälsning|tack|tack på förhand|tack och hälsningar|mvh\s*/|med venlig hilsen|venlig hilsen|vh|hilsen"
-    r"|med vennlig hilsen|vennlig hilsen|mange takk|tusen takk"
+    r"|med vennlig hilsen|vennlig hilsen|mange takk|tusen takk|vänligen|bästa hälsningar|varma hälsningar|allt gott"
     # ro
-    r"|cu stimă|cu stima|cu respect|cu drag|mulțumesc|multumesc|toate cele bune|o zi bună|o zi buna"
+    r"|cu stimă|cu stima|cu respect|cu drag|mulțumesc|multumesc|toate cele bune|o zi bună|o zi buna|salutări"
+    r"|salutari|numai bine|cu bine"
     # de
     r"|mit freundlichen grüßen|mit freundlichen grüssen|freundliche grüße|freundliche grüsse|viele grüße"
-    r"|viele grüsse|beste grüße|beste grüsse|liebe grüße|lg|mfg|gruß|gruss|grüße|danke|vielen dank"
+    r"|viele grüsse|beste grüße|beste grüsse|liebe grüße|lg|mfg|gruß|gruss|grüße|danke|vielen dank|vg"
+    r"|herzliche grüße|herzliche grüsse|schöne grüße|schöne grüsse|liebe grüsse"
     # fr
     r"|cordialement|bien cordialement|bien à vous|salutations|sincères salutations|merci|merci beaucoup|bonne journée"
+    r"|amicalement|bien amicalement|meilleures salutations|à bientôt"
     # es, it, pt
     r"|saludos|saludos cordiales|un saludo|atentamente|gracias|cordiali saluti|distinti saluti|saluti|grazie"
-    r"|atenciosamente|cumprimentos|obrigado|obrigada|abraços"
-    # nl, pl, fi, ru, hu
+    r"|atenciosamente|cumprimentos|obrigado|obrigada|abraços|un cordial saludo|muchas gracias|un abrazo|un saluto"
+    r"|un caro saluto|cordialmente|saluti cordiali|a presto|um abraço|abraço|melhores cumprimentos"
+    # nl, pl, fi, ru, hu, cs
     r"|met vriendelijke groet|met vriendelijke groeten|vriendelijke groet|groeten|groetjes|bedankt"
+    r"|hartelijke groet|hartelijke groeten|met hartelijke groet|mvg|groet"
     r"|z poważaniem|pozdrawiam|pozdrowienia|dziękuję|ystävällisin terveisin|terveisin|kiitos"
-    r"|с уважением|спасибо|всего доброго|üdvözlettel|tisztelettel|köszönöm|üdv"
+    r"|serdecznie pozdrawiam|pozdrawiam serdecznie|z wyrazami szacunku|ystävällisesti|parhain terveisin"
+    r"|с уважением|спасибо|всего доброго|всего хорошего|с наилучшими пожеланиями|üdvözlettel|tisztelettel"
+    r"|köszönöm|köszönettel|üdv|s pozdravem|děkuji"
 )
 # The sign-off, then perhaps the name on the same line ("Mvh Anna", "Best regards, John D.").
 _SIGN_OFF = re.compile(rf"^\s*(?i:{_SIGN_OFFS})\s*[,.!:;/–—-]*\s*(?:[A-ZÀ-ÞĀ-ŽА-Я][\w.'’-]*(?:\s+[A-ZÀ-ÞĀ-ŽА-Я][\w.'’-]*){{0,3}})?"
@@ -141,6 +149,8 @@ def _senders_name_alone(lines: list[str], end: int, sender_name: str) -> bool:
 
 def _is_dash_name(line: str) -> bool:
     """A sign-off like "-Abhishek Kona" or "– Anna Svensson", not a list item like "- fix it"."""
+    if line.startswith("//"):  # Swedish mail often signs "//Anna"
+        line = line[1:]
     if len(line) > 40 or line[:1] not in "-–—/" or line[1:2] in "-–—":
         return False
     words = line[1:].split()
