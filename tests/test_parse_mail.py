@@ -371,3 +371,28 @@ def test_address_domain_classes_are_the_stated_ones_over_every_code_point() -> N
         char = chr(code)
         assert bool(start.match(char)) is bool(stated_start.match(char)), hex(code)
         assert bool(rest.match(char)) is bool(stated_rest.match(char)), hex(code)
+
+
+def test_the_fast_reading_of_one_plain_address_agrees_with_the_stdlib() -> None:
+    # `simple_pair` spares getaddresses for the common `Name <a@b.c>`; wherever it answers, it
+    # must answer as getaddresses does, over values built from the pieces real headers hold.
+    import random
+    from email.utils import getaddresses
+
+    from gateway.mail.addresses import simple_pair
+
+    pieces = ["Anna", "Anna Svensson", '"Svensson, Anna"', '"A \\" B"', "=?utf-8?q?M=C3=BCller?=", "J. Q. Public",
+              "", " ", "a.b@c.de", "<a@b.example>", "a@b.example", "x@y", "<x@y.z>", "@", "<", ">", ",", ";", ":",
+              '"', "(c)", "[1.2.3.4]", "a..b@c.de", ".a@b.cd", "a@b..cd", "a@-b.cd", "\t", "Ann  Svensson", "å"]
+    chars = "abc .,;:@<>\"()[]\\!#$%&'*+/=?^_`{|}~-\tåé"
+    rng = random.Random(7)
+    answered = 0
+    for _ in range(30000):
+        value = "".join(rng.choice(pieces) if rng.random() < 0.8 else rng.choice(chars)
+                        for _ in range(rng.randint(1, 4)))
+        pair = simple_pair(value)
+        if pair is not None:
+            answered += 1
+            assert [pair] == getaddresses([value]), value
+    assert answered > 1000, "the fast reading answers for the common forms"
+    assert simple_pair("Anna Svensson <anna@kund.example>") == ("Anna Svensson", "anna@kund.example")

@@ -13,6 +13,7 @@ import re
 from email.message import Message
 from email.utils import getaddresses
 
+from gateway.mail.addresses import simple_pair
 from gateway.mail.bounces.mime import REPORT_PARTS, content_type, param, walk
 from gateway.mail.headers import HeaderIndex, header_text, header_values
 
@@ -104,6 +105,9 @@ def from_address(msg: Message) -> tuple[str, str]:
 
 
 def _name_and_address(value: str) -> tuple[str, str]:
+    simple = simple_pair(value)
+    if simple is not None:
+        return simple[0], simple[1].lower()
     try:
         pairs = getaddresses([value])
     except Exception:
