@@ -10,6 +10,7 @@ rule). Every pattern sees one line, or a few joined lines, of bounded length.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # Verbs of attribution lines: en, sv/da/no, ro, de, fr, es, it, nl, pt, pl, fi, ru, hu, cs
 # (zh, ja and ko, and verbs that open the line, in `_CJK_VERB` and `_OPENING_VERB`).
@@ -109,17 +110,32 @@ def _reads_as_attribution(text: str, *, strict: bool) -> bool:
     return text.endswith(":") and dated and addressed and len(text) <= 300
 
 
+@lru_cache(maxsize=4096)
+def _may_end(stripped: str) -> bool:
+    """Whether a line could be the last of an attribution; asked of each line by up to three
+    windows in two passes, so answered once."""
+    return stripped[-1] in ":>)-：" or _ends_with_verb(stripped)
+
+
 def attribution_length(lines: list[str], start: int, *, strict: bool) -> int:
     """How many lines from `start` form an attribution (it may be wrapped), 0 if none."""
     parts: list[str] = []
+    opens: bool | None = None
     for line in lines[start:start + MAX_LINES]:
         stripped = line.strip()
         if not stripped or stripped.startswith(">") or len(line) > _MAX_CHARS:
             return 0
         parts.append(stripped)
-        # A wrapped attribution must open like one, or any paragraph ending in one would match.
-        if len(parts) == 2 and not _LEAD.match(parts[0]) and not _ADDRESS.search(parts[0]):
-            return 0
+        # Only a line that can end one is worth the joining and the patterns: most lines of
+        # most replies end otherwise, and this runs from every line of the reply.
+        if not _may_end(stripped):
+            continue
+        if len(parts) > 1:
+            # A wrapped attribution must open like one, or any paragraph ending in one would match.
+            if opens is None:
+                opens = _LEAD.match(parts[0]) is not None or _ADDRESS.search(parts[0]) is not None
+            if not opens:
+                return 0
         if is_attribution(" ".join(parts), strict=strict):
             return len(parts)
     return 0
