@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, bindparam, select, text
 
 from gateway.db.tables import INBOUND, MESSAGE, TICKET
+from gateway.tickets.store import behind
 
 # Earlier deliveries of one mail: the mailbox each copy was filed under, the envelope it came
 # with and the department of its ticket.
@@ -30,6 +31,9 @@ _COPIES = (
            MESSAGE.c.direction == "in")
 )
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+# Which of a batch's Message-IDs some stored mail already has.
+_STORED = (select(MESSAGE.c.message_id).distinct()
+           .where(MESSAGE.c.message_id.in_(bindparam("mids", expanding=True)), MESSAGE.c.direction == "in"))
 
 
 def recipients(envelope: list[str], named: list[str], ours: Iterable[str]) -> list[str]:
@@ -54,12 +58,27 @@ def earlier_copies(conn: Connection, message_id: str, body_hash: str, named: lis
     mailbox each was filed under) and the departments of the tickets they are on."""
     if not message_id:
         return Earlier()
+    buffer = behind(conn)
+    if buffer is not None and message_id in buffer.uncopied:
+        buffer.uncopied.discard(message_id)  # this item may store the first copy: ask again after it
+        return Earlier()
     copies = list(conn.execute(_COPIES, {"mid": message_id, "hash": body_hash}))
     if not copies:
         return Earlier()
     boxes = set(named) | {row.mailbox for row in copies}
     boxes |= {base(r) for row in copies for r in (row.rcpt_to or "").split(",") if r}
     return Earlier(True, boxes, {row.department for row in copies})
+
+
+def read_ahead(conn: Connection, message_ids: Iterable[str]) -> None:
+    """A set-based batch asks in one statement which of its Message-IDs are stored already: a
+    mail none of whose copies is stored (nearly all of them) needs no `earlier_copies` query."""
+    buffer = behind(conn)
+    wanted = sorted({mid for mid in message_ids if mid})
+    if buffer is None or not wanted:
+        return
+    stored = {mid for (mid,) in conn.execute(_STORED, {"mids": wanted})}
+    buffer.uncopied.update(mid for mid in wanted if mid not in stored)
 
 
 def _lock_key(message_id: str) -> int:

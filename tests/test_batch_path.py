@@ -258,3 +258,23 @@ def test_readers_of_a_ticket_in_a_batch_see_its_held_back_events_and_participant
             assert conn.execute(written).scalar() == 1 and not buffer.events
     finally:
         engine.dispose()
+
+
+def _copies(config: Config) -> Mails:
+    """Copies of one mail in one batch (an MTA's retry, a second MX), between other mail."""
+    twice = make_mail(sender="dora@kund.example", subject="Dubbelt levererat")
+    return [
+        ("dora@kund.example", twice),
+        ("erik@kund.example", make_mail(sender="erik@kund.example", subject="Annat ärende")),
+        ("dora@kund.example", b"Received: from mx2.kund.example by us; Mon, 2 Mar 2026 10:00:00 +0000\r\n" + twice),
+        ("dora@kund.example", twice),
+    ]
+
+
+def test_copies_of_one_mail_in_one_batch_are_stored_once(
+        backend: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # The batch reads at its start which Message-IDs are stored; the first copy must not let the
+    # later ones take that answer as theirs.
+    batched, _ = _both_ways(backend, tmp_path, caplog, _copies)
+    assert len(batched["ticket"]) == 2
+    assert [note for _, note in batched["inbound"]].count("duplicate delivery: already stored") == 2

@@ -91,6 +91,9 @@ class WriteBehind:
     # New buckets of this batch's tickets, written with the rest.
     new_buckets: dict[str, dict[str, Any]] = field(default_factory=dict)
     suppressed: dict[str, str | None] = field(default_factory=dict)
+    # Message-IDs of this batch of which no copy was stored when it began (`gateway.copies`);
+    # the first item to ask about one takes it out, as that item may store the first copy.
+    uncopied: set[str] = field(default_factory=set)
     # Event log rows in the order they were made (written in it, so their ids keep it), and
     # the tickets they are of.
     events: list[dict[str, Any]] = field(default_factory=list)
