@@ -88,7 +88,7 @@ def suppress(conn: Connection, config: Config, address: str, reason: str) -> Non
 
 
 def _read_bucket(conn: Connection, key: str, query: Select[Any]) -> tuple[Row[Any] | None, bool]:
-    """The bucket, and whether it is known not to exist because its ticket is of this batch."""
+    """The bucket, and whether it is known not to exist for the rest of this batch (see below)."""
     buffer = behind(conn)
     if buffer is None:
         return conn.execute(query, {"key": key}).first(), False
@@ -96,7 +96,9 @@ def _read_bucket(conn: Connection, key: str, query: Select[Any]) -> tuple[Row[An
         flush_buckets(conn)  # a second mail on a ticket of this batch: its bucket is written first
     if key in buffer.buckets:
         row = buffer.buckets.pop(key)  # read for the batch; taken now, so read again next time
-        return row, row is None and key.startswith("ticket:")
+        # Nobody else can make a bucket for a ticket of this batch, nor on SQLite any bucket at
+        # all while the batch holds the one write lock: those are written with the batch.
+        return row, row is None and (key.startswith("ticket:") or conn.dialect.name == "sqlite")
     return conn.execute(query, {"key": key}).first(), False
 
 
@@ -109,7 +111,7 @@ def _take(conn: Connection, key: str, bucket: Bucket, *, defer: bool = False) ->
         values = {"key": key, "tokens": bucket.capacity - 1, "updated_at": now, "tripped_at": None}
         buffer = behind(conn)
         if fresh and buffer is not None:
-            buffer.new_buckets[key] = values  # nobody else can make a bucket for a ticket of this batch
+            buffer.new_buckets[key] = values
             return Verdict(True)
         if insert_ignore(conn, BUDGET, values):
             return Verdict(True)

@@ -278,3 +278,16 @@ def test_copies_of_one_mail_in_one_batch_are_stored_once(
     batched, _ = _both_ways(backend, tmp_path, caplog, _copies)
     assert len(batched["ticket"]) == 2
     assert [note for _, note in batched["inbound"]].count("duplicate delivery: already stored") == 2
+
+
+def _one_recipient(config: Config) -> Mails:
+    """A new customer's three new tickets in one batch: three confirmations from one budget."""
+    return [("frida@kund.example", make_mail(sender="frida@kund.example", subject=f"Ärende {n}")) for n in (1, 2, 3)]
+
+
+def test_a_new_recipients_budget_made_in_a_batch_is_taken_by_its_later_mails(
+        backend: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # On SQLite the bucket is made with the batch's writes; the second mail must find it made.
+    batched, _ = _both_ways(backend, tmp_path, caplog, _one_recipient)
+    assert ("rcpt", 2) in batched["budget"], "three of its five tokens taken, as one mail at a time takes them"
+    assert [kind for _, kind, *_ in batched["outbox"]].count("confirmation") == 3
