@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, event, func, select, text
 
 from gateway.config import Config, load_config
 from gateway.daemon import build_pipeline
@@ -291,3 +291,26 @@ def test_a_new_recipients_budget_made_in_a_batch_is_taken_by_its_later_mails(
     batched, _ = _both_ways(backend, tmp_path, caplog, _one_recipient)
     assert ("rcpt", 2) in batched["budget"], "three of its five tokens taken, as one mail at a time takes them"
     assert [kind for _, kind, *_ in batched["outbox"]].count("confirmation") == 3
+
+
+def test_new_tickets_of_a_batch_are_not_looked_up_one_by_one(db: Database, tmp_path: Path) -> None:
+    # The batch asks once which of its Message-IDs are stored, and each new ticket is announced
+    # from the row its insert gave back: no mail runs the earlier-copies join or reads its
+    # ticket again, and (SQLite) no new recipient's budget bucket is inserted on its own.
+    processor = _processor(db, tmp_path, batch_size=64)
+    seen: list[str] = []
+    event.listen(processor.engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+    try:
+        _queue(processor.engine, [(f"kund{n}@kund.example", make_mail(sender=f"kund{n}@kund.example",
+                                                                       subject=f"Ärende {n}")) for n in range(4)])
+        assert processor.run_batch() == 4
+        with processor.engine.connect() as conn:
+            announced = conn.execute(text("SELECT count(*) FROM outbox WHERE kind = 'staff:new_ticket'")).scalar_one()
+    finally:
+        processor.engine.dispose()
+    assert announced >= 4, "every new ticket was announced to its department"
+    assert sum("LEFT OUTER JOIN inbound ON inbound.id = message.inbound_id" in s for s in seen) == 0
+    assert sum("SELECT DISTINCT message.message_id" in s for s in seen) == 1
+    assert sum("FROM ticket \nWHERE ticket.id = " in s for s in seen) == 0
+    if db.kind == "sqlite":
+        assert sum(s.startswith("INSERT INTO budget") and "ON CONFLICT" in s for s in seen) == 0

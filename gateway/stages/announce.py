@@ -20,7 +20,9 @@ from gateway.tickets.events import StaffNotice
 def announce(ctx: Context, services: Services, conn: Connection) -> None:
     directory = services.routing.current.directory
     for opened in ctx.opened:
-        ticket = store.load(conn, opened.ticket.id)
+        # The row the create stage made, unless an agent's introduction has been added since.
+        made = opened.ticket.row if ctx.on_behalf is None else None
+        ticket = made if made is not None else store.load(conn, opened.ticket.id)
         name = opened.customer_name or opened.customer_email
         text = notices.lines(notices.words(N_("New ticket from %(name)s <%(email)s>."), name=name,
                                            email=opened.customer_email), *opened.dropped)

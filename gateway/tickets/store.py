@@ -45,6 +45,8 @@ from gateway.tickets.lifecycle import Status, check_transition
 # Statements built once: building them per message (values as literals) cost more than the
 # database round trips themselves.
 INSERT_TICKET = insert(TICKET).returning(TICKET.c.id)
+# The whole new row back, where the insert is the ticket's last write before it is announced.
+INSERT_TICKET_ROW = insert(TICKET).returning(*TICKET.c)
 INSERT_MESSAGE = insert(MESSAGE).returning(MESSAGE.c.id)
 INSERT_EVENT = insert(EVENT)
 NUMBER_TICKET = update(TICKET).where(TICKET.c.id == bindparam("tid")).values(number=bindparam("number"))
@@ -69,6 +71,9 @@ class TicketRef:
     id: int
     number: int
     subject: str
+    # The ticket's row as created, where the insert gave it back (the set-based batch): what
+    # `load` would read until something changes the ticket.
+    row: TicketRow | None = field(default=None, compare=False, repr=False)
 
 
 # Where a batch's buffer hangs on its connection. `Connection.info` outlives the checkout (it is
@@ -284,21 +289,25 @@ def create_ticket(conn: Connection, *, first_number: int, customer_id: int, subj
            "created_at": now, "updated_at": now, "priority": "normal", "tags": "", "fields": "{}",
            "missing_fields": "", **values}
     buffer = behind(conn)
-    ticket_id = _insert_ticket(conn, row, first_number, buffer)
+    made = _insert_ticket(conn, row, first_number, buffer)
+    ticket_id = made if isinstance(made, int) else int(made.id)
     number = first_number + ticket_id - 1
     if buffer is not None:
         buffer.buckets[f"ticket:{ticket_id}"] = None
     add_event(conn, ticket_id, "created", status=Status.NEW.value, actor=actor, detail=why, at=now)
-    return TicketRef(ticket_id, number, subject)
+    return TicketRef(ticket_id, number, subject, None if isinstance(made, int) else made)
 
 
-def _insert_ticket(conn: Connection, row: dict[str, Any], first_number: int, buffer: WriteBehind | None) -> int:
-    """The new ticket's row with its number, which follows its id; returns the id.
+def _insert_ticket(conn: Connection, row: dict[str, Any], first_number: int,
+                   buffer: WriteBehind | None) -> int | TicketRow:
+    """The new ticket's row with its number, which follows its id; returns the row as made, or
+    only its id where the number is written after it.
 
     Numbers follow ids: unique across daemons without a counter row everyone would lock."""
     if conn.dialect.name == "postgresql":
-        return int(conn.execute(_numbered(tuple(row)), {f"v_{k}": v for k, v in row.items()}
-                                | {"v_first": first_number}).scalar_one())
+        made: TicketRow = conn.execute(_numbered(tuple(row)), {f"v_{k}": v for k, v in row.items()}
+                                       | {"v_first": first_number}).one()
+        return made
     if buffer is None:
         ticket_id = int(conn.execute(INSERT_TICKET, row).scalar_one())
         conn.execute(NUMBER_TICKET, {"tid": ticket_id, "number": first_number + ticket_id - 1})
@@ -307,8 +316,9 @@ def _insert_ticket(conn: Connection, row: dict[str, Any], first_number: int, buf
     if buffer.next_ticket_id is None:
         buffer.next_ticket_id = conn.execute(LAST_TICKET_ID).scalar_one() + 1
     ticket_id, buffer.next_ticket_id = buffer.next_ticket_id, buffer.next_ticket_id + 1
-    conn.execute(INSERT_TICKET, {**row, "id": ticket_id, "number": first_number + ticket_id - 1})
-    return ticket_id
+    created: TicketRow = conn.execute(INSERT_TICKET_ROW, {**row, "id": ticket_id,
+                                                          "number": first_number + ticket_id - 1}).one()
+    return created
 
 
 # PostgreSQL's INSERT of a numbered ticket, one per set of columns given, built once each.
@@ -323,7 +333,7 @@ def _numbered(keys: tuple[str, ...]) -> Any:
         given = [bindparam(f"v_{k}", type_=TICKET.c[k].type) for k in keys]
         number = new.c.id + bindparam("v_first", type_=TICKET.c.number.type) - 1
         statement = _NUMBERED[keys] = insert(TICKET).from_select(
-            ["id", "number", *keys], select(new.c.id, number, *given)).returning(TICKET.c.id)
+            ["id", "number", *keys], select(new.c.id, number, *given)).returning(*TICKET.c)
     return statement
 
 
