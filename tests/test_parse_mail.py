@@ -75,6 +75,10 @@ def _from_header(header: bytes) -> bytes:
     (b"=?utf-8?Q?ceo=40bank.example?=@evil.example", "=?utf-8?Q?ceo=40bank.example?=@evil.example"),
     (b"=?utf-8?Q?a_b?=@evil.example", "=?utf-8?Q?a_b?=@evil.example"),
     (b"=?utf-8?Q?x=3Cceo?=@evil.example", "=?utf-8?Q?x=3Cceo?=@evil.example"),
+    # Broken encoded-words: an unknown charset, bad base64, bytes that are no UTF-8.
+    (b"=?x-unknown?Q?anna?=@kund.example", "=?x-unknown?Q?anna?=@kund.example"),
+    (b"=?utf-8?B?QQQQQ?=@kund.example", "=?utf-8?B?QQQQQ?=@kund.example"),
+    (b"=?utf-8?Q?anna=FF?=@kund.example", "=?utf-8?Q?anna=FF?=@kund.example"),
 ])
 def test_an_encoded_word_inside_an_address_decodes_only_to_a_plain_local_part(header: bytes, address: str) -> None:
     raw = _from_header(header)

@@ -138,7 +138,7 @@ def _decoded_local(addr: str) -> str:
     try:
         decoded = "".join(chunk.decode(charset or "ascii", "replace") if isinstance(chunk, bytes) else chunk
                           for chunk, charset in decode_header(local))
-    except (LookupError, ValueError):  # an unknown charset or a broken encoded-word
+    except Exception:  # an unknown charset, broken base64 (HeaderParseError): not this address
         return addr
     return f"{decoded}@{domain}" if _PLAIN_LOCAL.fullmatch(decoded) else addr
 
