@@ -37,7 +37,8 @@ _SPACED_ANGLE = re.compile(r'<([^<>"@,;:\\()\[\]]{1,64})@([^<>\s@,;"]{1,255})>')
 # characters only. The stdlib's parser reads these the same (tests/test_parse_mail.py compares
 # the two), at a tenth of its cost a header; anything else goes to it.
 _PLAIN_ADDR = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
-_SIMPLE = re.compile(rf'(?:(?:"(?P<quoted>[^"\\]*)"|(?P<name>[^<>()\[\],;:@"\\]*?))\s*<(?P<angle>{_PLAIN_ADDR})>'
+# (The unquoted name is a greedy run that cannot hold "<": no backtracking over white space.)
+_SIMPLE = re.compile(rf'(?:(?:"(?P<quoted>[^"\\]*)"\s*|(?P<name>[^<>()\[\],;:@"\\]*))<(?P<angle>{_PLAIN_ADDR})>'
                      rf"|(?P<bare>{_PLAIN_ADDR}))")
 # What an encoded local part may decode to and still be used: an unquoted local part of one
 # mailbox (no second @, no spaces, quotes or brackets that would make it another address).
