@@ -30,7 +30,10 @@ _COPIES = (
     .where(MESSAGE.c.message_id == bindparam("mid"), MESSAGE.c.body_hash == bindparam("hash"),
            MESSAGE.c.direction == "in")
 )
-_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+# All of a batch's keys in one round trip, taken in key order (the sorted subquery sets the order
+# the function runs in), so two batches wait for each other instead of deadlocking.
+_LOCK = text("SELECT count(pg_advisory_xact_lock(k)) FROM "
+             "(SELECT DISTINCT unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) AS held")
 # Which of a batch's Message-IDs some stored mail already has.
 _STORED = (select(MESSAGE.c.message_id).distinct()
            .where(MESSAGE.c.message_id.in_(bindparam("mids", expanding=True)), MESSAGE.c.direction == "in"))
@@ -96,5 +99,6 @@ def hold_message_ids(conn: Connection, message_ids: Iterable[str]) -> None:
     """
     if conn.dialect.name != "postgresql":
         return
-    for key in sorted({_lock_key(mid) for mid in message_ids if mid}):
-        conn.execute(_LOCK, {"key": key})
+    keys = sorted({_lock_key(mid) for mid in message_ids if mid})
+    if keys:
+        conn.execute(_LOCK, {"keys": keys})

@@ -314,3 +314,33 @@ def test_new_tickets_of_a_batch_are_not_looked_up_one_by_one(db: Database, tmp_p
     assert sum("FROM ticket \nWHERE ticket.id = " in s for s in seen) == 0
     if db.kind == "sqlite":
         assert sum(s.startswith("INSERT INTO budget") and "ON CONFLICT" in s for s in seen) == 0
+
+
+@pytest.mark.parametrize("fresh_db", ["postgresql"], indirect=True)
+def test_a_batch_holds_its_message_ids_until_it_commits(fresh_db: Database) -> None:
+    # Two daemons with copies of one mail take turns: the second waits for the first's commit.
+    from sqlalchemy.exc import OperationalError
+
+    from gateway.copies import hold_message_ids
+
+    engine = make_engine(fresh_db.url)
+    try:
+        with engine.connect() as first, engine.connect() as second:
+            first.begin()
+            hold_message_ids(first, ["<a@kund.example>", "<b@kund.example>", "<b@kund.example>", ""])
+            held = first.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                      "AND pid = pg_backend_pid()")).scalar_one()
+            assert held == 2, "each Message-ID of the batch once"
+            second.begin()
+            second.execute(text("SET LOCAL lock_timeout = '100ms'"))
+            hold_message_ids(second, ["<c@kund.example>"])  # another mail: no waiting
+            with pytest.raises(OperationalError, match="lock timeout"):
+                hold_message_ids(second, ["<b@kund.example>"])
+            second.rollback()
+            first.commit()
+            second.begin()
+            second.execute(text("SET LOCAL lock_timeout = '100ms'"))
+            hold_message_ids(second, ["<b@kund.example>"])  # free once the first batch committed
+            second.rollback()
+    finally:
+        engine.dispose()
