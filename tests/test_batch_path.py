@@ -344,3 +344,44 @@ def test_a_batch_holds_its_message_ids_until_it_commits(fresh_db: Database) -> N
             second.rollback()
     finally:
         engine.dispose()
+
+
+def test_a_new_tickets_kept_history_is_what_the_store_holds(db: Database, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # The notices of a ticket the batch opened quote its first message without reading it back;
+    # what they quote must be what the store holds once the batch commits. One mail with a file
+    # is read back, as its files are only in the store.
+    from gateway.tickets import notices
+
+    quoted: dict[int, list[tuple[Any, ...]]] = {}
+    stored = notices._stored
+
+    def recording(conn: Any, ticket_id: int, count: int) -> Any:
+        rows = stored(conn, ticket_id, count)
+        quoted[ticket_id] = [tuple(row) for row in rows]
+        return rows
+
+    monkeypatch.setattr(notices, "_stored", recording)
+    processor = _processor(db, tmp_path, batch_size=64)
+    seen: list[str] = []
+    event.listen(processor.engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+    with_file = make_mail(sender="gustav@kund.example", subject="Med bilaga")
+    from email import message_from_bytes, policy
+    message = message_from_bytes(with_file, policy=policy.default)
+    message.add_attachment(b"%PDF-1.4 larmlogg\n", maintype="application", subtype="pdf", filename="logg.pdf")
+    mails = [(f"kund{n}@kund.example", make_mail(sender=f"kund{n}@kund.example", subject=f"Ärende {n}",
+                                                 body=f"Larmet tjuter\x00 i zon {n}.\n" if n == 2 else
+                                                 f"Larmet tjuter i zon {n}.\n")) for n in range(3)]
+    mails.append(("gustav@kund.example", message.as_bytes(policy=message.policy.clone(linesep="\r\n"))))
+    try:
+        _queue(processor.engine, mails)
+        assert processor.run_batch() == 4
+        history_reads = sum("LEFT OUTER JOIN messageattachment" in s for s in seen)
+        with processor.engine.connect() as conn:
+            for ticket_id, rows in quoted.items():
+                assert rows, "every new ticket's notice quotes its first message"
+                assert rows == [tuple(row) for row in conn.execute(notices._HISTORY, {"tid": ticket_id, "n": 3})]
+    finally:
+        processor.engine.dispose()
+    assert len(quoted) == 4
+    assert history_reads == 2, "read back: the mail with a file, and the one whose NUL the store drops"

@@ -11,9 +11,10 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from gateway.clock import utcnow
 from gateway.stages.base import Services
 from gateway.stages.context import Context
-from gateway.tickets import store
+from gateway.tickets import notices, store
 
 
 def message_values(ctx: Context, mailbox: str) -> dict[str, Any]:
@@ -36,9 +37,12 @@ def store_mail(ctx: Context, services: Services, conn: Connection, ticket_id: in
     """Store the message on the ticket; returns what was left out (attachments over the limit).
 
     `first`: the mail that opened the ticket, which was made up to date with it."""
-    row = store.add_message(conn, ticket_id, message_values(ctx, mailbox), touch=not first)
+    values = {**message_values(ctx, mailbox), "created_at": utcnow()}
+    row = store.add_message(conn, ticket_id, values, touch=not first)
     notes = ctx.held + store.store_attachments(conn, row, ctx.mail.attachments,
                                                services.config.attachments.max_size)
+    if first and not ctx.mail.attachments:
+        notices.opened_with(conn, ticket_id, row, values)
     for note in notes:
         store.add_event(conn, ticket_id, "note", actor="postdesk", detail=note)
     ctx.notes.extend(notes)

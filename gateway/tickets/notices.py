@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from babel.lists import format_list
 from sqlalchemy import Connection, Row, bindparam, select
@@ -23,7 +23,7 @@ from gateway.db.tables import ATTACHMENT, MESSAGE, MESSAGE_ATTACHMENT
 from gateway.i18n import formats
 from gateway.i18n.catalogues import N_, gettext
 from gateway.i18n.formats import locale_of, span, when
-from gateway.tickets import kinds
+from gateway.tickets import kinds, store
 from gateway.tickets.lifecycle import Status, display_name
 from gateway.tickets.sla import ClockState, TargetClock
 
@@ -197,12 +197,46 @@ def reading_once(conn: Connection) -> Iterator[None]:
         conn.info.pop(_READS, None)
 
 
+class _Opening(NamedTuple):
+    """A row of `_HISTORY` for a ticket's first message, made from what was stored."""
+
+    id: int
+    created_at: datetime
+    direction: str
+    kind: str
+    author: str
+    text: str
+    visibility: str
+    file_id: int | None
+    filename: str | None
+    size: int | None
+
+
+def opened_with(conn: Connection, ticket_id: int, message_id: int, values: dict[str, Any]) -> None:
+    """A new ticket's history is the one message it was opened with (stored without files):
+    kept for this batch's notices, so they need not read it back. Values the store would
+    change on the way in (a NUL, an over-long author) are read back instead."""
+    text, author = values.get("text", ""), values.get("author", "")
+    if "\x00" in text or "\x00" in author or len(author) > 320:
+        return
+    shown = text != "" and values.get("visibility", "public") != "mail"
+    store.keep_history(conn, ticket_id, [_Opening(
+        message_id, values["created_at"], values.get("direction", "in"), values.get("kind", "customer"), author,
+        text, values.get("visibility", "public"), None, None, None)] if shown else [])
+
+
 def _stored(conn: Connection, ticket_id: int, count: int) -> Stored:
     """The ticket's latest `count` messages with words, newest first, a row per file of each.
 
     No `store.flush_behind` first: what a batch holds back is outbox rows and copies of sent
-    mail (visibility "mail"), none of which this reads."""
-    return list(conn.execute(_HISTORY, {"tid": ticket_id, "n": count})) if count else []
+    mail (visibility "mail"), none of which this reads. A ticket this batch opened has its
+    history kept (`opened_with`) until another message is added to it."""
+    if not count:
+        return []
+    kept = store.kept_history(conn, ticket_id)
+    if kept is not None:
+        return list(kept)
+    return list(conn.execute(_HISTORY, {"tid": ticket_id, "n": count}))
 
 
 def _shown(stored: Stored, base_url: str, number: int, lang: str, zone: str) -> list[dict[str, Any]]:

@@ -99,6 +99,9 @@ class WriteBehind:
     # Message-IDs of this batch of which no copy was stored when it began (`gateway.copies`);
     # the first item to ask about one takes it out, as that item may store the first copy.
     uncopied: set[str] = field(default_factory=set)
+    # The history a staff notice quotes, of tickets this batch opened with one message and no
+    # files, as that message made it (`gateway.tickets.notices`); dropped when another is added.
+    histories: dict[int, list[Any]] = field(default_factory=dict)
     # Event log rows in the order they were made (written in it, so their ids keep it), and
     # the tickets they are of.
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -344,9 +347,24 @@ def add_message(conn: Connection, ticket_id: int, values: dict[str, Any], *, tou
            "body": "", "body_hash": "", "thread_by": "", "visibility": "public", "html": "", "trace": "{}",
            "mailbox": "", "created_at": utcnow(), **values, "ticket_id": ticket_id}
     message_id = conn.execute(INSERT_MESSAGE, row).scalar_one()
+    buffer = behind(conn)
+    if buffer is not None:
+        buffer.histories.pop(ticket_id, None)  # the ticket's history is no longer what was kept
     if touch:
         conn.execute(TOUCH_TICKET, {"tid": ticket_id, "now": row["created_at"]})
     return int(message_id)
+
+
+def keep_history(conn: Connection, ticket_id: int, rows: list[Any]) -> None:
+    """In a set-based batch, what a new ticket's history is, known without reading it back."""
+    buffer = behind(conn)
+    if buffer is not None:
+        buffer.histories[ticket_id] = rows
+
+
+def kept_history(conn: Connection, ticket_id: int) -> list[Any] | None:
+    buffer = behind(conn)
+    return buffer.histories.get(ticket_id) if buffer is not None else None
 
 
 def store_attachments(conn: Connection, message_row: int, attachments: Sequence[MailAttachment],
