@@ -76,6 +76,13 @@ class BoundedText(TypeDecorator[str]):
         return value
 
 
+def as_stored(column: Any, value: Any, dialect: Dialect) -> Any:
+    """`value` as a string column keeps it (NUL removed, cut to its length): what reading it
+    back would give, without reading it back."""
+    kind = column.type
+    return kind.process_bind_param(value, dialect) if isinstance(kind, BoundedText) else value
+
+
 def bound_text_columns(metadata: MetaData) -> None:
     """Wrap the type of every string column of `metadata` (run once, before statements are built)."""
     for table in metadata.tables.values():

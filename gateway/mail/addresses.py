@@ -90,12 +90,12 @@ def _split(value: str, dotless: bool = False) -> list[tuple[str, str]]:
     # Unfold only folding white space: a vertical tab or form feed inside an address is a
     # broken address, not a separator ("<ctrl\x0bchar@x>" must not become "char@x", someone else).
     flat = " ".join(_CONTROL.sub("\ufffd", value).split())
-    if "<" in flat:
-        flat = _SPACED_ANGLE.sub(_quote_spaced, flat)
     simple = simple_pair(flat)
     if simple is not None:
         pairs = [(simple[0], _decoded_local(simple[1]))]
     else:
+        if "<" in flat:
+            flat = _SPACED_ANGLE.sub(_quote_spaced, flat)
         try:
             pairs = [(name, _decoded_local(addr)) for name, addr in getaddresses([flat])]
         except Exception:  # the stdlib's parser has raised on hostile input before

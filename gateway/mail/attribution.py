@@ -78,12 +78,12 @@ def is_attribution(text: str, *, strict: bool) -> bool:
     text = text.strip()
     if len(text) > _MAX_CHARS or not text:
         return False
-    if text[-1] == "：":  # the full-width colon of Chinese and Japanese
-        text = text[:-1] + ":"
     # Most lines are prose ending otherwise: settled here, before the four patterns below, for
     # every line of every reply (and each line again joined with the next ones).
-    if text[-1] not in ":>)-" and not _ends_with_verb(text):
+    if not _can_end(text):
         return False
+    if text[-1] == "：":  # the full-width colon of Chinese and Japanese
+        text = text[:-1] + ":"
     return _reads_as_attribution(text, strict=strict)
 
 
@@ -110,11 +110,13 @@ def _reads_as_attribution(text: str, *, strict: bool) -> bool:
     return text.endswith(":") and dated and addressed and len(text) <= 300
 
 
-@lru_cache(maxsize=4096)
-def _may_end(stripped: str) -> bool:
-    """Whether a line could be the last of an attribution; asked of each line by up to three
-    windows in two passes, so answered once."""
-    return stripped[-1] in ":>)-：" or _ends_with_verb(stripped)
+def _can_end(text: str) -> bool:
+    """Whether `text` (stripped, not empty) ends as an attribution may: in ":>)-" or a verb."""
+    return text[-1] in ":>)-：" or _ends_with_verb(text)
+
+
+# `_can_end` of one line, which up to three windows in two passes ask: answered once.
+_may_end = lru_cache(maxsize=4096)(_can_end)
 
 
 def attribution_length(lines: list[str], start: int, *, strict: bool) -> int:

@@ -232,7 +232,13 @@ def _filename(part: Message) -> str:
     except Exception:  # a broken RFC 2231 continuation in a parameter
         name = ""
     name = decode_value(str(name)) if name else ""
-    return _UNSAFE_NAME.sub("_", name).strip(" ._") if name else ""
+    return _safe_stem(name) if name else ""
+
+
+def _safe_stem(text: str, limit: int | None = None) -> str:
+    """`text` as (part of) a file name, at most `limit` characters: no path separators or
+    control characters."""
+    return _UNSAFE_NAME.sub("_", text)[:limit].strip(" ._")
 
 
 def _described(part: Message, default: str) -> str:
@@ -241,7 +247,7 @@ def _described(part: Message, default: str) -> str:
     `default`. A description too long to be a label (a sentence) is not a name."""
     values = header_values(part, "Content-Description")
     label = " ".join(decode_value(values[0]).split()) if values else ""
-    stem = _UNSAFE_NAME.sub("_", label).strip(" ._")
+    stem = _safe_stem(label)
     if not stem or len(stem) > 60:
         return default
     extension = "." + default.rpartition(".")[2] if "." in default else ""
@@ -289,7 +295,7 @@ def _attach_message(part: Message, raw: bytes | None, parts: Parts) -> None:
         if isinstance(inner, list) and inner and isinstance(inner[0], Message):
             subjects = header_values(inner[0], "Subject")
             subject = decode_value(subjects[0]) if subjects else ""
-        stem = _UNSAFE_NAME.sub("_", " ".join(subject.split()))[:120].strip(" ._")
+        stem = _safe_stem(" ".join(subject.split()), 120)
         default = "message.eml" if ctype in _MESSAGE_TYPES else _default_name(ctype)
         name = f"{stem}.eml" if stem and ctype in _MESSAGE_TYPES else _described(part, default)
     parts.attachments.append(Attachment(name, ctype, data, None))

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from babel.lists import format_list
 from sqlalchemy import Connection, Row, bindparam, select
 
+from gateway.db.normalise import as_stored
 from gateway.db.rows import TicketRow
 from gateway.db.tables import ATTACHMENT, MESSAGE, MESSAGE_ATTACHMENT
 from gateway.i18n import formats
@@ -214,15 +215,12 @@ class _Opening(NamedTuple):
 
 def opened_with(conn: Connection, ticket_id: int, message_id: int, values: dict[str, Any]) -> None:
     """A new ticket's history is the one message it was opened with (stored without files):
-    kept for this batch's notices, so they need not read it back. Values the store would
-    change on the way in (a NUL, an over-long author) are read back instead."""
-    text, author = values.get("text", ""), values.get("author", "")
-    if "\x00" in text or "\x00" in author or len(author) > 320:
-        return
-    shown = text != "" and values.get("visibility", "public") != "mail"
-    store.keep_history(conn, ticket_id, [_Opening(
-        message_id, values["created_at"], values.get("direction", "in"), values.get("kind", "customer"), author,
-        text, values.get("visibility", "public"), None, None, None)] if shown else [])
+    kept for this batch's notices, as the store keeps its values, so they need not read it back."""
+    row = {name: as_stored(MESSAGE.c[name], values.get(name, default), conn.dialect) for name, default in
+           (("direction", "in"), ("kind", "customer"), ("author", ""), ("text", ""), ("visibility", "public"))}
+    shown = row["text"] != "" and row["visibility"] != "mail"
+    store.keep_history(conn, ticket_id, [_Opening(message_id, values["created_at"], **row, file_id=None,
+                                                  filename=None, size=None)] if shown else [])
 
 
 def _stored(conn: Connection, ticket_id: int, count: int) -> Stored:
