@@ -385,3 +385,57 @@ def test_a_new_tickets_kept_history_is_what_the_store_holds(db: Database, tmp_pa
         processor.engine.dispose()
     assert len(quoted) == 4
     assert history_reads == 1, "read back: the mail with a file (the one with a NUL is kept as stored)"
+
+
+def _statements(processor: Processor) -> list[str]:
+    seen: list[str] = []
+    event.listen(processor.engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+    return seen
+
+
+def test_known_customers_of_a_batch_are_read_once_for_all(db: Database, tmp_path: Path) -> None:
+    # Their second tickets: the batch reads the four customers in one statement, and no mail
+    # tries to register its sender again or looks the sender up on its own.
+    processor = _processor(db, tmp_path, batch_size=64)
+    senders = [f"kund{n}@kund.example" for n in range(4)]
+    try:
+        _queue(processor.engine, [(s, make_mail(sender=s, subject="Första ärendet")) for s in senders])
+        assert processor.run_batch() == 4
+        seen = _statements(processor)
+        _queue(processor.engine, [(s, make_mail(sender=s, subject="Andra ärendet")) for s in senders])
+        assert processor.run_batch() == 4
+    finally:
+        processor.engine.dispose()
+    assert db.rows("SELECT c.email, count(*) FROM ticket t JOIN customer c ON c.id = t.customer_id "
+                   "GROUP BY c.email ORDER BY 1") == [(s, 2) for s in senders]
+    assert sum(s.startswith("INSERT INTO customer") for s in seen) == 0
+    assert sum("FROM customer" in s for s in seen) == 1
+
+
+def test_new_customers_languages_are_detected_for_the_whole_batch(
+        db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One call for the batch, spread over Lingua's threads; no mail of it detects on its own.
+    from gateway.i18n import detect as detection
+    from gateway.stages import create
+
+    def one_by_one(text: str) -> str | None:
+        raise AssertionError("a mail of a set-based batch detected its language on its own")
+
+    monkeypatch.setattr(create, "detect", one_by_one)
+    calls: list[int] = []
+    many = detection.detect_many
+    monkeypatch.setattr("gateway.stages.customers.detect_many", lambda texts: calls.append(len(texts)) or many(texts))
+    words = {"sv": "Hej! Larmet i vårt kontor tjuter hela tiden sedan i går kväll och vi kan inte stänga av det.",
+             "ro": "Bună ziua! Alarma din biroul nostru sună încontinuu de aseară și nu reușim să o oprim deloc.",
+             "en": "Hello! The alarm in our office has been ringing all the time since last night and we cannot stop it."}
+    processor = _processor(db, tmp_path, batch_size=64)
+    try:
+        _queue(processor.engine, [(f"{lang}@kund.example", make_mail(sender=f"{lang}@kund.example",
+                                                                     subject="Larm", body=text + "\n"))
+                                  for lang, text in words.items()])
+        assert processor.run_batch() == 3
+    finally:
+        processor.engine.dispose()
+    assert calls == [3]
+    assert db.rows("SELECT c.email, t.language FROM ticket t JOIN customer c ON c.id = t.customer_id "
+                   "ORDER BY 1") == sorted((f"{lang}@kund.example", lang) for lang in words)

@@ -68,11 +68,29 @@ def _build() -> LanguageDetector:
 
 def detect(text: str) -> str | None:
     """The ISO 639-1 code of the language `text` is written in, or None when it cannot be told."""
-    sample = " ".join(word for word in text[:2000].split() if not _NOT_A_WORD.search(word))
+    sample = _sample(text)
     if not _has_letters(sample, MIN_LETTERS):
         return None
     found = _detector().detect_language_of(sample)
     return found.iso_code_639_1.name.lower() if found is not None else None
+
+
+def detect_many(texts: list[str]) -> list[str | None]:
+    """`detect` of each text, all of them in one call: Lingua spreads them over its threads
+    (both cores) and the calls' own overhead is paid once (about half the CPU of one by one)."""
+    samples = [_sample(text) for text in texts]
+    callable_ = [_has_letters(sample, MIN_LETTERS) for sample in samples]
+    wanted = [sample for sample, enough in zip(samples, callable_, strict=True) if enough]
+    found = iter(_detector().detect_languages_in_parallel_of(wanted) if wanted else [])
+    codes: list[str | None] = []
+    for enough in callable_:
+        language = next(found) if enough else None
+        codes.append(language.iso_code_639_1.name.lower() if language is not None else None)
+    return codes
+
+
+def _sample(text: str) -> str:
+    return " ".join(word for word in text[:2000].split() if not _NOT_A_WORD.search(word))
 
 
 def _has_letters(text: str, wanted: int) -> bool:

@@ -15,7 +15,7 @@ settings are consulted, so that mail and pages agree:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from gateway.config import Agent, Config
 from gateway.i18n.catalogues import supported
@@ -48,8 +48,10 @@ def _default_zone(config: Config) -> str:
 
 
 def new_customer_language(config: Config, directory: Directory, organisation: Organisation | None,
-                          department: str | None, text: str) -> tuple[str, str]:
-    """(language, why) for a customer writing for the first time."""
+                          department: str | None, text: str,
+                          detector: Callable[[str], str | None] = detect) -> tuple[str, str]:
+    """(language, why) for a customer writing for the first time; `detector` tells the language of
+    `text` (a batch passes one that has them all detected already)."""
     if organisation is not None and supported(organisation.language):
         return str(supported(organisation.language)), f"organisation {organisation.name}"
     names = [department, organisation.department if organisation else None]
@@ -57,7 +59,7 @@ def new_customer_language(config: Config, directory: Directory, organisation: Or
     if found:
         return found, f"department {department or (organisation.department if organisation else '')}"
     if config.tickets.detect_language:
-        guessed = detect(text)
+        guessed = detector(text)
         if supported(guessed):
             return str(guessed), "detected in the customer's text"
     return config.tickets.language, "tickets.language"

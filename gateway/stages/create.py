@@ -14,9 +14,11 @@ from typing import Any
 from sqlalchemy import Connection
 
 from gateway.db.rows import CustomerRow
+from gateway.i18n.detect import detect
 from gateway.routing.people import new_customer_language
 from gateway.stages.base import ItemStage, Services
 from gateway.stages.context import Context, Opened, Opening
+from gateway.stages.customers import opening_text
 from gateway.stages.messages import store_mail
 from gateway.tickets import actions, store
 from gateway.tickets.store import TicketRef
@@ -36,7 +38,8 @@ def _open(ctx: Context, services: Services, conn: Connection, opening: Opening) 
     customer = store.customer(conn, ctx.sender, ctx.sender_name, org.name if org else None)
     subject = " ".join(ctx.subject.split()) or "(no subject)"
     language = customer.language or new_customer_language(services.config, directory, org,
-                                                          opening.decision.department, f"{subject}\n{ctx.text}")[0]
+                                                          opening.decision.department, opening_text(ctx),
+                                                          lambda text: _detected(conn, text))[0]
     decision = opening.decision
     why = (f"mail to {opening.mailbox}; rules {', '.join(decision.matched) or 'none'}; "
            f"department from {decision.department_from or 'nothing'}")
@@ -49,6 +52,12 @@ def _open(ctx: Context, services: Services, conn: Connection, opening: Opening) 
     if ctx.on_behalf is not None:
         _opened_by_agent(ctx, conn, ref)
     return Opened(opening, ref, customer.email, customer.name, language, dropped)
+
+
+def _detected(conn: Connection, text: str) -> str | None:
+    """The language of a new customer's words: as the batch detected it, else now."""
+    known, language = store.detected_language(conn, text)
+    return language if known else detect(text)
 
 
 def _columns(opening: Opening, customer: CustomerRow, language: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from gateway.stages import (
     classify,
     copies,
     create,
+    customers,
     follow_up,
     forgery,
     hold,
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 
 PREPARE: tuple[PrepareStage, ...] = (parse.STAGE, classify.STAGE, check.STAGE, strip.STAGE, prove.STAGE)
 
-BATCH: tuple[BatchStage, ...] = (hold.STAGE, lock.STAGE, budgets.STAGE)
+BATCH: tuple[BatchStage, ...] = (hold.STAGE, lock.STAGE, budgets.STAGE, customers.STAGE)
 
 ITEM: tuple[ItemStage, ...] = (
     postmaster.STAGE,

@@ -53,6 +53,7 @@ NUMBER_TICKET = update(TICKET).where(TICKET.c.id == bindparam("tid")).values(num
 TOUCH_TICKET = update(TICKET).where(TICKET.c.id == bindparam("tid")).values(updated_at=bindparam("now"))
 LAST_TICKET_ID = select(func.coalesce(func.max(TICKET.c.id), 0))
 FIND_CUSTOMER = select(CUSTOMER).where(CUSTOMER.c.email == bindparam("email"))
+FIND_CUSTOMERS = select(CUSTOMER).where(CUSTOMER.c.email.in_(bindparam("emails", expanding=True)))
 FIND_ATTACHMENT = select(ATTACHMENT.c.id).where(ATTACHMENT.c.sha256 == bindparam("sha"))
 INSERT_OUTBOX = insert(OUTBOX)
 INSERT_COPY = insert(MESSAGE)
@@ -102,6 +103,11 @@ class WriteBehind:
     # The history a staff notice quotes, of tickets this batch opened with one message and no
     # files, as that message made it (`gateway.tickets.notices`); dropped when another is added.
     histories: dict[int, list[Any]] = field(default_factory=dict)
+    # The customer rows of this batch's senders by address, read at once (`gateway.stages.customers`;
+    # None: not a customer when the batch began), and the languages detected in the words of
+    # those who were not, by those words.
+    customers: dict[str, Row[Any] | None] = field(default_factory=dict)
+    languages: dict[str, str | None] = field(default_factory=dict)
     # Event log rows in the order they were made (written in it, so their ids keep it), and
     # the tickets they are of.
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -252,13 +258,43 @@ def _new_customer(dialect: str) -> Any:
     return dialect_insert(dialect)(CUSTOMER).on_conflict_do_nothing().returning(*CUSTOMER.c)
 
 
+def read_customers(conn: Connection, emails: Sequence[str]) -> dict[str, Row[Any] | None]:
+    """In a set-based batch: the customers with these addresses, read in one statement and kept
+    for `customer` (None for an address that is not one yet)."""
+    buffer = behind(conn)
+    wanted = sorted(set(emails))
+    if buffer is None or not wanted:
+        return {}
+    found = {row.email: row for row in conn.execute(FIND_CUSTOMERS, {"emails": wanted})}
+    buffer.customers.update({email: found.get(email) for email in wanted})
+    return buffer.customers
+
+
 def customer(conn: Connection, email: str, name: str, organisation: str | None) -> Row[Any]:
-    """The customer with this address, registered now if this is their first mail."""
+    """The customer with this address, registered now if this is their first mail.
+
+    A customer the batch read ahead is not read again; nothing in the processor changes a
+    customer's row, so what was read at the batch's start stays true to its end."""
+    buffer = behind(conn)
+    known = buffer.customers.get(email) if buffer is not None else None
+    if known is not None:
+        return known
     made = conn.execute(_new_customer(conn.dialect.name), {
         "email": email, "name": name, "organisation": organisation, "notifications_off": False,
         "created_at": utcnow(),
     }).first()
-    return made if made is not None else conn.execute(FIND_CUSTOMER, {"email": email}).one()
+    row: Row[Any] = made if made is not None else conn.execute(FIND_CUSTOMER, {"email": email}).one()
+    if buffer is not None:
+        buffer.customers[email] = row
+    return row
+
+
+def detected_language(conn: Connection, text: str) -> tuple[bool, str | None]:
+    """(whether the batch detected it, the language) of a new customer's words (`read_customers`' stage)."""
+    buffer = behind(conn)
+    if buffer is None or text not in buffer.languages:
+        return False, None
+    return True, buffer.languages[text]
 
 
 def add_participant(conn: Connection, ticket_id: int, email: str, role: str) -> None:
