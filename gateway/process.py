@@ -130,7 +130,7 @@ class Processor:
 
     def _run_set(self, conn: Connection, contexts: list[Context]) -> None:
         """The whole batch in one go: any exception (a Defer or Reject too) rolls all of it back."""
-        with store.writing_behind(conn):
+        with store.writing_behind(conn, len(contexts)):
             self._run_batch_stages(conn, contexts)
             for ctx in contexts:
                 self.run_item_stages(conn, ctx)

@@ -25,10 +25,11 @@ from sqlalchemy import Engine, event, func, select, text
 from gateway.config import Config, load_config
 from gateway.daemon import build_pipeline
 from gateway.db.engine import make_engine, upgrade
-from gateway.db.tables import EVENT
+from gateway.db.tables import EVENT, MESSAGE, TICKET
 from gateway.followup import is_participant
 from gateway.intake.writer import enqueue_inbound
 from gateway.links.reply import reply_address
+from gateway.mail.parts import Attachment as MailAttachment
 from gateway.process import Processor
 from gateway.tickets import clocks, store
 from tests.harness import REPO, Database, make_mail
@@ -260,6 +261,36 @@ def test_readers_of_a_ticket_in_a_batch_see_its_held_back_events_and_participant
         engine.dispose()
 
 
+def test_a_held_message_is_written_before_any_statement_that_could_see_it(db: Database) -> None:
+    # Held with its id, a message is not in the table until a statement that reads messages
+    # (by a join too, or as text) or refers to one runs: that statement finds it there.
+    engine = make_engine(db.url)
+    upgrade(engine)
+    messages = select(func.count()).select_from(MESSAGE)
+    try:
+        with engine.begin() as conn, store.writing_behind(conn) as buffer:
+            dora = store.customer(conn, "dora@kund.example", "Dora Kund", None)
+            ref = store.create_ticket(conn, first_number=1, customer_id=dora.id, subject="Larmet", actor=dora.email,
+                                      mailbox="support@telenta.example", values={}, why="a test")
+            first = store.add_message(conn, ref.id, {"text": "Det tjuter."}, touch=False)
+            second = store.add_message(conn, ref.id, {"text": "Fortfarande."})  # touches the ticket: no read
+            assert [row["id"] for row in buffer.messages] == [first, second] and second > first
+            assert conn.execute(text("SELECT count(*) FROM ticket")).scalar() == 1 and not buffer.messages
+            third = store.add_message(conn, ref.id, {"text": "Nu slutade det."})
+            assert buffer.messages
+            joined = select(func.count()).select_from(TICKET.join(MESSAGE, MESSAGE.c.ticket_id == TICKET.c.id))
+            assert conn.execute(joined).scalar() == 3 and not buffer.messages
+            fourth = store.add_message(conn, ref.id, {"text": "Här är bilden."})
+            assert store.store_attachments(conn, fourth, [MailAttachment("bild.png", "image/png", b"png")], 1000) == []
+            assert not buffer.messages
+        with engine.connect() as conn:
+            assert conn.execute(messages).scalar() == 4
+            assert [row.id for row in conn.execute(select(MESSAGE.c.id).order_by(MESSAGE.c.id))] == [
+                first, second, third, fourth]
+    finally:
+        engine.dispose()
+
+
 def _copies(config: Config) -> Mails:
     """Copies of one mail in one batch (an MTA's retry, a second MX), between other mail."""
     twice = make_mail(sender="dora@kund.example", subject="Dubbelt levererat")
@@ -296,7 +327,8 @@ def test_a_new_recipients_budget_made_in_a_batch_is_taken_by_its_later_mails(
 def test_new_tickets_of_a_batch_are_not_looked_up_one_by_one(db: Database, tmp_path: Path) -> None:
     # The batch asks once which of its Message-IDs are stored, and each new ticket is announced
     # from the row its insert gave back: no mail runs the earlier-copies join or reads its
-    # ticket again, and (SQLite) no new recipient's budget bucket is inserted on its own.
+    # ticket again, no message row is written on its own, and (SQLite) no new recipient's budget
+    # bucket is inserted on its own.
     processor = _processor(db, tmp_path, batch_size=64)
     seen: list[str] = []
     event.listen(processor.engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
@@ -312,6 +344,9 @@ def test_new_tickets_of_a_batch_are_not_looked_up_one_by_one(db: Database, tmp_p
     assert sum("LEFT OUTER JOIN inbound ON inbound.id = message.inbound_id" in s for s in seen) == 0
     assert sum("SELECT DISTINCT message.message_id" in s for s in seen) == 1
     assert sum("FROM ticket \nWHERE ticket.id = " in s for s in seen) == 0
+    # The four mails and their four confirmations' copies are message rows held with their ids:
+    # written with one statement each set of columns, not one per mail.
+    assert sum(s.startswith("INSERT INTO message ") for s in seen) == 2
     if db.kind == "sqlite":
         assert sum(s.startswith("INSERT INTO budget") and "ON CONFLICT" in s for s in seen) == 0
 

@@ -4,10 +4,12 @@ Every change a ticket undergoes is also written to its append-only event log (`t
 which is what SLA clocks are computed from; nothing here updates a status without an event.
 
 It also owns the write-behind buffer of a batch (`WriteBehind`): rows held on the connection
-and written with one statement per table when the batch ends (outbox rows, the outbound copies
-of queued mail, event log rows, participants), or earlier where a reader of them needs them:
-`flush_behind` before reading a ticket's messages or outbox rows, `flush_events` before
-reading its event log, and `holds_participant` beside a read of its participants. A savepoint
+and written with one statement per table when the batch ends (messages with their ids taken
+ahead, outbox rows, the outbound copies of queued mail, event log rows, participants), or
+earlier where a reader of them needs them: held messages before any statement that touches
+the message table or one that refers to it (a read barrier on the connection), `flush_behind`
+before reading a ticket's outbox rows, `flush_events` before reading its event log, and
+`holds_participant` beside a read of its participants. A savepoint
 that is rolled back takes back what was held inside it too, as it does the rows it wrote.
 """
 
@@ -24,6 +26,8 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, event, func, insert, select, update
+from sqlalchemy.sql.elements import ClauseElement, TextClause
+from sqlalchemy.sql.util import find_tables
 
 from gateway.clock import utcnow
 from gateway.db.ignore import dialect_insert, insert_ignore
@@ -52,6 +56,9 @@ INSERT_EVENT = insert(EVENT)
 NUMBER_TICKET = update(TICKET).where(TICKET.c.id == bindparam("tid")).values(number=bindparam("number"))
 TOUCH_TICKET = update(TICKET).where(TICKET.c.id == bindparam("tid")).values(updated_at=bindparam("now"))
 LAST_TICKET_ID = select(func.coalesce(func.max(TICKET.c.id), 0))
+LAST_MESSAGE_ID = select(func.coalesce(func.max(MESSAGE.c.id), 0))
+_TAKE_MESSAGE_IDS = (select(func.nextval(func.pg_get_serial_sequence("message", "id")))
+                     .select_from(func.generate_series(1, bindparam("n"))))
 FIND_CUSTOMER = select(CUSTOMER).where(CUSTOMER.c.email == bindparam("email"))
 FIND_CUSTOMERS = select(CUSTOMER).where(CUSTOMER.c.email.in_(bindparam("emails", expanding=True)))
 FIND_ATTACHMENT = select(ATTACHMENT.c.id).where(ATTACHMENT.c.sha256 == bindparam("sha"))
@@ -115,6 +122,16 @@ class WriteBehind:
     # New participants by (ticket, address): the first one made stands, as ON CONFLICT DO NOTHING
     # would have it.
     participants: dict[tuple[int, str], dict[str, Any]] = field(default_factory=dict)
+    # Messages of this batch's mail, held with their ids (`add_message`), and how the next ids
+    # are had: on SQLite counted on from max(id) (the batch holds the one write lock), on
+    # PostgreSQL taken from the table's sequence `block` at a time. The copies of queued mail
+    # take theirs the same way, so that a ticket's messages keep by id the order they were made.
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    message_ids: list[int] = field(default_factory=list)
+    next_message_id: int | None = None
+    block: int = 64
+    # Set while the buffer writes its own rows: those statements pass the read barrier.
+    writing: bool = False
     # The buffer as it was when each open savepoint began, innermost last.
     marks: list[WriteBehind] = field(default_factory=list)
 
@@ -129,9 +146,11 @@ class WriteBehind:
 
 
 @contextmanager
-def writing_behind(conn: Connection) -> Iterator[WriteBehind]:
-    """Hold outbox rows, outbound copies, events and participants on `conn` until `flush_behind`."""
-    buffer = WriteBehind()
+def writing_behind(conn: Connection, size: int = 64) -> Iterator[WriteBehind]:
+    """Hold messages, outbox rows, outbound copies, events and participants on `conn` until `flush_behind`.
+
+    `size`: about how many mails the batch holds (how many message ids to take at a time)."""
+    buffer = WriteBehind(block=max(2 * size, 8))
     conn.info[_BEHIND] = buffer
     for name, listener in _SAVEPOINT_LISTENERS:
         event.listen(conn, name, listener)
@@ -163,8 +182,37 @@ def _savepoint_released(conn: Connection, name: str, context: Any) -> None:
         buffer.marks.pop()
 
 
+# The read barrier: a statement that may read a held message (or write a row that refers to
+# one) has the held messages written first, so that nothing in the batch can tell they were
+# held. Which tables a statement touches is worked out once per statement object.
+_ON_MESSAGES = frozenset({MESSAGE.name, *(table.name for table in MESSAGE.metadata.tables.values()
+                                          if any(fk.column.table is MESSAGE for fk in table.foreign_keys))})
+_TOUCHES: dict[int, tuple[Any, bool]] = {}
+
+
+def _touches_messages(statement: Any) -> bool:
+    if not isinstance(statement, ClauseElement) or isinstance(statement, TextClause):
+        return True  # SQL as text: it may read anything
+    known = _TOUCHES.get(id(statement))
+    if known is not None and known[0] is statement:
+        return known[1]
+    tables = find_tables(statement, check_columns=True, include_aliases=True, include_joins=True,
+                         include_selects=True, include_crud=True)
+    touches = any(getattr(table, "name", None) in _ON_MESSAGES for table in tables)
+    if len(_TOUCHES) > 2000:  # statements built per call: keep the cache from growing without end
+        _TOUCHES.clear()
+    _TOUCHES[id(statement)] = (statement, touches)
+    return touches
+
+
+def _barrier(conn: Connection, statement: Any, multiparams: Any, params: Any, options: Any) -> None:
+    buffer = behind(conn)
+    if buffer is not None and buffer.messages and not buffer.writing and _touches_messages(statement):
+        _write_messages(conn, buffer)
+
+
 _SAVEPOINT_LISTENERS = (("savepoint", _savepoint_begun), ("rollback_savepoint", _savepoint_rolled_back),
-                        ("release_savepoint", _savepoint_released))
+                        ("release_savepoint", _savepoint_released), ("before_execute", _barrier))
 
 
 def behind(conn: Connection) -> WriteBehind | None:
@@ -185,7 +233,7 @@ def queue_mail(conn: Connection, row: dict[str, Any], copy: dict[str, Any] | Non
     if row["ticket_id"] is not None:
         buffer.tickets.add(row["ticket_id"])
     if copy is not None:
-        buffer.copies.append(copy)
+        buffer.copies.append({**copy, "id": _message_id(conn, buffer)})
 
 
 def flush_buckets(conn: Connection) -> None:
@@ -208,11 +256,45 @@ def flush_behind(conn: Connection, ticket_ids: Sequence[int] | None = None) -> N
         flush_buckets(conn)
         _write_events(conn, buffer)
         _write_participants(conn, buffer)
+    _write_messages(conn, buffer)
     if buffer.outbox:
         conn.execute(INSERT_OUTBOX, buffer.outbox)
     if buffer.copies:
         conn.execute(INSERT_COPY, buffer.copies)
     buffer.outbox, buffer.copies, buffer.tickets = [], [], set()
+
+
+def _write_messages(conn: Connection, buffer: WriteBehind) -> None:
+    """The held messages, one executemany per set of columns given (their ids are their own)."""
+    if not buffer.messages:
+        return
+    alike: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in buffer.messages:
+        alike.setdefault(tuple(row), []).append(row)
+    buffer.messages = []
+    buffer.writing = True
+    try:
+        for rows in alike.values():
+            conn.execute(INSERT_COPY, rows)
+    finally:
+        buffer.writing = False
+
+
+def _message_id(conn: Connection, buffer: WriteBehind) -> int:
+    """The id of the batch's next message row (see `WriteBehind.messages`)."""
+    if conn.dialect.name == "postgresql":
+        if not buffer.message_ids:
+            buffer.writing = True
+            try:
+                taken = conn.execute(_TAKE_MESSAGE_IDS, {"n": buffer.block}).scalars().all()
+            finally:
+                buffer.writing = False
+            buffer.message_ids = sorted(taken, reverse=True)
+        return buffer.message_ids.pop()
+    if buffer.next_message_id is None:
+        buffer.next_message_id = int(conn.execute(LAST_MESSAGE_ID).scalar_one()) + 1
+    taken_id, buffer.next_message_id = buffer.next_message_id, buffer.next_message_id + 1
+    return taken_id
 
 
 def flush_events(conn: Connection, ticket_ids: Sequence[int]) -> None:
@@ -382,9 +464,12 @@ def add_message(conn: Connection, ticket_id: int, values: dict[str, Any], *, tou
     row = {"direction": "in", "kind": "customer", "author": "", "message_id": "", "subject": "", "text": "",
            "body": "", "body_hash": "", "thread_by": "", "visibility": "public", "html": "", "trace": "{}",
            "mailbox": "", "created_at": utcnow(), **values, "ticket_id": ticket_id}
-    message_id = conn.execute(INSERT_MESSAGE, row).scalar_one()
     buffer = behind(conn)
-    if buffer is not None:
+    if buffer is None:
+        message_id = conn.execute(INSERT_MESSAGE, row).scalar_one()
+    else:
+        message_id = _message_id(conn, buffer)
+        buffer.messages.append({**row, "id": message_id})
         buffer.histories.pop(ticket_id, None)  # the ticket's history is no longer what was kept
     if touch:
         conn.execute(TOUCH_TICKET, {"tid": ticket_id, "now": row["created_at"]})
