@@ -400,3 +400,36 @@ def test_the_fast_reading_of_one_plain_address_agrees_with_the_stdlib() -> None:
             assert [pair] == getaddresses([value]), value
     assert answered > 1000, "the fast reading answers for the common forms"
     assert simple_pair("Anna Svensson <anna@kund.example>") == ("Anna Svensson", "anna@kund.example")
+
+
+def test_an_encoded_word_with_a_comma_inside_stays_one_name() -> None:
+    # Outlook Express writes the comma of "Bürling, Andreas" unencoded inside the encoded-word;
+    # split at it, the name would be "=20Andreas?=" and the second address of To lost its name.
+    report = _read("sender_encoded_word_comma_inside.eml")
+    assert report["sender"] == {"address": "A.Buerling@Kunde.example", "name": "Bürling, Andreas", "from": "From"}
+    mail = parse((FIXTURES / "sender_encoded_word_comma_inside.eml").read_bytes())
+    assert mail.to == ["support@telenta.example", "eva@kunde.example"]
+
+
+@pytest.mark.parametrize(("header", "label", "written"), [
+    # The label is the body's and right: a detector would read these few bytes as Big5 or cp1250.
+    ("Łukasz Żółć", "iso-8859-2", "iso-8859-2"),
+    ("Åsa Öberg", "iso-8859-1", "iso-8859-1"),
+    ("Иван Петров", "koi8-r", "koi8-r"),
+])
+def test_raw_header_bytes_keep_the_body_charset_where_it_reads_as_letters(header: str, label: str,
+                                                                          written: str) -> None:
+    raw = (f"From: {header} <kund@kund.example>\nSubject: {header}\n"
+           f"Content-Type: text/plain; charset={label}\n\nhej\n").encode(written)
+    mail = parse(raw)
+    assert (mail.from_name, mail.subject) == (header, header)
+
+
+def test_raw_header_bytes_that_read_as_symbols_in_the_body_charset_are_detected() -> None:
+    # GB2312 headers over an ASCII text part labelled ISO-8859-1: read as Latin-1 they are
+    # "×ª·¢£ºÕûÌå…"; all of the headers' bytes together are GB18030.
+    report = _read("headers_raw_gb2312_latin1_body.eml")
+    assert report["sender"] == {"address": "wu.lancheng@kund.example", "name": "武兰成", "from": "From"}
+    assert report["subject"] == "转发：整体提升企业服务水平"
+    # One header alone, with that label as its hint: the same reading.
+    assert decode("转发：整体提升企业服务水平".encode("gb2312"), None, hint="iso-8859-1") == "转发：整体提升企业服务水平"

@@ -33,6 +33,12 @@ SENDER_HEADERS = ("From", "Sender", "Reply-To", "Return-Path")
 # `<power quadrant system@example.com>`: spaces in an address in angle brackets, unquoted. The
 # brackets say where the address is, so the spaces are its local part's, as a quoted local part.
 _SPACED_ANGLE = re.compile(r'<([^<>"@,;:\\()\[\]]{1,64})@([^<>\s@,;"]{1,255})>')
+# An encoded-word whose encoded text holds a comma or another special, unquoted:
+# `=?iso-8859-1?Q?B=FCrling,=20Andreas?= <a@b.c>`. Mailers write it so (RFC 2047 forbids it in a
+# phrase), and a list parser would split the name at the comma and lose its first half; quoted,
+# the word stays one name, decoded with the rest once the list is split.
+_ENCODED_WORD = re.compile(r'(?<!")=\?[^?\s"]{1,75}\?[QqBb]\?[^?\s"]{0,900}\?=')
+_SPECIALS = frozenset(',;:<>@()[]\\')
 # One address as most mail writes it: `Name <a@b.c>`, `"Name" <a@b.c>` or `a@b.c`, with plain
 # characters only. The stdlib's parser reads these the same (tests/test_parse_mail.py compares
 # the two), at a tenth of its cost a header; anything else goes to it.
@@ -96,6 +102,8 @@ def _split(value: str, dotless: bool = False) -> list[tuple[str, str]]:
     else:
         if "<" in flat:
             flat = _SPACED_ANGLE.sub(_quote_spaced, flat)
+        if "=?" in flat:
+            flat = _ENCODED_WORD.sub(_quote_special, flat)
         try:
             pairs = [(name, _decoded_local(addr)) for name, addr in getaddresses([flat])]
         except Exception:  # the stdlib's parser has raised on hostile input before
@@ -116,6 +124,11 @@ def simple_pair(flat: str) -> tuple[str, str] | None:
         return "", match["bare"]
     name = match["quoted"] if match["quoted"] is not None else " ".join(match["name"].split())
     return name, match["angle"]
+
+
+def _quote_special(match: re.Match[str]) -> str:
+    word = match.group(0)
+    return f'"{word}"' if _SPECIALS.intersection(word) else word
 
 
 def _quote_spaced(match: re.Match[str]) -> str:

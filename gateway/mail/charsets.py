@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import logging
+import unicodedata
 
 from gateway.mail import cp50220
 
@@ -77,13 +78,49 @@ def decode(data: bytes, declared: str | None = None, *, hint: str | None = None)
         return data.decode(name)  # wide encodings' NUL bytes are valid UTF-8 too
     if name != "utf-7" and _fits(data, "utf-8"):
         return data.decode("utf-8")
-    for candidate in (name, codec(hint)):
-        if candidate and _fits(data, candidate):
-            return data.decode(candidate)
+    if name and _fits(data, name):
+        return data.decode(name)
+    hinted = codec(hint)
+    if hinted and _fits(data, hinted):
+        return _hinted(data, hinted)
     detected = detect(data)
     if detected:
         return data.decode(detected, "replace")
     return data.decode("cp1252", "replace") if _fits(data, "cp1252") else data.decode("latin-1")
+
+
+def _hinted(data: bytes, hint: str) -> str:
+    """`data` in another part's charset, unless that reads as symbols where detection reads letters.
+
+    A single-byte label (Latin-1, the most common) fits any bytes: GB2312 headers of a mail whose
+    text part says ISO-8859-1 decode to "×ª·¢£º". Letters are what names and subjects are made
+    of, so where the hint gives many symbols, detection's reading is taken if it gives fewer."""
+    text = data.decode(hint)
+    if not _garbled(text):
+        return text
+    detected = detect(data)
+    if detected is None or codec(detected) == hint:
+        return text
+    other = data.decode(detected, "replace")
+    wide, symbols = _symbols(other)
+    return other if symbols / max(wide, 1) < symbol_share(text) else text
+
+
+def _symbols(text: str) -> tuple[int, int]:
+    """(non-ASCII characters, those of them that are neither letters nor marks)."""
+    wide = [ch for ch in text if ord(ch) > 127]
+    return len(wide), sum(1 for ch in wide if unicodedata.category(ch)[0] not in "LM")
+
+
+def symbol_share(text: str, *, at_least: int = 0) -> float:
+    """The share of `text`'s non-ASCII characters that are symbols; 0 with fewer than `at_least`
+    symbols. A quarter or more reads as garbage: Latin, Greek, Cyrillic or CJK text is letters."""
+    wide, symbols = _symbols(text)
+    return symbols / wide if wide and symbols >= at_least and symbols >= wide / 4 else 0.0
+
+
+def _garbled(text: str) -> bool:
+    return symbol_share(text, at_least=3) > 0
 
 
 def _fits(data: bytes, name: str) -> bool:

@@ -109,19 +109,33 @@ def _address_keys(message: Message, name: str, hint: str | None) -> list[str]:
     return [found.key for found in addresses(raw_values(message, name), hint=hint)]
 
 
-def _header_hint(message: Message) -> str | None:
-    """The charset of the raw 8-bit bytes in all headers together: more text, a better guess."""
-    from gateway.mail.charsets import detect
+def _header_hint(message: Message, body: str | None) -> str | None:
+    """The charset of the raw 8-bit bytes in the headers: the body's (`body`), where the headers
+    read as letters in it, else what all of those bytes together are detected as (more text, a
+    better guess than one header's)."""
+    from gateway.mail.charsets import codec, detect, symbol_share
 
     try:
         values = [str(v) for _, v in message.raw_items()]
     except Exception:  # an oddly built message object
-        return None
+        return body
     eight_bit = [v.encode("utf-8", "surrogateescape") for v in values if any("\udc80" <= c <= "\udcff" for c in v)]
     joined = b"\n".join(eight_bit)
     if not eight_bit or _valid_utf8(joined):
-        return None
-    return detect(joined)
+        return body
+    named = codec(body)
+    if named:
+        try:
+            as_body = joined.decode(named)
+        except (UnicodeDecodeError, LookupError):
+            as_body = None
+        if as_body is not None and not symbol_share(as_body, at_least=3):
+            return body
+    detected = detect(joined)
+    if named and as_body is not None and detected and symbol_share(joined.decode(detected, "replace")) >= \
+            symbol_share(as_body):
+        return body  # the detector reads no better: the body's charset stands
+    return detected or body
 
 
 def _valid_utf8(data: bytes) -> bool:
@@ -133,9 +147,9 @@ def _valid_utf8(data: bytes) -> bool:
 
 
 def _parsed(message: Message, raw: bytes, parts: Parts, defects: list[str], envelope: str | None) -> ParsedMail:
-    # Clients write raw header bytes in the charset of their body; without one, all of the
-    # headers' 8-bit bytes together are detected.
-    hint = parts.charsets[0] if parts.charsets else _header_hint(message)
+    # Clients write raw header bytes in the charset of their body; without one, or where the
+    # headers read as symbols in it, all of the headers' 8-bit bytes together are detected.
+    hint = _header_hint(message, parts.charsets[0] if parts.charsets else None)
     sender = find_sender(message, envelope, hint=hint)
     subjects = raw_values(message, "Subject")
     return ParsedMail(
