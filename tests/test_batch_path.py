@@ -25,7 +25,7 @@ from sqlalchemy import Engine, event, func, select, text
 from gateway.config import Config, load_config
 from gateway.daemon import build_pipeline
 from gateway.db.engine import make_engine, upgrade
-from gateway.db.tables import EVENT, MESSAGE, TICKET
+from gateway.db.tables import CUSTOMER, EVENT, MESSAGE, TICKET
 from gateway.followup import is_participant
 from gateway.intake.writer import enqueue_inbound
 from gateway.links.reply import reply_address
@@ -273,7 +273,7 @@ def test_a_held_message_is_written_before_any_statement_that_could_see_it(db: Da
             ref = store.create_ticket(conn, first_number=1, customer_id=dora.id, subject="Larmet", actor=dora.email,
                                       mailbox="support@telenta.example", values={}, why="a test")
             first = store.add_message(conn, ref.id, {"text": "Det tjuter."}, touch=False)
-            second = store.add_message(conn, ref.id, {"text": "Fortfarande."})  # touches the ticket: no read
+            second = store.add_message(conn, ref.id, {"text": "Fortfarande."}, touch=False)
             assert [row["id"] for row in buffer.messages] == [first, second] and second > first
             assert conn.execute(text("SELECT count(*) FROM ticket")).scalar() == 1 and not buffer.messages
             third = store.add_message(conn, ref.id, {"text": "Nu slutade det."})
@@ -287,6 +287,33 @@ def test_a_held_message_is_written_before_any_statement_that_could_see_it(db: Da
             assert conn.execute(messages).scalar() == 4
             assert [row.id for row in conn.execute(select(MESSAGE.c.id).order_by(MESSAGE.c.id))] == [
                 first, second, third, fourth]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("fresh_db", ["sqlite"], indirect=True)
+def test_held_customers_and_tickets_are_what_the_store_reads_back(fresh_db: Database) -> None:
+    # What the batch hands on (to the announce stage, to the next mail of the same customer)
+    # before the rows are written must be what reading them back gives: defaults, NUL removed,
+    # lengths cut, times as stored.
+    engine = make_engine(fresh_db.url)
+    upgrade(engine)
+    try:
+        with engine.begin() as conn, store.writing_behind(conn) as buffer:
+            store.read_customers(conn, ["dora@kund.example"])
+            dora = store.customer(conn, "dora@kund.example", "Dora\x00 Kund" + "x" * 300, "Kund AB")
+            ref = store.create_ticket(conn, first_number=5000, customer_id=dora.id, subject="Larm\x00et",
+                                      actor=dora.email, mailbox="support@telenta.example",
+                                      values={"department": "kundtjanst", "tags": "a" * 1200}, why="a test")
+            assert buffer.new_customers and buffer.new_tickets, "held, not written"
+            assert store.customer(conn, "dora@kund.example", "Dora", None) is dora
+            held_customer, held_ticket = dict(vars(dora)), dict(vars(ref.row))
+            store.flush_behind(conn)
+            stored_customer = conn.execute(select(CUSTOMER).where(CUSTOMER.c.id == dora.id)).one()._asdict()
+            stored_ticket = store.load(conn, ref.id)._asdict()
+        assert held_customer == stored_customer
+        assert held_ticket == stored_ticket
+        assert (ref.number, stored_ticket["number"]) == (5000 + ref.id - 1,) * 2
     finally:
         engine.dispose()
 
@@ -349,6 +376,9 @@ def test_new_tickets_of_a_batch_are_not_looked_up_one_by_one(db: Database, tmp_p
     assert sum(s.startswith("INSERT INTO message ") for s in seen) == 2
     if db.kind == "sqlite":
         assert sum(s.startswith("INSERT INTO budget") and "ON CONFLICT" in s for s in seen) == 0
+        # Under the batch's write lock the new customers and tickets are held with their ids too.
+        assert sum(s.startswith("INSERT INTO customer ") for s in seen) == 1
+        assert sum(s.startswith("INSERT INTO ticket ") for s in seen) == 1
 
 
 @pytest.mark.parametrize("fresh_db", ["postgresql"], indirect=True)

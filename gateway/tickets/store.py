@@ -23,14 +23,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Row, bindparam, event, func, insert, select, update
+from sqlalchemy import Connection, Row, Table, bindparam, event, func, insert, select, update
 from sqlalchemy.sql.elements import ClauseElement, TextClause
 from sqlalchemy.sql.util import find_tables
 
 from gateway.clock import utcnow
 from gateway.db.ignore import dialect_insert, insert_ignore
+from gateway.db.normalise import as_stored
 from gateway.db.rows import TicketRow
 from gateway.db.tables import (
     ATTACHMENT,
@@ -49,14 +50,15 @@ from gateway.tickets.lifecycle import Status, check_transition
 # Statements built once: building them per message (values as literals) cost more than the
 # database round trips themselves.
 INSERT_TICKET = insert(TICKET).returning(TICKET.c.id)
-# The whole new row back, where the insert is the ticket's last write before it is announced.
-INSERT_TICKET_ROW = insert(TICKET).returning(*TICKET.c)
 INSERT_MESSAGE = insert(MESSAGE).returning(MESSAGE.c.id)
 INSERT_EVENT = insert(EVENT)
 NUMBER_TICKET = update(TICKET).where(TICKET.c.id == bindparam("tid")).values(number=bindparam("number"))
 TOUCH_TICKET = update(TICKET).where(TICKET.c.id == bindparam("tid")).values(updated_at=bindparam("now"))
 LAST_TICKET_ID = select(func.coalesce(func.max(TICKET.c.id), 0))
 LAST_MESSAGE_ID = select(func.coalesce(func.max(MESSAGE.c.id), 0))
+LAST_CUSTOMER_ID = select(func.coalesce(func.max(CUSTOMER.c.id), 0))
+INSERT_CUSTOMER = insert(CUSTOMER)
+INSERT_TICKET_HELD = insert(TICKET)
 _TAKE_MESSAGE_IDS = (select(func.nextval(func.pg_get_serial_sequence("message", "id")))
                      .select_from(func.generate_series(1, bindparam("n"))))
 FIND_CUSTOMER = select(CUSTOMER).where(CUSTOMER.c.email == bindparam("email"))
@@ -127,6 +129,11 @@ class WriteBehind:
     # PostgreSQL taken from the table's sequence `block` at a time. The copies of queued mail
     # take theirs the same way, so that a ticket's messages keep by id the order they were made.
     messages: list[dict[str, Any]] = field(default_factory=list)
+    # On SQLite new customers and tickets are held too, whole rows with their ids (max(id) on),
+    # written before the messages that refer to them.
+    new_customers: list[dict[str, Any]] = field(default_factory=list)
+    new_tickets: list[dict[str, Any]] = field(default_factory=list)
+    next_customer_id: int | None = None
     message_ids: list[int] = field(default_factory=list)
     next_message_id: int | None = None
     block: int = 64
@@ -182,33 +189,60 @@ def _savepoint_released(conn: Connection, name: str, context: Any) -> None:
         buffer.marks.pop()
 
 
-# The read barrier: a statement that may read a held message (or write a row that refers to
-# one) has the held messages written first, so that nothing in the batch can tell they were
-# held. Which tables a statement touches is worked out once per statement object.
-_ON_MESSAGES = frozenset({MESSAGE.name, *(table.name for table in MESSAGE.metadata.tables.values()
-                                          if any(fk.column.table is MESSAGE for fk in table.foreign_keys))})
-_TOUCHES: dict[int, tuple[Any, bool]] = {}
+# The read barrier: a statement that may read a held row (or write a row that refers to one)
+# has the held rows written first, so that nothing in the batch can tell they were held.
+# Which tables a statement touches is worked out once per statement object.
+def _referring(table: Table) -> frozenset[str]:
+    """`table` and every table whose rows refer to its rows, directly or through another."""
+    found = {table.name}
+    grown = True
+    while grown:
+        more = {other.name for other in table.metadata.tables.values()
+                if any(fk.column.table.name in found for fk in other.foreign_keys)} - found
+        found |= more
+        grown = bool(more)
+    return frozenset(found)
 
 
-def _touches_messages(statement: Any) -> bool:
+_ON_MESSAGES, _ON_TICKETS, _ON_CUSTOMERS = _referring(MESSAGE), _referring(TICKET), _referring(CUSTOMER)
+_EVERYTHING = frozenset({"*"})
+_TOUCHES: dict[int, tuple[Any, frozenset[str]]] = {}
+
+
+def _touched(statement: Any) -> frozenset[str]:
+    """The names of the tables `statement` reads or writes ("*" for SQL as text: any)."""
     if not isinstance(statement, ClauseElement) or isinstance(statement, TextClause):
-        return True  # SQL as text: it may read anything
+        return _EVERYTHING
     known = _TOUCHES.get(id(statement))
     if known is not None and known[0] is statement:
         return known[1]
     tables = find_tables(statement, check_columns=True, include_aliases=True, include_joins=True,
                          include_selects=True, include_crud=True)
-    touches = any(getattr(table, "name", None) in _ON_MESSAGES for table in tables)
+    names = frozenset(str(getattr(table, "name", "*")) for table in tables)
     if len(_TOUCHES) > 2000:  # statements built per call: keep the cache from growing without end
         _TOUCHES.clear()
-    _TOUCHES[id(statement)] = (statement, touches)
-    return touches
+    _TOUCHES[id(statement)] = (statement, names)
+    return names
+
+
+def _held_reach(buffer: WriteBehind) -> frozenset[str]:
+    """The tables a statement must not touch while the held rows are not written."""
+    if buffer.new_customers:
+        return _ON_CUSTOMERS
+    if buffer.new_tickets:
+        return _ON_TICKETS
+    return _ON_MESSAGES if buffer.messages else frozenset()
 
 
 def _barrier(conn: Connection, statement: Any, multiparams: Any, params: Any, options: Any) -> None:
     buffer = behind(conn)
-    if buffer is not None and buffer.messages and not buffer.writing and _touches_messages(statement):
-        _write_messages(conn, buffer)
+    if buffer is None or buffer.writing:
+        return
+    reach = _held_reach(buffer)
+    if reach:
+        touched = _touched(statement)
+        if touched is _EVERYTHING or not reach.isdisjoint(touched):
+            _write_messages(conn, buffer)
 
 
 _SAVEPOINT_LISTENERS = (("savepoint", _savepoint_begun), ("rollback_savepoint", _savepoint_rolled_back),
@@ -265,17 +299,30 @@ def flush_behind(conn: Connection, ticket_ids: Sequence[int] | None = None) -> N
 
 
 def _write_messages(conn: Connection, buffer: WriteBehind) -> None:
-    """The held messages, one executemany per set of columns given (their ids are their own)."""
-    if not buffer.messages:
+    """The held rows: new customers, then new tickets, then messages, one executemany per table
+    and set of columns given (their ids are their own)."""
+    if not (buffer.messages or buffer.new_tickets or buffer.new_customers):
         return
     alike: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in buffer.messages:
         alike.setdefault(tuple(row), []).append(row)
-    buffer.messages = []
+    held = [(INSERT_CUSTOMER, buffer.new_customers), (INSERT_TICKET_HELD, buffer.new_tickets),
+            *((INSERT_COPY, rows) for rows in alike.values())]
+    buffer.messages, buffer.new_tickets, buffer.new_customers = [], [], []
     buffer.writing = True
     try:
-        for rows in alike.values():
-            conn.execute(INSERT_COPY, rows)
+        for statement, rows in held:
+            if rows:
+                conn.execute(statement, rows)
+    finally:
+        buffer.writing = False
+
+
+def _last_id(conn: Connection, buffer: WriteBehind, query: Any) -> int:
+    """The highest id of a table, past the read barrier: held rows' ids are above it anyway."""
+    buffer.writing = True
+    try:
+        return int(conn.execute(query).scalar_one())
     finally:
         buffer.writing = False
 
@@ -292,7 +339,7 @@ def _message_id(conn: Connection, buffer: WriteBehind) -> int:
             buffer.message_ids = sorted(taken, reverse=True)
         return buffer.message_ids.pop()
     if buffer.next_message_id is None:
-        buffer.next_message_id = int(conn.execute(LAST_MESSAGE_ID).scalar_one()) + 1
+        buffer.next_message_id = _last_id(conn, buffer, LAST_MESSAGE_ID) + 1
     taken_id, buffer.next_message_id = buffer.next_message_id, buffer.next_message_id + 1
     return taken_id
 
@@ -361,13 +408,48 @@ def customer(conn: Connection, email: str, name: str, organisation: str | None) 
     known = buffer.customers.get(email) if buffer is not None else None
     if known is not None:
         return known
-    made = conn.execute(_new_customer(conn.dialect.name), {
-        "email": email, "name": name, "organisation": organisation, "notifications_off": False,
-        "created_at": utcnow(),
-    }).first()
+    values: dict[str, Any] = {"email": email, "name": name, "organisation": organisation,
+                              "notifications_off": False, "created_at": utcnow()}
+    if buffer is not None and email in buffer.customers and conn.dialect.name == "sqlite":
+        # Read ahead and not there, under the batch's write lock: nobody else can add it now.
+        if buffer.next_customer_id is None:
+            buffer.next_customer_id = _last_id(conn, buffer, LAST_CUSTOMER_ID) + 1
+        values["id"], buffer.next_customer_id = buffer.next_customer_id, buffer.next_customer_id + 1
+        held = _held_row(CUSTOMER, values, conn)
+        buffer.new_customers.append(held)
+        made_here: Row[Any] = cast(Row[Any], HeldRow(held))
+        buffer.customers[email] = made_here
+        return made_here
+    made = conn.execute(_new_customer(conn.dialect.name), values).first()
     row: Row[Any] = made if made is not None else conn.execute(FIND_CUSTOMER, {"email": email}).one()
     if buffer is not None:
         buffer.customers[email] = row
+    return row
+
+
+class HeldRow:
+    """A row the batch holds, as reading it back would give it: its columns as attributes."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+    def __repr__(self) -> str:
+        return f"HeldRow({self.__dict__!r})"
+
+
+def _held_row(table: Table, values: dict[str, Any], conn: Connection) -> dict[str, Any]:
+    """Every column of a new row of `table`: the values given, else the column's default, as stored."""
+    row = {}
+    for column in table.columns:
+        if column.name in values:
+            value = values[column.name]
+        elif column.default is not None and getattr(column.default, "is_scalar", False):
+            value = column.default.arg  # type: ignore[attr-defined]
+        elif column.default is not None and getattr(column.default, "is_callable", False):
+            value = column.default.arg(None)  # type: ignore[attr-defined]
+        else:
+            value = None
+        row[column.name] = as_stored(column, value, conn.dialect)
     return row
 
 
@@ -435,11 +517,11 @@ def _insert_ticket(conn: Connection, row: dict[str, Any], first_number: int,
         return ticket_id
     # SQLite, set-based: the batch holds the one write lock, so it may count on from max(id).
     if buffer.next_ticket_id is None:
-        buffer.next_ticket_id = conn.execute(LAST_TICKET_ID).scalar_one() + 1
+        buffer.next_ticket_id = _last_id(conn, buffer, LAST_TICKET_ID) + 1
     ticket_id, buffer.next_ticket_id = buffer.next_ticket_id, buffer.next_ticket_id + 1
-    created: TicketRow = conn.execute(INSERT_TICKET_ROW, {**row, "id": ticket_id,
-                                                          "number": first_number + ticket_id - 1}).one()
-    return created
+    held = _held_row(TICKET, {**row, "id": ticket_id, "number": first_number + ticket_id - 1}, conn)
+    buffer.new_tickets.append(held)
+    return cast(TicketRow, HeldRow(held))
 
 
 # PostgreSQL's INSERT of a numbered ticket, one per set of columns given, built once each.
