@@ -18,21 +18,20 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, Select, bindparam, select, update
+from sqlalchemy import Connection, Select, bindparam, select, update
 
 from gateway.clock import utcnow
 from gateway.config import Bucket, Config
 from gateway.db.ignore import insert_ignore
 from gateway.db.tables import BUDGET, SUPPRESSION
-from gateway.tickets.store import behind, flush_buckets
+from gateway.tickets.store import SET_BUCKET as _SET_BUCKET
+from gateway.tickets.store import behind
 
 log = logging.getLogger("gateway.outbox")
 _READ_BUCKET = select(BUDGET).where(BUDGET.c.key == bindparam("key"))
 _LOCK_BUCKET = _READ_BUCKET.with_for_update()
-_SET_BUCKET = update(BUDGET).where(BUDGET.c.key == bindparam("k")).values(
-    tokens=bindparam("tokens"), updated_at=bindparam("now"), tripped_at=bindparam("tripped"))
 _READ_BUCKETS = select(BUDGET).where(BUDGET.c.key.in_(bindparam("keys", expanding=True))).order_by(BUDGET.c.key)
 _LOCK_BUCKETS = _READ_BUCKETS.with_for_update()
 _SUPPRESSIONS = select(SUPPRESSION.c.email, SUPPRESSION.c.reason).where(
@@ -63,7 +62,8 @@ def suppressed(conn: Connection, address: str) -> str | None:
 def read_ahead(conn: Connection, addresses: Sequence[str]) -> None:
     """A set-based batch reads its writers' suppressions and recipient buckets in two statements.
 
-    On PostgreSQL the buckets are locked as `_take` would lock them, in key order."""
+    On PostgreSQL the buckets are locked as `_take` would lock them, in key order: they are the
+    batch's own until it commits, so what its takes leave in them is written with the batch."""
     buffer = behind(conn)
     emails = sorted({address.lower() for address in addresses if address})
     if buffer is None or not emails:
@@ -87,19 +87,43 @@ def suppress(conn: Connection, config: Config, address: str, reason: str) -> Non
     conn.execute(update(SUPPRESSION).where(SUPPRESSION.c.email == address).values(until=until, reason=reason[:1000]))
 
 
-def _read_bucket(conn: Connection, key: str, query: Select[Any]) -> tuple[Row[Any] | None, bool]:
+class _Bucket(NamedTuple):
+    """A bucket as this batch left it, not yet written: what reading it back would give."""
+
+    key: str
+    tokens: float
+    updated_at: datetime
+    tripped_at: datetime | None
+
+
+def _read_bucket(conn: Connection, key: str, query: Select[Any]) -> tuple[Any, bool]:
     """The bucket, and whether it is known not to exist for the rest of this batch (see below)."""
     buffer = behind(conn)
     if buffer is None:
         return conn.execute(query, {"key": key}).first(), False
-    if key in buffer.new_buckets:
-        flush_buckets(conn)  # a second mail on a ticket of this batch: its bucket is written first
+    if key in buffer.new_buckets:  # made by this batch: its held values are the row
+        return _Bucket(**buffer.new_buckets[key]), False
     if key in buffer.buckets:
-        row = buffer.buckets.pop(key)  # read for the batch; taken now, so read again next time
+        row = buffer.buckets[key]  # read for the batch, or as an earlier take of it left it
         # Nobody else can make a bucket for a ticket of this batch, nor on SQLite any bucket at
         # all while the batch holds the one write lock: those are written with the batch.
         return row, row is None and (key.startswith("ticket:") or conn.dialect.name == "sqlite")
-    return conn.execute(query, {"key": key}).first(), False
+    row = conn.execute(query, {"key": key}).first()
+    buffer.buckets[key] = row
+    return row, False
+
+
+def _set(conn: Connection, key: str, tokens: float, now: datetime, tripped: datetime | None) -> None:
+    """A bucket's new state: written now, or held with the batch's other writes."""
+    buffer = behind(conn)
+    if buffer is None:
+        conn.execute(_SET_BUCKET, {"k": key, "tokens": tokens, "now": now, "tripped": tripped})
+        return
+    if key in buffer.new_buckets:
+        buffer.new_buckets[key] = {"key": key, "tokens": tokens, "updated_at": now, "tripped_at": tripped}
+        return
+    buffer.bucket_sets[key] = {"k": key, "tokens": tokens, "now": now, "tripped": tripped}
+    buffer.buckets[key] = _Bucket(key, tokens, now, tripped)
 
 
 def _take(conn: Connection, key: str, bucket: Bucket, *, defer: bool = False) -> Verdict:
@@ -108,27 +132,29 @@ def _take(conn: Connection, key: str, bucket: Bucket, *, defer: bool = False) ->
     row, fresh = _read_bucket(conn, key, query)
     if row is None:
         # A first mail to this recipient or ticket: a full bucket, less this mail.
-        values = {"key": key, "tokens": bucket.capacity - 1, "updated_at": now, "tripped_at": None}
+        values: dict[str, Any] = {"key": key, "tokens": bucket.capacity - 1, "updated_at": now, "tripped_at": None}
         buffer = behind(conn)
         if fresh and buffer is not None:
             buffer.new_buckets[key] = values
             return Verdict(True)
         if insert_ignore(conn, BUDGET, values):
+            if buffer is not None:  # made and locked by this batch: later takes start from it
+                buffer.buckets[key] = _Bucket(**values)
             return Verdict(True)
         row = conn.execute(query, {"key": key}).one()  # another daemon made it meanwhile
     hours = max((now - row.updated_at).total_seconds(), 0) / 3600
     tokens = min(bucket.capacity, row.tokens + hours * bucket.per_hour)
     if tokens >= 1:
-        conn.execute(_SET_BUCKET, {"k": key, "tokens": tokens - 1, "now": now, "tripped": None})
+        _set(conn, key, tokens - 1, now, None)
         return Verdict(True)
     report = row.tripped_at is None
     reason = f"budget {key} used up ({bucket.capacity:g} at once, {bucket.per_hour:g} per hour)"
     if defer and bucket.per_hour > 0:
         # On credit: due when the bucket would have refilled to one token for this mail.
         due = now + timedelta(hours=(1 - tokens) / bucket.per_hour)
-        conn.execute(_SET_BUCKET, {"k": key, "tokens": tokens - 1, "now": now, "tripped": row.tripped_at or now})
+        _set(conn, key, tokens - 1, now, row.tripped_at or now)
         return Verdict(True, reason, report, not_before=due)
-    conn.execute(_SET_BUCKET, {"k": key, "tokens": tokens, "now": now, "tripped": row.tripped_at or now})
+    _set(conn, key, tokens, now, row.tripped_at or now)
     return Verdict(False, reason, report)
 
 

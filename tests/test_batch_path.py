@@ -475,6 +475,14 @@ def test_known_customers_of_a_batch_are_read_once_for_all(db: Database, tmp_path
                    "GROUP BY c.email ORDER BY 1") == [(s, 2) for s in senders]
     assert sum(s.startswith("INSERT INTO customer") for s in seen) == 0
     assert sum("FROM customer" in s for s in seen) == 1
+    # Each confirmation took a token from its recipient's bucket, made by the first batch: what
+    # was taken is written with the batch, one statement for the four, and no bucket is read alone.
+    assert sum(s.startswith("UPDATE budget") for s in seen) == 1
+    assert sum("FROM budget" in s for s in seen) == 1
+    capacity = processor.pipeline.config.guard.per_recipient.capacity
+    assert [(key, round(tokens)) for key, tokens in db.rows("SELECT key, tokens FROM budget WHERE key LIKE 'rcpt:%' "
+                                                            "ORDER BY key")] == [
+        (f"rcpt:{s}", round(capacity - 2)) for s in senders]
 
 
 def test_new_customers_languages_are_detected_for_the_whole_batch(

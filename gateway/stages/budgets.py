@@ -2,8 +2,9 @@
 
 It decides nothing: in a set-based run it reads the suppressions and the per-recipient mail
 budgets of every writer in the batch in two statements (`gateway.guard.read_ahead`), so that
-the notify stage's checks of each confirmation need not read them one by one. A bucket is
-read ahead only once: the second mail to the same recipient in a batch reads it again.
+the notify stage's checks of each confirmation need not read them one by one. What a take
+leaves in a bucket is held with the batch's writes (`gateway.guard`), and the next take of
+the same bucket in the batch starts from it.
 """
 
 from __future__ import annotations

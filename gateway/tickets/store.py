@@ -67,6 +67,8 @@ FIND_ATTACHMENT = select(ATTACHMENT.c.id).where(ATTACHMENT.c.sha256 == bindparam
 INSERT_OUTBOX = insert(OUTBOX)
 INSERT_COPY = insert(MESSAGE)
 INSERT_BUCKET = insert(BUDGET)
+SET_BUCKET = update(BUDGET).where(BUDGET.c.key == bindparam("k")).values(
+    tokens=bindparam("tokens"), updated_at=bindparam("now"), tripped_at=bindparam("tripped"))
 LOAD_TICKET = select(TICKET).where(TICKET.c.id == bindparam("tid"))
 INSERT_FILE = insert(MESSAGE_ATTACHMENT)
 SET_FIELDS = update(TICKET).where(TICKET.c.id == bindparam("tid")).values(
@@ -102,9 +104,14 @@ class WriteBehind:
     next_ticket_id: int | None = None
     # What `gateway.guard` read for the whole batch at once: budget buckets by key (None: there
     # is none yet, as for a ticket this batch created) and suppressions by address (None: none).
-    buckets: dict[str, Row[Any] | None] = field(default_factory=dict)
+    # (Rows of `budget`, or `gateway.guard`'s held state of one after a take.)
+    buckets: dict[str, Any] = field(default_factory=dict)
     # New buckets of this batch's tickets, written with the rest.
     new_buckets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # What this batch took from buckets that exist, by key (the last value stands): the rows are
+    # the batch's own until it commits (locked on PostgreSQL; SQLite's one writer), so each take
+    # is written with the rest, and a second take in the batch starts from the first's.
+    bucket_sets: dict[str, dict[str, Any]] = field(default_factory=dict)
     suppressed: dict[str, str | None] = field(default_factory=dict)
     # Message-IDs of this batch of which no copy was stored when it began (`gateway.copies`);
     # the first item to ask about one takes it out, as that item may store the first copy.
@@ -271,11 +278,16 @@ def queue_mail(conn: Connection, row: dict[str, Any], copy: dict[str, Any] | Non
 
 
 def flush_buckets(conn: Connection) -> None:
-    """Write the new budget buckets held back (`gateway.guard`)."""
+    """Write the budget buckets held back, new ones and what was taken from old ones (`gateway.guard`)."""
     buffer = behind(conn)
-    if buffer is not None and buffer.new_buckets:
+    if buffer is None:
+        return
+    if buffer.new_buckets:
         conn.execute(INSERT_BUCKET, list(buffer.new_buckets.values()))
         buffer.new_buckets = {}
+    if buffer.bucket_sets:
+        conn.execute(SET_BUCKET, list(buffer.bucket_sets.values()))  # executemany, keys in order taken
+        buffer.bucket_sets = {}
 
 
 def flush_behind(conn: Connection, ticket_ids: Sequence[int] | None = None) -> None:
