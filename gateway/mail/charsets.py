@@ -90,37 +90,31 @@ def decode(data: bytes, declared: str | None = None, *, hint: str | None = None)
 
 
 def _hinted(data: bytes, hint: str) -> str:
-    """`data` in another part's charset, unless that reads as symbols where detection reads letters.
+    return data.decode(reading(data, hint), "replace")
+
+
+def reading(data: bytes, charset: str) -> str:
+    """The charset to read `data` in: `charset` (which it fits), unless that reads as symbols
+    where detection's reading has fewer.
 
     A single-byte label (Latin-1, the most common) fits any bytes: GB2312 headers of a mail whose
-    text part says ISO-8859-1 decode to "×ª·¢£º". Letters are what names and subjects are made
-    of, so where the hint gives many symbols, detection's reading is taken if it gives fewer."""
-    text = data.decode(hint)
-    if not _garbled(text):
-        return text
+    text part says ISO-8859-1 decode to "×ª·¢£º". Names and subjects are made of letters, so a
+    quarter or more symbols among the non-ASCII characters reads as garbage, in Latin, Greek,
+    Cyrillic and CJK text alike."""
+    wide, symbols = _symbols(data.decode(charset))
+    if symbols < 3 or symbols < wide / 4:
+        return charset
     detected = detect(data)
-    if detected is None or codec(detected) == hint:
-        return text
-    other = data.decode(detected, "replace")
-    wide, symbols = _symbols(other)
-    return other if symbols / max(wide, 1) < symbol_share(text) else text
+    if detected is None or codec(detected) == codec(charset):
+        return charset
+    other_wide, other_symbols = _symbols(data.decode(detected, "replace"))
+    return detected if other_symbols / max(other_wide, 1) < symbols / wide else charset
 
 
 def _symbols(text: str) -> tuple[int, int]:
     """(non-ASCII characters, those of them that are neither letters nor marks)."""
     wide = [ch for ch in text if ord(ch) > 127]
     return len(wide), sum(1 for ch in wide if unicodedata.category(ch)[0] not in "LM")
-
-
-def symbol_share(text: str, *, at_least: int = 0) -> float:
-    """The share of `text`'s non-ASCII characters that are symbols; 0 with fewer than `at_least`
-    symbols. A quarter or more reads as garbage: Latin, Greek, Cyrillic or CJK text is letters."""
-    wide, symbols = _symbols(text)
-    return symbols / wide if wide and symbols >= at_least and symbols >= wide / 4 else 0.0
-
-
-def _garbled(text: str) -> bool:
-    return symbol_share(text, at_least=3) > 0
 
 
 def _fits(data: bytes, name: str) -> bool:

@@ -113,7 +113,7 @@ def _header_hint(message: Message, body: str | None) -> str | None:
     """The charset of the raw 8-bit bytes in the headers: the body's (`body`), where the headers
     read as letters in it, else what all of those bytes together are detected as (more text, a
     better guess than one header's)."""
-    from gateway.mail.charsets import codec, detect, symbol_share
+    from gateway.mail.charsets import codec, detect, reading
 
     try:
         values = [str(v) for _, v in message.raw_items()]
@@ -126,16 +126,10 @@ def _header_hint(message: Message, body: str | None) -> str | None:
     named = codec(body)
     if named:
         try:
-            as_body = joined.decode(named)
+            return reading(joined, named)
         except (UnicodeDecodeError, LookupError):
-            as_body = None
-        if as_body is not None and not symbol_share(as_body, at_least=3):
-            return body
-    detected = detect(joined)
-    if named and as_body is not None and detected and symbol_share(joined.decode(detected, "replace")) >= \
-            symbol_share(as_body):
-        return body  # the detector reads no better: the body's charset stands
-    return detected or body
+            pass  # the body's charset cannot even read them
+    return detect(joined) or body
 
 
 def _valid_utf8(data: bytes) -> bool:

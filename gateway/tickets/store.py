@@ -5,9 +5,10 @@ which is what SLA clocks are computed from; nothing here updates a status withou
 
 It also owns the write-behind buffer of a batch (`WriteBehind`): rows held on the connection
 and written with one statement per table when the batch ends (messages with their ids taken
-ahead, outbox rows, the outbound copies of queued mail, event log rows, participants), or
-earlier where a reader of them needs them: held messages before any statement that touches
-the message table or one that refers to it (a read barrier on the connection), `flush_behind`
+ahead, on SQLite new customers and tickets too, outbox rows, the outbound copies of queued
+mail, event log rows, participants, budget takes), or earlier where a reader of them needs
+them: the held customers, tickets and messages before any statement that touches their tables
+or one that refers to them (a read barrier on the connection), `flush_behind`
 before reading a ticket's outbox rows, `flush_events` before reading its event log, and
 `holds_participant` beside a read of its participants. A savepoint
 that is rolled back takes back what was held inside it too, as it does the rows it wrote.
@@ -161,7 +162,7 @@ class WriteBehind:
 
 @contextmanager
 def writing_behind(conn: Connection, size: int = 64) -> Iterator[WriteBehind]:
-    """Hold messages, outbox rows, outbound copies, events and participants on `conn` until `flush_behind`.
+    """Hold the batch's new rows on `conn` (see `WriteBehind`) until `flush_behind`.
 
     `size`: about how many mails the batch holds (how many message ids to take at a time)."""
     buffer = WriteBehind(block=max(2 * size, 8))
@@ -249,7 +250,7 @@ def _barrier(conn: Connection, statement: Any, multiparams: Any, params: Any, op
     if reach:
         touched = _touched(statement)
         if touched is _EVERYTHING or not reach.isdisjoint(touched):
-            _write_messages(conn, buffer)
+            _write_held(conn, buffer)
 
 
 _SAVEPOINT_LISTENERS = (("savepoint", _savepoint_begun), ("rollback_savepoint", _savepoint_rolled_back),
@@ -302,7 +303,7 @@ def flush_behind(conn: Connection, ticket_ids: Sequence[int] | None = None) -> N
         flush_buckets(conn)
         _write_events(conn, buffer)
         _write_participants(conn, buffer)
-    _write_messages(conn, buffer)
+    _write_held(conn, buffer)
     if buffer.outbox:
         conn.execute(INSERT_OUTBOX, buffer.outbox)
     if buffer.copies:
@@ -310,7 +311,7 @@ def flush_behind(conn: Connection, ticket_ids: Sequence[int] | None = None) -> N
     buffer.outbox, buffer.copies, buffer.tickets = [], [], set()
 
 
-def _write_messages(conn: Connection, buffer: WriteBehind) -> None:
+def _write_held(conn: Connection, buffer: WriteBehind) -> None:
     """The held rows: new customers, then new tickets, then messages, one executemany per table
     and set of columns given (their ids are their own)."""
     if not (buffer.messages or buffer.new_tickets or buffer.new_customers):
@@ -321,33 +322,34 @@ def _write_messages(conn: Connection, buffer: WriteBehind) -> None:
     held = [(INSERT_CUSTOMER, buffer.new_customers), (INSERT_TICKET_HELD, buffer.new_tickets),
             *((INSERT_COPY, rows) for rows in alike.values())]
     buffer.messages, buffer.new_tickets, buffer.new_customers = [], [], []
-    buffer.writing = True
-    try:
+    with _own(buffer):
         for statement, rows in held:
             if rows:
                 conn.execute(statement, rows)
+
+
+@contextmanager
+def _own(buffer: WriteBehind) -> Iterator[None]:
+    """The buffer's own statements (writing held rows, taking ids) pass the read barrier."""
+    buffer.writing = True
+    try:
+        yield
     finally:
         buffer.writing = False
 
 
 def _last_id(conn: Connection, buffer: WriteBehind, query: Any) -> int:
     """The highest id of a table, past the read barrier: held rows' ids are above it anyway."""
-    buffer.writing = True
-    try:
+    with _own(buffer):
         return int(conn.execute(query).scalar_one())
-    finally:
-        buffer.writing = False
 
 
 def _message_id(conn: Connection, buffer: WriteBehind) -> int:
     """The id of the batch's next message row (see `WriteBehind.messages`)."""
     if conn.dialect.name == "postgresql":
         if not buffer.message_ids:
-            buffer.writing = True
-            try:
+            with _own(buffer):
                 taken = conn.execute(_TAKE_MESSAGE_IDS, {"n": buffer.block}).scalars().all()
-            finally:
-                buffer.writing = False
             buffer.message_ids = sorted(taken, reverse=True)
         return buffer.message_ids.pop()
     if buffer.next_message_id is None:
