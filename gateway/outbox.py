@@ -144,13 +144,15 @@ class Sender:
         await client.connect()
         if relay.username:
             await client.login(relay.username, relay.password or "")
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()
         self._clients[slot] = client
         return client
 
     async def _send_one(self, slot: int, row: OutboxRow) -> Result:
         """One mail on the session in `slot`; whatever goes wrong is this mail's alone.
 
-        The session stays open for the next mail: after a refusal aiosmtplib resets the envelope
+        The session stays open for the next mail: after a refusal `_reset` resets the envelope
         (RSET); after a broken dialogue the session is dropped and the next mail opens a new one.
         """
         # A bad address would be written into the SMTP dialogue and derail the connection for
@@ -160,15 +162,8 @@ class Sender:
             return Result(row.id, False, permanent=True, error=problem)
         try:
             client = await self._client(slot)
-            errors, _ = await client.sendmail(row.mail_from, [row.rcpt_to], row.raw)
-            if errors:
-                code, text = next(iter(errors.values()))
-                return Result(row.id, False, permanent=code >= 500, error=f"{code} {text}")
+            await _transaction(client, row)
             return Result(row.id, True)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            refused = exc.recipients[0] if exc.recipients else None
-            code = refused.code if refused else 550
-            return Result(row.id, False, permanent=code >= 500, error=str(exc))
         except aiosmtplib.SMTPResponseException as exc:
             await self._reset(slot, exc.code)
             return Result(row.id, False, permanent=exc.code >= 500, error=f"{exc.code} {exc.message}")
@@ -288,6 +283,27 @@ class Sender:
                     pass
             self._clients[slot] = None
         self.executor.shutdown(wait=True)
+
+
+async def _transaction(client: aiosmtplib.SMTP, row: OutboxRow) -> None:
+    """MAIL, RCPT and DATA of one mail on an open session; a refusal raises its response.
+
+    The commands themselves rather than `sendmail`: the envelope was checked before
+    (`_envelope_problem`), and `sendmail` parses both addresses again and rewrites the line
+    endings of the whole message a second time only to count its SIZE. A mail has one
+    recipient, so a refused RCPT is the mail's refusal (the caller resets the session).
+    """
+    options = [f"SIZE={_wire_size(row.raw)}"] if client.supports_extension("size") else []
+    await client.mail(row.mail_from, options=options)
+    await client.rcpt(row.rcpt_to)
+    await client.data(row.raw)
+
+
+def _wire_size(raw: bytes) -> int:
+    """The octets DATA sends (RFC 1870): every line ending written as CRLF, the last line ended."""
+    pairs = raw.count(b"\r\n")
+    size = len(raw) + (raw.count(b"\n") - pairs) + (raw.count(b"\r") - pairs)
+    return size if raw.endswith((b"\n", b"\r")) else size + 2
 
 
 def _envelope_problem(row: OutboxRow) -> str | None:

@@ -95,3 +95,13 @@ def test_a_refused_recipient_ends_no_session(daemon: Daemon, counting: Counting)
         counting.refuse = lambda rcpts: None
     counting.wait_for(busy, timeout=60)
     wait_until(lambda: _sent(daemon, others + [busy]), timeout=60, what="everyone's mail recorded as sent")
+
+
+def test_the_size_announced_is_what_data_sends() -> None:
+    """SIZE (RFC 1870) counts the message as DATA writes it: bare LF and CR become CRLF."""
+    from aiosmtplib.protocol import normalize_message_line_endings
+
+    from gateway.outbox import _wire_size
+
+    for raw in (b"a\r\nb\r\n", b"a\nb\n", b"a\rb\r\n\r\n", b"mixed\r\nlf\ncr\r.\r\n", b"", b"no end", b"cr end\r"):
+        assert _wire_size(raw) == len(normalize_message_line_endings(raw))
