@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -26,7 +27,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, bindparam, event, func, insert, select, update
+from sqlalchemy import Connection, Engine, Row, Table, bindparam, event, func, insert, select, update
 from sqlalchemy.sql.elements import ClauseElement, TextClause
 from sqlalchemy.sql.util import find_tables
 
@@ -60,8 +61,13 @@ LAST_MESSAGE_ID = select(func.coalesce(func.max(MESSAGE.c.id), 0))
 LAST_CUSTOMER_ID = select(func.coalesce(func.max(CUSTOMER.c.id), 0))
 INSERT_CUSTOMER = insert(CUSTOMER)
 INSERT_TICKET_HELD = insert(TICKET)
+INSERT_TICKET_KEPT = insert(TICKET).returning(*TICKET.c)
 _TAKE_MESSAGE_IDS = (select(func.nextval(func.pg_get_serial_sequence("message", "id")))
                      .select_from(func.generate_series(1, bindparam("n"))))
+_TAKE_CUSTOMER_IDS = (select(func.nextval(func.pg_get_serial_sequence("customer", "id")))
+                      .select_from(func.generate_series(1, bindparam("n"))))
+_TAKE_TICKET_IDS = (select(func.nextval(func.pg_get_serial_sequence("ticket", "id")))
+                    .select_from(func.generate_series(1, bindparam("n"))))
 FIND_CUSTOMER = select(CUSTOMER).where(CUSTOMER.c.email == bindparam("email"))
 FIND_CUSTOMERS = select(CUSTOMER).where(CUSTOMER.c.email.in_(bindparam("emails", expanding=True)))
 FIND_ATTACHMENT = select(ATTACHMENT.c.id).where(ATTACHMENT.c.sha256 == bindparam("sha"))
@@ -92,6 +98,13 @@ class TicketRef:
 # Where a batch's buffer hangs on its connection. `Connection.info` outlives the checkout (it is
 # the pooled connection's), so `writing_behind` always takes it off again.
 _BEHIND = "postdesk.write_behind"
+# PostgreSQL: ticket ids taken from the sequence and not used yet, kept for the process's next
+# batches on the same store, smallest last (see `_ticket_id`).
+_KEPT_TICKET_IDS: weakref.WeakKeyDictionary[Engine, list[int]] = weakref.WeakKeyDictionary()
+
+
+def _kept_ticket_ids(conn: Connection) -> list[int]:
+    return _KEPT_TICKET_IDS.setdefault(conn.engine, [])
 
 
 @dataclass
@@ -137,14 +150,20 @@ class WriteBehind:
     # PostgreSQL taken from the table's sequence `block` at a time. The copies of queued mail
     # take theirs the same way, so that a ticket's messages keep by id the order they were made.
     messages: list[dict[str, Any]] = field(default_factory=list)
-    # On SQLite new customers and tickets are held too, whole rows with their ids (max(id) on),
-    # written before the messages that refer to them.
+    # New customers and tickets are held too, whole rows with their ids (SQLite: max(id) on;
+    # PostgreSQL: from their sequences), written before the messages that refer to them.
     new_customers: list[dict[str, Any]] = field(default_factory=list)
     new_tickets: list[dict[str, Any]] = field(default_factory=list)
     next_customer_id: int | None = None
+    customer_ids: list[int] = field(default_factory=list)
     message_ids: list[int] = field(default_factory=list)
     next_message_id: int | None = None
     block: int = 64
+    # PostgreSQL: the ticket ids this batch may number its new tickets with, smallest last, and
+    # how many it takes from the sequence when they run out (the mails of the batch).
+    ticket_ids: list[int] = field(default_factory=list)
+    ticket_block: int = 1
+    taken_ticket_ids: list[int] = field(default_factory=list)
     # Set while the buffer writes its own rows: those statements pass the read barrier.
     writing: bool = False
     # The buffer as it was when each open savepoint began, innermost last.
@@ -155,9 +174,12 @@ class WriteBehind:
         return WriteBehind(**{f.name: copy.copy(getattr(self, f.name)) for f in fields(self) if f.name != "marks"})
 
     def restore(self, mark: WriteBehind) -> None:
+        # Ids taken from the sequence since the mark were not used for good: they stay to be used.
+        taken_since = self.taken_ticket_ids[len(mark.taken_ticket_ids):]
         for f in fields(self):
-            if f.name != "marks":
+            if f.name not in ("marks", "taken_ticket_ids"):
                 setattr(self, f.name, getattr(mark, f.name))
+        self.ticket_ids = sorted({*self.ticket_ids, *taken_since}, reverse=True)
 
 
 @contextmanager
@@ -165,16 +187,25 @@ def writing_behind(conn: Connection, size: int = 64) -> Iterator[WriteBehind]:
     """Hold the batch's new rows on `conn` (see `WriteBehind`) until `flush_behind`.
 
     `size`: about how many mails the batch holds (how many message ids to take at a time)."""
-    buffer = WriteBehind(block=max(2 * size, 8))
+    kept = _kept_ticket_ids(conn)
+    had = kept[:]
+    buffer = WriteBehind(block=max(2 * size, 8), ticket_ids=had[:], ticket_block=max(size, 1))
+    kept.clear()
     conn.info[_BEHIND] = buffer
     for name, listener in _SAVEPOINT_LISTENERS:
         event.listen(conn, name, listener)
+    done = False
     try:
         yield buffer
+        done = True
     finally:
         for name, listener in _SAVEPOINT_LISTENERS:
             event.remove(conn, name, listener)
         conn.info.pop(_BEHIND, None)
+        # What the batch did not number a ticket with stays for the next. A batch that fails is
+        # rolled back: every id it had is unused again, first for its own item-by-item run.
+        given = buffer.ticket_ids if done else {*had, *buffer.ticket_ids, *buffer.taken_ticket_ids}
+        kept[:] = sorted({*kept, *given}, reverse=True)
 
 
 # A savepoint inside a batch (an agent's commands, all or nothing) may be rolled back: what was
@@ -424,11 +455,11 @@ def customer(conn: Connection, email: str, name: str, organisation: str | None) 
         return known
     values: dict[str, Any] = {"email": email, "name": name, "organisation": organisation,
                               "notifications_off": False, "created_at": utcnow()}
-    if buffer is not None and email in buffer.customers and conn.dialect.name == "sqlite":
-        # Read ahead and not there, under the batch's write lock: nobody else can add it now.
-        if buffer.next_customer_id is None:
-            buffer.next_customer_id = _last_id(conn, buffer, LAST_CUSTOMER_ID) + 1
-        values["id"], buffer.next_customer_id = buffer.next_customer_id, buffer.next_customer_id + 1
+    if buffer is not None and email in buffer.customers:
+        # Read ahead and not there. SQLite: under the batch's write lock nobody else can add it
+        # now. PostgreSQL: another daemon may, before this batch commits; then the held row's
+        # insert fails the batch, and its item-by-item run finds that customer.
+        values["id"] = _customer_id(conn, buffer)
         held = _held_row(CUSTOMER, values, conn)
         buffer.new_customers.append(held)
         made_here: Row[Any] = cast(Row[Any], HeldRow(held))
@@ -439,6 +470,21 @@ def customer(conn: Connection, email: str, name: str, organisation: str | None) 
     if buffer is not None:
         buffer.customers[email] = row
     return row
+
+
+def _customer_id(conn: Connection, buffer: WriteBehind) -> int:
+    """The id of the batch's next new customer: max(id) on (SQLite), or from the sequence, as
+    many at a time as the batch has mails (PostgreSQL; the ones left unused are dropped)."""
+    if conn.dialect.name == "postgresql":
+        if not buffer.customer_ids:
+            with _own(buffer):
+                taken = conn.execute(_TAKE_CUSTOMER_IDS, {"n": buffer.ticket_block}).scalars().all()
+            buffer.customer_ids = sorted(taken, reverse=True)
+        return buffer.customer_ids.pop()
+    if buffer.next_customer_id is None:
+        buffer.next_customer_id = _last_id(conn, buffer, LAST_CUSTOMER_ID) + 1
+    customer_id, buffer.next_customer_id = buffer.next_customer_id, buffer.next_customer_id + 1
+    return customer_id
 
 
 class HeldRow:
@@ -521,21 +567,48 @@ def _insert_ticket(conn: Connection, row: dict[str, Any], first_number: int,
     only its id where the number is written after it.
 
     Numbers follow ids: unique across daemons without a counter row everyone would lock."""
-    if conn.dialect.name == "postgresql":
-        made: TicketRow = conn.execute(_numbered(tuple(row)), {f"v_{k}": v for k, v in row.items()}
-                                       | {"v_first": first_number}).one()
-        return made
     if buffer is None:
+        if conn.dialect.name == "postgresql":
+            kept = _kept_ticket_ids(conn)
+            if kept:
+                # Ids a batch left (or gave back, failing) come first: numbers keep the mail's order.
+                ticket_id = kept.pop()
+                made: TicketRow = conn.execute(INSERT_TICKET_KEPT, {
+                    **row, "id": ticket_id, "number": first_number + ticket_id - 1}).one()
+                return made
+            made = conn.execute(_numbered(tuple(row)), {f"v_{k}": v for k, v in row.items()}
+                                | {"v_first": first_number}).one()
+            return made
         ticket_id = int(conn.execute(INSERT_TICKET, row).scalar_one())
         conn.execute(NUMBER_TICKET, {"tid": ticket_id, "number": first_number + ticket_id - 1})
         return ticket_id
-    # SQLite, set-based: the batch holds the one write lock, so it may count on from max(id).
-    if buffer.next_ticket_id is None:
-        buffer.next_ticket_id = _last_id(conn, buffer, LAST_TICKET_ID) + 1
-    ticket_id, buffer.next_ticket_id = buffer.next_ticket_id, buffer.next_ticket_id + 1
+    ticket_id = _ticket_id(conn, buffer)
     held = _held_row(TICKET, {**row, "id": ticket_id, "number": first_number + ticket_id - 1}, conn)
     buffer.new_tickets.append(held)
     return cast(TicketRow, HeldRow(held))
+
+
+def _ticket_id(conn: Connection, buffer: WriteBehind) -> int:
+    """The id of the batch's next new ticket, which its number follows.
+
+    SQLite: the batch holds the one write lock, so it counts on from max(id). PostgreSQL: ids
+    come from the table's sequence, as many at a time as the batch has mails; the ones a batch
+    leaves stay with the connection for its next batch. Numbers thus keep the order tickets were
+    made in by one processor and have no gaps, but for the ids a connection held when it closed
+    (a restart after a busy spell), as with a sequence's CACHE; two daemons number in turns of a
+    batch.
+    """
+    if conn.dialect.name == "postgresql":
+        if not buffer.ticket_ids:
+            with _own(buffer):
+                taken = conn.execute(_TAKE_TICKET_IDS, {"n": buffer.ticket_block}).scalars().all()
+            buffer.ticket_ids = sorted(taken, reverse=True)
+            buffer.taken_ticket_ids.extend(taken)
+        return buffer.ticket_ids.pop()
+    if buffer.next_ticket_id is None:
+        buffer.next_ticket_id = _last_id(conn, buffer, LAST_TICKET_ID) + 1
+    ticket_id, buffer.next_ticket_id = buffer.next_ticket_id, buffer.next_ticket_id + 1
+    return ticket_id
 
 
 # PostgreSQL's INSERT of a numbered ticket, one per set of columns given, built once each.
