@@ -62,12 +62,11 @@ LAST_CUSTOMER_ID = select(func.coalesce(func.max(CUSTOMER.c.id), 0))
 INSERT_CUSTOMER = insert(CUSTOMER)
 INSERT_TICKET_HELD = insert(TICKET)
 INSERT_TICKET_KEPT = insert(TICKET).returning(*TICKET.c)
-_TAKE_MESSAGE_IDS = (select(func.nextval(func.pg_get_serial_sequence("message", "id")))
-                     .select_from(func.generate_series(1, bindparam("n"))))
-_TAKE_CUSTOMER_IDS = (select(func.nextval(func.pg_get_serial_sequence("customer", "id")))
-                      .select_from(func.generate_series(1, bindparam("n"))))
-_TAKE_TICKET_IDS = (select(func.nextval(func.pg_get_serial_sequence("ticket", "id")))
-                    .select_from(func.generate_series(1, bindparam("n"))))
+# How a batch has ids for the rows it holds (`_next_id`): the highest there is (SQLite), or a
+# block from the table's sequence (PostgreSQL).
+_LAST_IDS = {"customer": LAST_CUSTOMER_ID, "ticket": LAST_TICKET_ID, "message": LAST_MESSAGE_ID}
+_TAKE_IDS = {name: select(func.nextval(func.pg_get_serial_sequence(name, "id")))
+             .select_from(func.generate_series(1, bindparam("n"))) for name in _LAST_IDS}
 FIND_CUSTOMER = select(CUSTOMER).where(CUSTOMER.c.email == bindparam("email"))
 FIND_CUSTOMERS = select(CUSTOMER).where(CUSTOMER.c.email.in_(bindparam("emails", expanding=True)))
 FIND_ATTACHMENT = select(ATTACHMENT.c.id).where(ATTACHMENT.c.sha256 == bindparam("sha"))
@@ -114,8 +113,6 @@ class WriteBehind:
     outbox: list[dict[str, Any]] = field(default_factory=list)
     copies: list[dict[str, Any]] = field(default_factory=list)
     tickets: set[int] = field(default_factory=set)
-    # SQLite, one writer: the next ticket id of this batch, read once (ids follow max(id) there).
-    next_ticket_id: int | None = None
     # What `gateway.guard` read for the whole batch at once: budget buckets by key (None: there
     # is none yet, as for a ticket this batch created) and suppressions by address (None: none).
     # (Rows of `budget`, or `gateway.guard`'s held state of one after a take.)
@@ -154,10 +151,12 @@ class WriteBehind:
     # PostgreSQL: from their sequences), written before the messages that refer to them.
     new_customers: list[dict[str, Any]] = field(default_factory=list)
     new_tickets: list[dict[str, Any]] = field(default_factory=list)
-    next_customer_id: int | None = None
+    # SQLite, one writer: the next id of each table, read once (ids follow max(id) there).
+    next_ids: dict[str, int] = field(default_factory=dict)
+    # PostgreSQL: ids taken from the sequences and not used yet, smallest last, `block` at a
+    # time for messages and `ticket_block` for customers and tickets.
     customer_ids: list[int] = field(default_factory=list)
     message_ids: list[int] = field(default_factory=list)
-    next_message_id: int | None = None
     block: int = 64
     # PostgreSQL: the ticket ids this batch may number its new tickets with, smallest last, and
     # how many it takes from the sequence when they run out (the mails of the batch).
@@ -377,16 +376,24 @@ def _last_id(conn: Connection, buffer: WriteBehind, query: Any) -> int:
 
 def _message_id(conn: Connection, buffer: WriteBehind) -> int:
     """The id of the batch's next message row (see `WriteBehind.messages`)."""
+    return _next_id(conn, buffer, "message", buffer.message_ids, buffer.block)
+
+
+def _next_id(conn: Connection, buffer: WriteBehind, table: str, pool: list[int], block: int) -> int:
+    """The next id of a row of `table` the batch holds: counted on from max(id) (SQLite, under
+    the batch's one write lock), or the smallest in `pool`, taken `block` at a time from the
+    table's sequence when it runs out (PostgreSQL: unique across daemons)."""
     if conn.dialect.name == "postgresql":
-        if not buffer.message_ids:
+        if not pool:
             with _own(buffer):
-                taken = conn.execute(_TAKE_MESSAGE_IDS, {"n": buffer.block}).scalars().all()
-            buffer.message_ids = sorted(taken, reverse=True)
-        return buffer.message_ids.pop()
-    if buffer.next_message_id is None:
-        buffer.next_message_id = _last_id(conn, buffer, LAST_MESSAGE_ID) + 1
-    taken_id, buffer.next_message_id = buffer.next_message_id, buffer.next_message_id + 1
-    return taken_id
+                taken = conn.execute(_TAKE_IDS[table], {"n": block}).scalars().all()
+            pool.extend(sorted(taken, reverse=True))
+            if pool is buffer.ticket_ids:
+                buffer.taken_ticket_ids.extend(taken)
+        return pool.pop()
+    next_id = buffer.next_ids.get(table) or _last_id(conn, buffer, _LAST_IDS[table]) + 1
+    buffer.next_ids[table] = next_id + 1
+    return next_id
 
 
 def flush_events(conn: Connection, ticket_ids: Sequence[int]) -> None:
@@ -459,7 +466,7 @@ def customer(conn: Connection, email: str, name: str, organisation: str | None) 
         # Read ahead and not there. SQLite: under the batch's write lock nobody else can add it
         # now. PostgreSQL: another daemon may, before this batch commits; then the held row's
         # insert fails the batch, and its item-by-item run finds that customer.
-        values["id"] = _customer_id(conn, buffer)
+        values["id"] = _next_id(conn, buffer, "customer", buffer.customer_ids, buffer.ticket_block)
         held = _held_row(CUSTOMER, values, conn)
         buffer.new_customers.append(held)
         made_here: Row[Any] = cast(Row[Any], HeldRow(held))
@@ -470,21 +477,6 @@ def customer(conn: Connection, email: str, name: str, organisation: str | None) 
     if buffer is not None:
         buffer.customers[email] = row
     return row
-
-
-def _customer_id(conn: Connection, buffer: WriteBehind) -> int:
-    """The id of the batch's next new customer: max(id) on (SQLite), or from the sequence, as
-    many at a time as the batch has mails (PostgreSQL; the ones left unused are dropped)."""
-    if conn.dialect.name == "postgresql":
-        if not buffer.customer_ids:
-            with _own(buffer):
-                taken = conn.execute(_TAKE_CUSTOMER_IDS, {"n": buffer.ticket_block}).scalars().all()
-            buffer.customer_ids = sorted(taken, reverse=True)
-        return buffer.customer_ids.pop()
-    if buffer.next_customer_id is None:
-        buffer.next_customer_id = _last_id(conn, buffer, LAST_CUSTOMER_ID) + 1
-    customer_id, buffer.next_customer_id = buffer.next_customer_id, buffer.next_customer_id + 1
-    return customer_id
 
 
 class HeldRow:
@@ -591,24 +583,12 @@ def _insert_ticket(conn: Connection, row: dict[str, Any], first_number: int,
 def _ticket_id(conn: Connection, buffer: WriteBehind) -> int:
     """The id of the batch's next new ticket, which its number follows.
 
-    SQLite: the batch holds the one write lock, so it counts on from max(id). PostgreSQL: ids
-    come from the table's sequence, as many at a time as the batch has mails; the ones a batch
-    leaves stay with the connection for its next batch. Numbers thus keep the order tickets were
-    made in by one processor and have no gaps, but for the ids a connection held when it closed
-    (a restart after a busy spell), as with a sequence's CACHE; two daemons number in turns of a
-    batch.
+    On PostgreSQL a batch takes as many as it has mails; the ones it leaves stay for the
+    process's next batch (`writing_behind`). Numbers thus keep the order tickets were made in
+    by one processor and have no gaps, but for the ids a process held when it ended (a restart
+    after a busy spell), as with a sequence's CACHE; two daemons number in turns of a batch.
     """
-    if conn.dialect.name == "postgresql":
-        if not buffer.ticket_ids:
-            with _own(buffer):
-                taken = conn.execute(_TAKE_TICKET_IDS, {"n": buffer.ticket_block}).scalars().all()
-            buffer.ticket_ids = sorted(taken, reverse=True)
-            buffer.taken_ticket_ids.extend(taken)
-        return buffer.ticket_ids.pop()
-    if buffer.next_ticket_id is None:
-        buffer.next_ticket_id = _last_id(conn, buffer, LAST_TICKET_ID) + 1
-    ticket_id, buffer.next_ticket_id = buffer.next_ticket_id, buffer.next_ticket_id + 1
-    return ticket_id
+    return _next_id(conn, buffer, "ticket", buffer.ticket_ids, buffer.ticket_block)
 
 
 # PostgreSQL's INSERT of a numbered ticket, one per set of columns given, built once each.
