@@ -10,12 +10,16 @@ over the same sessions.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from tests.harness import Daemon, Database, Sink, make_mail, unique_address, wait_until
+from tests.harness import REPO, Daemon, Database, Sink, make_mail, unique_address, wait_until
 
 CONNECTIONS = 2
 CUSTOMERS = 12
@@ -105,3 +109,53 @@ def test_the_size_announced_is_what_data_sends() -> None:
 
     for raw in (b"a\r\nb\r\n", b"a\nb\n", b"a\rb\r\n\r\n", b"mixed\r\nlf\ncr\r.\r\n", b"", b"no end", b"cr end\r"):
         assert _wire_size(raw) == len(normalize_message_line_endings(raw))
+
+
+class Stalling(Sink):
+    """A relay that takes the message of one recipient and then never answers."""
+
+    def __init__(self, stalled: str) -> None:
+        super().__init__()
+        self.stalled = stalled
+        self.released = threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.stalled in envelope.rcpt_tos:
+            # Hold the session until the test ends: the client must give up by its own deadline.
+            await asyncio.get_running_loop().run_in_executor(None, self.released.wait)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_relay_that_stops_answering_fails_that_mail_in_its_time_and_the_next_goes(tmp_path: Path) -> None:
+    # One deadline for the whole mail (relay.timeout): MAIL and RCPT are answered, the end of
+    # DATA never is. The attempt must fail as a timeout, its session be dropped, and the next
+    # mail go over a new one.
+    from gateway.config import load_config
+    from gateway.outbox import Sender
+
+    relay = Stalling("stuck@kund.example").start()
+    config = load_config(REPO / "config" / "postdesk.yaml", environ={
+        "POSTDESK_SECRET": "outbox-secret", "POSTDESK_STORE_DIR": str(tmp_path),
+        "POSTDESK_DATABASE__URL": f"sqlite:///{tmp_path / 'unused.db'}",
+        "POSTDESK_RELAY__PORT": str(relay.port), "POSTDESK_RELAY__TIMEOUT": "0.5", "POSTDESK_RELAY__CONNECTIONS": "1"})
+    sender = Sender(None, config, "test")  # type: ignore[arg-type]
+    raw = make_mail(sender="support@telenta.example", subject="Tack")
+
+    def row(row_id: int, to: str) -> Any:
+        return SimpleNamespace(id=row_id, mail_from="support@telenta.example", rcpt_to=to, raw=raw)
+
+    async def both() -> tuple[Any, Any]:
+        # Without a deadline this would wait on the relay until the test's own timeout.
+        stuck = await sender._send_one(0, row(1, "stuck@kund.example"))
+        assert sender._clients[0] is None, "the session that timed out is dropped"
+        after = await sender._send_one(0, row(2, "kund@kund.example"))
+        await sender.close()
+        return stuck, after
+
+    try:
+        stuck, after = asyncio.run(both())
+    finally:
+        relay.released.set()
+        relay.stop()
+    assert not stuck.ok and not stuck.permanent and "TimeoutError" in stuck.error
+    assert after.ok and [m.rcpt_tos for m in relay.messages] == [["kund@kund.example"]]
