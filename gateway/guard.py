@@ -106,8 +106,10 @@ def _read_bucket(conn: Connection, key: str, query: Select[Any]) -> tuple[Any, b
     if key in buffer.buckets:
         row = buffer.buckets[key]  # read for the batch, or as an earlier take of it left it
         # Nobody else can make a bucket for a ticket of this batch, nor on SQLite any bucket at
-        # all while the batch holds the one write lock: those are written with the batch.
-        return row, row is None and (key.startswith("ticket:") or conn.dialect.name == "sqlite")
+        # all while the batch holds the one write lock: those are written with the batch. On
+        # PostgreSQL another daemon may make a recipient's bucket before this batch commits;
+        # then the batch's insert of it fails, and its rerun item by item takes from that one.
+        return row, row is None
     row = conn.execute(query, {"key": key}).first()
     buffer.buckets[key] = row
     return row, False

@@ -380,8 +380,9 @@ def test_new_tickets_of_a_batch_are_not_looked_up_one_by_one(db: Database, tmp_p
     # New customers and tickets are held with their ids too (PostgreSQL: from their sequences).
     assert sum(s.startswith("INSERT INTO ticket ") for s in seen) == 1
     assert sum(s.startswith("INSERT INTO customer ") for s in seen) == 1
-    if db.kind == "sqlite":
-        assert sum(s.startswith("INSERT INTO budget") and "ON CONFLICT" in s for s in seen) == 0
+    # So are the new recipients' budget buckets: one insert for the batch, none per mail.
+    assert sum(s.startswith("INSERT INTO budget") and "ON CONFLICT" in s for s in seen) == 0
+    assert sum(s.startswith("INSERT INTO budget") for s in seen) == 1
 
 
 def test_ticket_numbers_run_on_from_batch_to_batch(db: Database, tmp_path: Path) -> None:
@@ -568,6 +569,40 @@ def test_a_new_customer_another_daemon_adds_meanwhile_costs_the_batch_a_rerun_no
         assert fresh_db.rows("SELECT state FROM inbound ORDER BY id") == [("done",), ("done",)]
         assert fresh_db.rows("SELECT c.email, c.name FROM ticket t JOIN customer c ON c.id = t.customer_id "
                              "ORDER BY t.id") == [("race@kund.example", "Race"), ("lugn@kund.example", "")]
+    finally:
+        processor.engine.dispose()
+        other.dispose()
+
+
+@pytest.mark.parametrize("fresh_db", ["postgresql"], indirect=True)
+def test_a_recipients_budget_another_daemon_makes_meanwhile_is_the_one_taken_from(
+        fresh_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    # The batch read that a new recipient has no budget bucket and holds a full one less this
+    # confirmation; before it commits, another daemon makes that bucket with two tokens left.
+    # The batch must not write its own over it: its rerun takes the confirmation from the two.
+    from gateway.stages import budgets
+
+    processor = _processor(fresh_db, tmp_path, batch_size=64)
+    other = make_engine(fresh_db.url)
+    read_ahead = budgets.read_ahead
+
+    def raced(conn: Any, addresses: Any) -> None:
+        read_ahead(conn, addresses)
+        with other.begin() as elsewhere:
+            elsewhere.execute(text("INSERT INTO budget (key, tokens, updated_at) VALUES ('rcpt:race@kund.example', 2, now())"))
+        monkeypatch.setattr(budgets, "read_ahead", read_ahead)
+
+    monkeypatch.setattr(budgets, "read_ahead", raced)
+    try:
+        _queue(processor.engine, [(s, make_mail(sender=s, subject=f"Larm från {s}"))
+                                  for s in ("race@kund.example", "lugn@kund.example")])
+        with caplog.at_level(logging.INFO, logger="gateway.process"):
+            assert processor.run_batch() == 2
+        assert [r for r in caplog.records if "batch of 2 again item by item" in r.getMessage()]
+        [(tokens,)] = fresh_db.rows("SELECT tokens FROM budget WHERE key = 'rcpt:race@kund.example'")
+        assert 0.99 < tokens < 1.01, "one token taken from the two the other daemon left"
+        assert fresh_db.rows("SELECT rcpt_to FROM outbox WHERE kind = 'confirmation' ORDER BY id") == [
+            ("race@kund.example",), ("lugn@kund.example",)]
     finally:
         processor.engine.dispose()
         other.dispose()
