@@ -540,6 +540,34 @@ def test_new_customers_languages_are_detected_for_the_whole_batch(
                    "ORDER BY 1") == sorted((f"{lang}@kund.example", lang) for lang in words)
 
 
+def _raced(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+           where: Any, name: str, meanwhile: str) -> None:
+    """Mail from race@ and lugn@ in one batch; right after `where.name` read ahead for it, another
+    daemon's transaction runs `meanwhile` and commits. The batch must be run again item by item."""
+    processor = _processor(db, tmp_path, batch_size=64)
+    other = make_engine(db.url)
+    original = getattr(where, name)
+
+    def raced(*args: Any) -> Any:
+        found = original(*args)
+        with other.begin() as elsewhere:
+            elsewhere.execute(text(meanwhile))
+        monkeypatch.setattr(where, name, original)  # once: the rerun reads as it is
+        return found
+
+    monkeypatch.setattr(where, name, raced)
+    try:
+        _queue(processor.engine, [(s, make_mail(sender=s, subject=f"Larm från {s}"))
+                                  for s in ("race@kund.example", "lugn@kund.example")])
+        with caplog.at_level(logging.INFO, logger="gateway.process"):
+            assert processor.run_batch() == 2
+        assert [r for r in caplog.records if "batch of 2 again item by item" in r.getMessage()]
+        assert db.rows("SELECT state FROM inbound ORDER BY id") == [("done",), ("done",)]
+    finally:
+        processor.engine.dispose()
+        other.dispose()
+
+
 @pytest.mark.parametrize("fresh_db", ["postgresql"], indirect=True)
 def test_a_new_customer_another_daemon_adds_meanwhile_costs_the_batch_a_rerun_not_a_mail(
         fresh_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
@@ -547,31 +575,11 @@ def test_a_new_customer_another_daemon_adds_meanwhile_costs_the_batch_a_rerun_no
     # it commits, another daemon's batch adds that customer. The held row's insert must fail
     # this batch, and its item-by-item run take the customer that is there: one customer, both
     # mails on tickets of theirs.
-    processor = _processor(fresh_db, tmp_path, batch_size=64)
-    other = make_engine(fresh_db.url)
-    read_ahead = store.read_customers
-
-    def raced(conn: Any, emails: Any) -> Any:
-        found = read_ahead(conn, emails)
-        with other.begin() as elsewhere:
-            elsewhere.execute(CUSTOMER.insert().values(email="race@kund.example", name="Race", organisation=None,
-                                                       notifications_off=False, created_at=func.now()))
-        monkeypatch.setattr(store, "read_customers", read_ahead)  # once: the rerun reads as it is
-        return found
-
-    monkeypatch.setattr(store, "read_customers", raced)
-    try:
-        _queue(processor.engine, [(s, make_mail(sender=s, subject=f"Larm från {s}"))
-                                  for s in ("race@kund.example", "lugn@kund.example")])
-        with caplog.at_level(logging.INFO, logger="gateway.process"):
-            assert processor.run_batch() == 2
-        assert [r for r in caplog.records if "batch of 2 again item by item" in r.getMessage()]
-        assert fresh_db.rows("SELECT state FROM inbound ORDER BY id") == [("done",), ("done",)]
-        assert fresh_db.rows("SELECT c.email, c.name FROM ticket t JOIN customer c ON c.id = t.customer_id "
-                             "ORDER BY t.id") == [("race@kund.example", "Race"), ("lugn@kund.example", "")]
-    finally:
-        processor.engine.dispose()
-        other.dispose()
+    _raced(fresh_db, tmp_path, monkeypatch, caplog, store, "read_customers",
+           "INSERT INTO customer (email, name, notifications_off, created_at) "
+           "VALUES ('race@kund.example', 'Race', false, now())")
+    assert fresh_db.rows("SELECT c.email, c.name FROM ticket t JOIN customer c ON c.id = t.customer_id "
+                         "ORDER BY t.id") == [("race@kund.example", "Race"), ("lugn@kund.example", "")]
 
 
 @pytest.mark.parametrize("fresh_db", ["postgresql"], indirect=True)
@@ -582,27 +590,9 @@ def test_a_recipients_budget_another_daemon_makes_meanwhile_is_the_one_taken_fro
     # The batch must not write its own over it: its rerun takes the confirmation from the two.
     from gateway.stages import budgets
 
-    processor = _processor(fresh_db, tmp_path, batch_size=64)
-    other = make_engine(fresh_db.url)
-    read_ahead = budgets.read_ahead
-
-    def raced(conn: Any, addresses: Any) -> None:
-        read_ahead(conn, addresses)
-        with other.begin() as elsewhere:
-            elsewhere.execute(text("INSERT INTO budget (key, tokens, updated_at) VALUES ('rcpt:race@kund.example', 2, now())"))
-        monkeypatch.setattr(budgets, "read_ahead", read_ahead)
-
-    monkeypatch.setattr(budgets, "read_ahead", raced)
-    try:
-        _queue(processor.engine, [(s, make_mail(sender=s, subject=f"Larm från {s}"))
-                                  for s in ("race@kund.example", "lugn@kund.example")])
-        with caplog.at_level(logging.INFO, logger="gateway.process"):
-            assert processor.run_batch() == 2
-        assert [r for r in caplog.records if "batch of 2 again item by item" in r.getMessage()]
-        [(tokens,)] = fresh_db.rows("SELECT tokens FROM budget WHERE key = 'rcpt:race@kund.example'")
-        assert 0.99 < tokens < 1.01, "one token taken from the two the other daemon left"
-        assert fresh_db.rows("SELECT rcpt_to FROM outbox WHERE kind = 'confirmation' ORDER BY id") == [
-            ("race@kund.example",), ("lugn@kund.example",)]
-    finally:
-        processor.engine.dispose()
-        other.dispose()
+    _raced(fresh_db, tmp_path, monkeypatch, caplog, budgets, "read_ahead",
+           "INSERT INTO budget (key, tokens, updated_at) VALUES ('rcpt:race@kund.example', 2, now())")
+    [(tokens,)] = fresh_db.rows("SELECT tokens FROM budget WHERE key = 'rcpt:race@kund.example'")
+    assert 0.99 < tokens < 1.01, "one token taken from the two the other daemon left"
+    assert fresh_db.rows("SELECT rcpt_to FROM outbox WHERE kind = 'confirmation' ORDER BY id") == [
+        ("race@kund.example",), ("lugn@kund.example",)]
