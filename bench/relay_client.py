@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import subprocess
 import sys
 import time
@@ -22,21 +21,9 @@ sys.path.insert(0, str(REPO))
 
 import aiosmtplib  # noqa: E402
 
+from bench.ingest import SINK_SCRIPT  # noqa: E402  (the bare aiosmtpd server of every bench)
 from gateway.outbox import _transaction  # noqa: E402
-
-SERVER = """
-import asyncio, sys
-from aiosmtpd.smtp import SMTP
-class Accept:
-    async def handle_DATA(self, server, session, envelope):
-        return "250 OK"
-async def main():
-    loop = asyncio.get_running_loop()
-    await loop.create_server(lambda: SMTP(Accept(), loop=loop), "127.0.0.1", int(sys.argv[1]))
-    print("ready", flush=True)
-    await asyncio.Event().wait()
-asyncio.run(main())
-"""
+from tests.harness import free_port  # noqa: E402
 
 MAIL = (b"From: Postdesk <support@telenta.example>\r\nTo: kund@kund.example\r\nSubject: [#100001] Tack\r\n"
         b"Message-ID: <bench@postdesk.telenta.example>\r\n\r\n" + b"Vi har tagit emot ditt meddelande.\r\n" * 30)
@@ -63,10 +50,8 @@ def main() -> None:
     parser.add_argument("--mails", type=int, default=3000, help="mails per round")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], stdout=subprocess.PIPE)
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", SINK_SCRIPT, str(port)], stdout=subprocess.PIPE)
     try:
         assert server.stdout is not None
         server.stdout.readline()

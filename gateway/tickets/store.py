@@ -162,7 +162,9 @@ class WriteBehind:
     # how many it takes from the sequence when they run out (the mails of the batch).
     ticket_ids: list[int] = field(default_factory=list)
     ticket_block: int = 1
-    taken_ticket_ids: list[int] = field(default_factory=list)
+    # Every id this batch took from a sequence, by table, in the order taken: not one of them is
+    # used for good until the batch commits.
+    taken: list[tuple[str, int]] = field(default_factory=list)
     # Set while the buffer writes its own rows: those statements pass the read barrier.
     writing: bool = False
     # The buffer as it was when each open savepoint began, innermost last.
@@ -173,12 +175,12 @@ class WriteBehind:
         return WriteBehind(**{f.name: copy.copy(getattr(self, f.name)) for f in fields(self) if f.name != "marks"})
 
     def restore(self, mark: WriteBehind) -> None:
-        # Ids taken from the sequence since the mark were not used for good: they stay to be used.
-        taken_since = self.taken_ticket_ids[len(mark.taken_ticket_ids):]
+        # Ticket ids taken since the mark were not used for good: they stay to number with.
+        since = [taken_id for table, taken_id in self.taken[len(mark.taken):] if table == "ticket"]
         for f in fields(self):
-            if f.name not in ("marks", "taken_ticket_ids"):
+            if f.name not in ("marks", "taken"):
                 setattr(self, f.name, getattr(mark, f.name))
-        self.ticket_ids = sorted({*self.ticket_ids, *taken_since}, reverse=True)
+        self.ticket_ids = sorted({*self.ticket_ids, *since}, reverse=True)
 
 
 @contextmanager
@@ -203,7 +205,7 @@ def writing_behind(conn: Connection, size: int = 64) -> Iterator[WriteBehind]:
         conn.info.pop(_BEHIND, None)
         # What the batch did not number a ticket with stays for the next. A batch that fails is
         # rolled back: every id it had is unused again, first for its own item-by-item run.
-        given = buffer.ticket_ids if done else {*had, *buffer.ticket_ids, *buffer.taken_ticket_ids}
+        given = buffer.ticket_ids if done else {*had, *(i for table, i in buffer.taken if table == "ticket")}
         kept[:] = sorted({*kept, *given}, reverse=True)
 
 
@@ -388,8 +390,7 @@ def _next_id(conn: Connection, buffer: WriteBehind, table: str, pool: list[int],
             with _own(buffer):
                 taken = conn.execute(_TAKE_IDS[table], {"n": block}).scalars().all()
             pool.extend(sorted(taken, reverse=True))
-            if pool is buffer.ticket_ids:
-                buffer.taken_ticket_ids.extend(taken)
+            buffer.taken.extend((table, taken_id) for taken_id in taken)
         return pool.pop()
     next_id = buffer.next_ids.get(table) or _last_id(conn, buffer, _LAST_IDS[table]) + 1
     buffer.next_ids[table] = next_id + 1
