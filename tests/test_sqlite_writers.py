@@ -35,6 +35,20 @@ print("written", flush=True)
 """
 
 
+# A writer that meets a write transaction at once, instead of SQLite's busy handler sleeping
+# until it ends: it fails where another writer's COMMIT is still being written.
+_IMPATIENT = """
+import sys
+from sqlalchemy import event, text
+from gateway.db.engine import make_engine
+engine = make_engine(sys.argv[1])
+event.listen(engine, "connect", lambda dbapi_connection, record: dbapi_connection.execute("PRAGMA busy_timeout=0"))
+with engine.begin() as conn:
+    conn.execute(text("INSERT INTO note (x) VALUES (:x)"), {"x": int(sys.argv[2])})
+print("written", flush=True)
+"""
+
+
 def _env() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if not key.startswith("POSTDESK_")}
 
@@ -87,6 +101,28 @@ def test_a_second_writer_waits_in_the_kernel_and_goes_on_when_the_first_commits(
     assert second.returncode == 0, err
     assert out.split() == ["in", "written"]
     assert _notes(url) == [1, 2]
+
+
+def test_the_next_writer_starts_only_once_the_commit_before_it_has_returned(tmp_path: Path) -> None:
+    # SQLAlchemy's commit event comes before the driver's COMMIT: a queue left there hands the
+    # lock over while SQLite is still writing the commit, and the next writer's BEGIN IMMEDIATE
+    # meets it (here at once as "database is locked"; in the daemon as a busy sleep, queue held).
+    url = _store(tmp_path)
+    inode = (tmp_path / "queue.db-writer").stat().st_ino
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE bulk (b BLOB)"))
+    with engine.begin() as conn:
+        # Enough pages that the COMMIT takes a while to write and sync.
+        conn.execute(text("INSERT INTO bulk (b) VALUES (:b)"), [{"b": os.urandom(1 << 20)} for _ in range(48)])
+        second = subprocess.Popen([sys.executable, "-c", _IMPATIENT, url, "2"], cwd=REPO, env=_env(),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert wait_until(lambda: _flock_waiters(inode), what="the second writer in the lock queue") == [second.pid]
+    out, err = second.communicate(timeout=60)
+    engine.dispose()
+    assert second.returncode == 0, err
+    assert out.split() == ["written"]
+    assert _notes(url) == [2]
 
 
 def test_a_writer_killed_while_it_holds_the_lock_does_not_stop_the_others(tmp_path: Path) -> None:

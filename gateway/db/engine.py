@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sqlite3
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,8 +20,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
 if TYPE_CHECKING:
-    import sqlite3  # the listeners below run on SQLite engines only
-
     # Alembic is imported where the schema is read or changed: it costs a verb ~0.1 s to load.
     from alembic.config import Config as AlembicConfig
 
@@ -52,7 +51,8 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size
+            url, connect_args={"check_same_thread": False, "timeout": 30, "factory": _QueuedConnection},
+            pool_size=pool_size,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         _serialise_writers(engine, parsed.database)
@@ -130,6 +130,41 @@ class _Writer:
             self._lock.release()
 
 
+class _QueuedConnection(sqlite3.Connection):
+    """A pysqlite connection that leaves its file's writer queue (`_Writer`) only once its COMMIT
+    or ROLLBACK has returned.
+
+    SQLAlchemy's commit and rollback events fire before the driver's call. A queue left there
+    let the next writer's BEGIN IMMEDIATE meet a COMMIT still writing: SQLite's busy handler
+    then slept 1 to 3 ms, with the queue held, on half the hand-overs under load.
+    """
+
+    queued: _Writer | None = None
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.leave_queue()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.leave_queue()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.leave_queue()
+
+    def leave_queue(self) -> None:
+        writer, self.queued = self.queued, None
+        if writer is not None:
+            writer.release()
+
+
 def _lock_file(database: str | None) -> int | None:
     """The open lock file beside `database` (None for none: a memory database, or none can be made)."""
     if database is None:
@@ -160,26 +195,30 @@ def _serialise_writers(engine: Engine, database: str | None) -> None:
     """Every transaction on this engine is a write transaction in the file's writer queue (`_Writer`).
 
     pysqlite's own transaction handling defers BEGIN, so we emit BEGIN IMMEDIATE ourselves: the
-    write lock is taken up front, never half-way.
+    write lock is taken up front, never half-way. The queue is left once the transaction has
+    ended in the driver (`_QueuedConnection`).
     """
     writer = _writer(database)
 
     def begin(conn: Connection) -> None:
+        dbapi_connection = conn.connection.dbapi_connection
+        assert isinstance(dbapi_connection, _QueuedConnection)
         writer.acquire()
-        conn.info["postdesk_write_lock"] = True
+        # Left by the driver's COMMIT or ROLLBACK (or closing), not by SQLAlchemy's events.
+        dbapi_connection.queued = writer
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
-            end(conn)
+            dbapi_connection.leave_queue()
             raise
 
-    def end(conn: Connection) -> None:
-        if conn.info.pop("postdesk_write_lock", False):
-            writer.release()
+    def checked_in(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
+        # Back in the pool after a reset (a rollback): never still in the queue, whatever happened.
+        if isinstance(dbapi_connection, _QueuedConnection):
+            dbapi_connection.leave_queue()
 
     event.listen(engine, "begin", begin)
-    event.listen(engine, "commit", end)
-    event.listen(engine, "rollback", end)
+    event.listen(engine, "checkin", checked_in)
 
 
 def _alembic_config(engine: Engine) -> AlembicConfig:
