@@ -12,6 +12,7 @@ import logging
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -142,20 +143,17 @@ class _QueuedConnection(sqlite3.Connection):
     queued: _Writer | None = None
 
     def commit(self) -> None:
-        try:
-            super().commit()
-        finally:
-            self.leave_queue()
+        self._ending(super().commit)
 
     def rollback(self) -> None:
-        try:
-            super().rollback()
-        finally:
-            self.leave_queue()
+        self._ending(super().rollback)
 
     def close(self) -> None:
+        self._ending(super().close)
+
+    def _ending(self, end: Callable[[], None]) -> None:
         try:
-            super().close()
+            end()
         finally:
             self.leave_queue()
 
