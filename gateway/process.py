@@ -32,8 +32,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, bindparam, insert, update
 
 from gateway.clock import utcnow
+from gateway.db.engine import snapshot_engine
 from gateway.db.queues import claim_inbound, new_claim, release
 from gateway.db.retry import is_transient, jitter
+from gateway.db.snapshot import ReadSet
 from gateway.db.tables import INBOUND, QUARANTINE
 from gateway.i18n.detect import warm_up
 from gateway.stages.context import Context, Defer, Reject
@@ -41,6 +43,8 @@ from gateway.stages.pipeline import Pipeline
 from gateway.tickets import store
 
 log = logging.getLogger("gateway.process")
+# After batches that could not stand on a snapshot, at most this many run under the lock in a row.
+_MOST_LOCKED_RUNS = 64
 # Only a row still queued: one done by a commit whose answer was lost is never done twice.
 FINISH_INBOUND = (update(INBOUND).where(INBOUND.c.id == bindparam("iid"), INBOUND.c.claim == bindparam("token"),
                                         INBOUND.c.state == "queued")
@@ -63,6 +67,12 @@ class Processor:
         self._unreleased: list[str] = []
         # After a batch failed for a reason of its own: how many batches to take one item at a time.
         self._alone = 0
+        # SQLite: a read-only engine on the same file for `_set_on_snapshot` (None: PostgreSQL,
+        # whose writers do not queue, or a memory database), how many batches are still to run
+        # under the lock before a snapshot is tried again, and how many the next failure sets.
+        self.snapshots = snapshot_engine(engine)
+        self._locked_runs = 0
+        self._backoff = 1
         if pipeline.config.tickets.detect_language:
             # A new customer's language is detected in their text: Lingua's models load on a
             # thread of their own while the rest of the set-up runs (gateway.i18n.detect). Only
@@ -107,6 +117,11 @@ class Processor:
         contexts = [self.run_prepare(_context(row, token)) for row in rows]
         if len(contexts) > 1 and not any(ctx.stage for ctx in contexts):
             try:
+                if self._snapshot_due():
+                    if self._set_on_snapshot(contexts):
+                        return contexts
+                    # The stages wrote to these contexts: the run under the lock starts from the mail.
+                    contexts = [self.run_prepare(_context(row, token)) for row in rows]
                 with self.engine.begin() as conn:
                     self._run_set(conn, contexts)
                 return contexts
@@ -123,6 +138,60 @@ class Processor:
             for ctx in contexts:
                 self._run_item(conn, ctx)
         return contexts
+
+    def _set_on_snapshot(self, contexts: list[Context]) -> bool:
+        """SQLite: the batch's stages on a read snapshot, outside the one write lock, and only
+        their held rows and its `done` written under it, if nothing they read has changed.
+
+        True when the batch is committed. False when its work cannot stand: a stage had to
+        write before the end (a reply updates its ticket at once; the read-only snapshot
+        refuses that), or something it read changed before the lock was had. The batch then
+        runs under the lock as before. A stage's Defer or Reject is raised,
+        as it would be there. After a batch that could not stand, the next ones run under the
+        lock at once, a growing number of them, so that mail which never fits pays little.
+        """
+        assert self.snapshots is not None
+        reads = ReadSet()
+        try:
+            with self.snapshots.connect() as snap, snap.begin(), reads.recording(snap):
+                with store.writing_behind(snap, len(contexts)) as buffer:
+                    self._run_batch_stages(snap, contexts)
+                    for ctx in contexts:
+                        self.run_item_stages(snap, ctx)
+        except (Defer, Reject):
+            raise
+        except Exception as exc:
+            log.debug("batch of %d under the write lock: on the snapshot it met %s: %s", len(contexts),
+                      type(exc).__name__, exc)
+            self._back_off()
+            return False
+        with self.engine.begin() as conn:
+            if not reads.unchanged(conn):
+                log.debug("batch of %d under the write lock: %d read(s) changed since its snapshot",
+                          len(contexts), len(reads))
+                stale = True
+            else:
+                stale = False
+                with store.carried_on(conn, buffer):
+                    store.flush_behind(conn)
+                _finish_all(conn, contexts)
+        if stale:
+            self._back_off()
+            return False
+        self._backoff = 1
+        return True
+
+    def _snapshot_due(self) -> bool:
+        if self.snapshots is None:
+            return False
+        if self._locked_runs:
+            self._locked_runs -= 1
+            return False
+        return True
+
+    def _back_off(self) -> None:
+        self._locked_runs = self._backoff
+        self._backoff = min(self._backoff * 2, _MOST_LOCKED_RUNS)
 
     def _run_batch_stages(self, conn: Connection, contexts: list[Context]) -> None:
         for batch_stage in self.pipeline.batch:

@@ -30,6 +30,7 @@ from gateway.followup import is_participant
 from gateway.intake.writer import enqueue_inbound
 from gateway.links.reply import reply_address
 from gateway.mail.parts import Attachment as MailAttachment
+from gateway.notify import Notifier
 from gateway.process import Processor
 from gateway.tickets import clocks, store
 from tests.harness import REPO, Database, make_mail
@@ -360,8 +361,7 @@ def test_new_tickets_of_a_batch_are_not_looked_up_one_by_one(db: Database, tmp_p
     # ticket again, no message row is written on its own, and (SQLite) no new recipient's budget
     # bucket is inserted on its own.
     processor = _processor(db, tmp_path, batch_size=64)
-    seen: list[str] = []
-    event.listen(processor.engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+    seen = _statements(processor)
     try:
         _queue(processor.engine, [(f"kund{n}@kund.example", make_mail(sender=f"kund{n}@kund.example",
                                                                        subject=f"Ärende {n}")) for n in range(4)])
@@ -454,8 +454,7 @@ def test_a_new_tickets_kept_history_is_what_the_store_holds(db: Database, tmp_pa
 
     monkeypatch.setattr(notices, "_stored", recording)
     processor = _processor(db, tmp_path, batch_size=64)
-    seen: list[str] = []
-    event.listen(processor.engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+    seen = _statements(processor)
     with_file = make_mail(sender="gustav@kund.example", subject="Med bilaga")
     from email import message_from_bytes, policy
     message = message_from_bytes(with_file, policy=policy.default)
@@ -479,8 +478,11 @@ def test_a_new_tickets_kept_history_is_what_the_store_holds(db: Database, tmp_pa
 
 
 def _statements(processor: Processor) -> list[str]:
+    """What the processor sends from now on, under the write lock and (SQLite) on its snapshots."""
     seen: list[str] = []
-    event.listen(processor.engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+    for engine in (processor.engine, processor.snapshots):
+        if engine is not None:
+            event.listen(engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
     return seen
 
 
@@ -541,9 +543,11 @@ def test_new_customers_languages_are_detected_for_the_whole_batch(
 
 
 def _raced(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
-           where: Any, name: str, meanwhile: str) -> None:
-    """Mail from race@ and lugn@ in one batch; right after `where.name` read ahead for it, another
-    daemon's transaction runs `meanwhile` and commits. The batch must be run again item by item."""
+           where: Any, name: str, meanwhile: str, first: list[str] | None = None) -> None:
+    """Mail from race@ and lugn@ in one batch (after one from each of `first`, alone); right
+    after `where.name` read ahead for it, another daemon's transaction runs `meanwhile` and
+    commits. The batch must be run again: on PostgreSQL item by item, as its held insert fails;
+    on SQLite, where it read on a snapshot, under the write lock, as one of its reads changed."""
     processor = _processor(db, tmp_path, batch_size=64)
     other = make_engine(db.url)
     original = getattr(where, name)
@@ -555,20 +559,24 @@ def _raced(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
         monkeypatch.setattr(where, name, original)  # once: the rerun reads as it is
         return found
 
-    monkeypatch.setattr(where, name, raced)
     try:
+        for sender in first or []:
+            _queue(processor.engine, [(sender, make_mail(sender=sender, subject="Första larmet"))])
+            assert processor.run_batch() == 1
+        monkeypatch.setattr(where, name, raced)
         _queue(processor.engine, [(s, make_mail(sender=s, subject=f"Larm från {s}"))
                                   for s in ("race@kund.example", "lugn@kund.example")])
-        with caplog.at_level(logging.INFO, logger="gateway.process"):
+        with caplog.at_level(logging.DEBUG, logger="gateway.process"):
             assert processor.run_batch() == 2
-        assert [r for r in caplog.records if "batch of 2 again item by item" in r.getMessage()]
-        assert db.rows("SELECT state FROM inbound ORDER BY id") == [("done",), ("done",)]
+        rerun = "again item by item" if db.kind == "postgresql" else "read(s) changed since its snapshot"
+        assert [r for r in caplog.records if rerun in r.getMessage()]
+        assert db.rows("SELECT state FROM inbound ORDER BY id")[-2:] == [("done",), ("done",)]
     finally:
         processor.engine.dispose()
         other.dispose()
 
 
-@pytest.mark.parametrize("fresh_db", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("fresh_db", ["sqlite", "postgresql"], indirect=True)
 def test_a_new_customer_another_daemon_adds_meanwhile_costs_the_batch_a_rerun_not_a_mail(
         fresh_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     # The batch read that nobody wrote from this address and holds a new customer row; before
@@ -577,12 +585,12 @@ def test_a_new_customer_another_daemon_adds_meanwhile_costs_the_batch_a_rerun_no
     # mails on tickets of theirs.
     _raced(fresh_db, tmp_path, monkeypatch, caplog, store, "read_customers",
            "INSERT INTO customer (email, name, notifications_off, created_at) "
-           "VALUES ('race@kund.example', 'Race', false, now())")
+           "VALUES ('race@kund.example', 'Race', false, CURRENT_TIMESTAMP)")
     assert fresh_db.rows("SELECT c.email, c.name FROM ticket t JOIN customer c ON c.id = t.customer_id "
                          "ORDER BY t.id") == [("race@kund.example", "Race"), ("lugn@kund.example", "")]
 
 
-@pytest.mark.parametrize("fresh_db", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("fresh_db", ["sqlite", "postgresql"], indirect=True)
 def test_a_recipients_budget_another_daemon_makes_meanwhile_is_the_one_taken_from(
         fresh_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     # The batch read that a new recipient has no budget bucket and holds a full one less this
@@ -591,8 +599,56 @@ def test_a_recipients_budget_another_daemon_makes_meanwhile_is_the_one_taken_fro
     from gateway.stages import budgets
 
     _raced(fresh_db, tmp_path, monkeypatch, caplog, budgets, "read_ahead",
-           "INSERT INTO budget (key, tokens, updated_at) VALUES ('rcpt:race@kund.example', 2, now())")
+           "INSERT INTO budget (key, tokens, updated_at) VALUES ('rcpt:race@kund.example', 2, CURRENT_TIMESTAMP)")
     [(tokens,)] = fresh_db.rows("SELECT tokens FROM budget WHERE key = 'rcpt:race@kund.example'")
     assert 0.99 < tokens < 1.01, "one token taken from the two the other daemon left"
     assert fresh_db.rows("SELECT rcpt_to FROM outbox WHERE kind = 'confirmation' ORDER BY id") == [
         ("race@kund.example",), ("lugn@kund.example",)]
+
+
+@pytest.mark.parametrize("fresh_db", ["sqlite"], indirect=True)
+def test_what_another_writer_took_from_a_bucket_meanwhile_is_not_written_over(
+        fresh_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    # SQLite: the batch reads race@'s bucket on a snapshot and holds what its confirmation
+    # leaves in it; before the batch has the write lock, another writer takes all but two
+    # tokens. No key is violated by writing the held value over that: only the batch's check
+    # of its reads under the lock can see it, and its rerun must take from the two.
+    from gateway.stages import budgets
+
+    _raced(fresh_db, tmp_path, monkeypatch, caplog, budgets, "read_ahead",
+           "UPDATE budget SET tokens = 2 WHERE key = 'rcpt:race@kund.example'", first=["race@kund.example"])
+    [(tokens,)] = fresh_db.rows("SELECT tokens FROM budget WHERE key = 'rcpt:race@kund.example'")
+    assert 0.99 < tokens < 1.01, "one token taken from the two the other writer left"
+
+
+@pytest.mark.parametrize("fresh_db", ["sqlite"], indirect=True)
+def test_intake_commits_while_a_sqlite_batch_routes_and_writes_its_mail(
+        fresh_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The batch's stages run on a read snapshot, not under the one write lock: a mail handed
+    # to intake while the batch renders its confirmations is committed at once (this writer
+    # does not wait at all: busy_timeout 0), and the batch still commits as one.
+    processor = _processor(fresh_db, tmp_path, batch_size=64)
+    intake = make_engine(fresh_db.url)
+    event.listen(intake, "connect", lambda dbapi_connection, _record: dbapi_connection.execute("PRAGMA busy_timeout=0"))
+    committed: list[list[int]] = []
+    send = Notifier.send
+
+    def sending(self: Notifier, *args: Any) -> Any:
+        if not committed:
+            committed.append(_queue(intake, [("ny@kund.example", make_mail(sender="ny@kund.example", subject="Ny"))]))
+        return send(self, *args)
+
+    monkeypatch.setattr(Notifier, "send", sending)
+    try:
+        senders = [f"kund{i}@kund.example" for i in range(4)]
+        _queue(processor.engine, [(s, make_mail(sender=s, subject="Larm")) for s in senders])
+        assert processor.run_batch() == 4
+        [[late]] = committed
+        assert fresh_db.rows("SELECT id, state FROM inbound ORDER BY id") == [
+            *((i, "done") for i in range(1, 5)), (late, "queued")]
+        assert [r for (r,) in fresh_db.rows("SELECT rcpt_to FROM outbox WHERE kind = 'confirmation' "
+                                            "ORDER BY id")] == senders
+        assert processor.run_batch() == 1
+    finally:
+        processor.engine.dispose()
+        intake.dispose()

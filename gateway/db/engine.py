@@ -93,6 +93,16 @@ def sqlite_reader(url: str, *, timeout: float = 30) -> Engine:
 
     return engine
 
+def snapshot_engine(engine: Engine) -> Engine | None:
+    """A read-only engine on `engine`'s SQLite file (`sqlite_reader`), for work done on a
+    snapshot and written under the lock (`gateway.db.snapshot`); None for PostgreSQL, where
+    writers do not queue, and for a memory database, which another engine cannot see."""
+    database = engine.url.database
+    if not is_sqlite(engine) or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return sqlite_reader(engine.url.render_as_string(hide_password=False))
+
+
 class _Writer:
     """Write transactions on one SQLite file, one at a time, each handed over without sleeping.
 

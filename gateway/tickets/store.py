@@ -192,21 +192,31 @@ def writing_behind(conn: Connection, size: int = 64) -> Iterator[WriteBehind]:
     had = kept[:]
     buffer = WriteBehind(block=max(2 * size, 8), ticket_ids=had[:], ticket_block=max(size, 1))
     kept.clear()
-    conn.info[_BEHIND] = buffer
-    for name, listener in _SAVEPOINT_LISTENERS:
-        event.listen(conn, name, listener)
     done = False
     try:
-        yield buffer
+        with carried_on(conn, buffer):
+            yield buffer
         done = True
     finally:
-        for name, listener in _SAVEPOINT_LISTENERS:
-            event.remove(conn, name, listener)
-        conn.info.pop(_BEHIND, None)
         # What the batch did not number a ticket with stays for the next. A batch that fails is
         # rolled back: every id it had is unused again, first for its own item-by-item run.
         given = buffer.ticket_ids if done else {*had, *(i for table, i in buffer.taken if table == "ticket")}
         kept[:] = sorted({*kept, *given}, reverse=True)
+
+
+@contextmanager
+def carried_on(conn: Connection, buffer: WriteBehind) -> Iterator[WriteBehind]:
+    """`buffer` held on `conn` inside the block: the batch's own (`writing_behind`), or one a
+    batch filled on a read snapshot, carried on to the write transaction to be flushed there."""
+    conn.info[_BEHIND] = buffer
+    for name, listener in _SAVEPOINT_LISTENERS:
+        event.listen(conn, name, listener)
+    try:
+        yield buffer
+    finally:
+        for name, listener in _SAVEPOINT_LISTENERS:
+            event.remove(conn, name, listener)
+        conn.info.pop(_BEHIND, None)
 
 
 # A savepoint inside a batch (an agent's commands, all or nothing) may be rolled back: what was
