@@ -68,9 +68,10 @@ class Processor:
         # After a batch failed for a reason of its own: how many batches to take one item at a time.
         self._alone = 0
         # SQLite: a read-only engine on the same file for `_set_on_snapshot` (None: PostgreSQL,
-        # whose writers do not queue, or a memory database), how many batches are still to run
-        # under the lock before a snapshot is tried again, and how many the next failure sets.
-        self.snapshots = snapshot_engine(engine)
+        # whose writers do not queue, or a memory database; `postdesk route` gives no engine),
+        # how many batches are still to run under the lock before a snapshot is tried again,
+        # and how many the next failure sets.
+        self.snapshots = snapshot_engine(engine) if engine is not None else None
         self._locked_runs = 0
         self._backoff = 1
         if pipeline.config.tickets.detect_language:
