@@ -40,6 +40,7 @@ from gateway.db.tables import INBOUND, QUARANTINE
 from gateway.i18n.detect import warm_up
 from gateway.stages.context import Context, Defer, Reject
 from gateway.stages.pipeline import Pipeline
+from gateway.stages.thread import names_no_ticket
 from gateway.tickets import store
 
 log = logging.getLogger("gateway.process")
@@ -116,29 +117,46 @@ class Processor:
     def _attempt(self, rows: list[Row[Any]], token: str) -> list[Context]:
         """The batch set-based if it goes through that way, else item by item; its contexts."""
         contexts = [self.run_prepare(_context(row, token)) for row in rows]
+        done: dict[int, Context] = {}  # by inbound id: items already committed
         if len(contexts) > 1 and not any(ctx.stage for ctx in contexts):
             try:
                 if self._snapshot_due():
-                    if self._set_on_snapshot(contexts):
-                        return contexts
-                    # The stages wrote to these contexts: the run under the lock starts from the mail.
-                    contexts = [self.run_prepare(_context(row, token)) for row in rows]
-                with self.engine.begin() as conn:
-                    self._run_set(conn, contexts)
-                return contexts
+                    contexts = self._fresh_on_snapshot(rows, token, contexts, done)
+                if contexts:
+                    with self.engine.begin() as conn:
+                        self._run_set(conn, contexts)
+                return _in_order(rows, done, contexts)
             except Exception as exc:
                 if is_transient(exc):
                     # The database hiccuped, perhaps during COMMIT: whether it went through is
                     # unknown, so the batch is given back, as any batch would be.
                     raise
-                log.info("batch of %d again item by item after %s: %s", len(rows), type(exc).__name__, exc)
+                log.info("batch of %d again item by item after %s: %s", len(rows) - len(done), type(exc).__name__,
+                         exc)
             # The stages wrote to these contexts: the item run starts again from the mail.
-            contexts = [self.run_prepare(_context(row, token)) for row in rows]
+            contexts = [self.run_prepare(_context(row, token)) for row in rows if row.id not in done]
         with self.engine.begin() as conn:
             self._run_batch_stages(conn, contexts)
             for ctx in contexts:
                 self._run_item(conn, ctx)
-        return contexts
+        return _in_order(rows, done, contexts)
+
+    def _fresh_on_snapshot(self, rows: list[Row[Any]], token: str, contexts: list[Context],
+                           done: dict[int, Context]) -> list[Context]:
+        """SQLite: the batch's mail that names no ticket (new tickets, `thread.names_no_ticket`)
+        run on a snapshot and committed (`_set_on_snapshot`), apart from and before the rest;
+        what is left for the write lock, prepared afresh where the snapshot's run wrote to it.
+
+        Mail that may answer a ticket updates it at once, which a snapshot refuses; run apart,
+        it no longer costs the new mail of its batch the snapshot. Nothing of one part depends
+        on the other: new mail opens its own tickets, whatever replies do to theirs."""
+        fresh = [ctx for ctx in contexts if names_no_ticket(ctx, self.pipeline)]
+        if not fresh:
+            return contexts
+        if not self._set_on_snapshot(fresh):
+            return [self.run_prepare(_context(row, token)) for row in rows]
+        done.update((ctx.inbound_id, ctx) for ctx in fresh)
+        return [ctx for ctx in contexts if ctx.inbound_id not in done]
 
     def _set_on_snapshot(self, contexts: list[Context]) -> bool:
         """SQLite: the batch's stages on a read snapshot, outside the one write lock, and only
@@ -291,6 +309,12 @@ class Processor:
         while self._unreleased:
             release(self.engine, INBOUND, self._unreleased[0])
             self._unreleased.pop(0)
+
+
+def _in_order(rows: list[Row[Any]], done: dict[int, Context], rest: list[Context]) -> list[Context]:
+    """The contexts of both parts of a batch, in the order of its rows."""
+    by_id = {**done, **{ctx.inbound_id: ctx for ctx in rest}}
+    return [by_id[row.id] for row in rows]
 
 
 def _reason(exc: Exception) -> str:

@@ -141,7 +141,10 @@ def _contents(db: Database) -> dict[str, Any]:
         "event": db.rows(f"SELECT {number.format('e')}, kind, status, actor, detail FROM ticketevent e "
                          "ORDER BY e.ticket_id, e.id"),
         "participant": db.rows(f"SELECT {number.format('p')}, email, role FROM participant p ORDER BY 1, 2"),
-        "outbox": db.rows(f"SELECT {number.format('o')}, kind, mail_from, rcpt_to, state FROM outbox o ORDER BY o.id"),
+        # Each ticket's mail in the order it was queued. Across tickets, on SQLite, a batch's new
+        # tickets are written before the mail that may answer one (gateway.process).
+        "outbox": db.rows(f"SELECT {number.format('o')}, kind, mail_from, rcpt_to, state FROM outbox o "
+                          f"ORDER BY coalesce({number.format('o')}, 0), o.id"),
         # Whole tokens: each take is one, and buckets refill by the second, so the item-by-item
         # run (the slower one) finds a few thousandths more in them; what was taken must agree.
         "budget": sorted((key.split(":")[0], round(tokens)) for key, tokens in db.rows(
@@ -621,14 +624,17 @@ def test_what_another_writer_took_from_a_bucket_meanwhile_is_not_written_over(
     assert 0.99 < tokens < 1.01, "one token taken from the two the other writer left"
 
 
-@pytest.mark.parametrize("fresh_db", ["sqlite"], indirect=True)
-def test_intake_commits_while_a_sqlite_batch_routes_and_writes_its_mail(
-        fresh_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The batch's stages run on a read snapshot, not under the one write lock: a mail handed
-    # to intake while the batch renders its confirmations is committed at once (this writer
-    # does not wait at all: busy_timeout 0), and the batch still commits as one.
-    processor = _processor(fresh_db, tmp_path, batch_size=64)
-    intake = make_engine(fresh_db.url)
+def _intake_meanwhile(db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, senders: list[str],
+                      replies: list[str]) -> Processor:
+    """One batch: a reply from each of `replies` to their tickets, then a new mail from each of
+    `senders`. While the batch has its confirmations rendered, intake commits a mail, without
+    waiting at all (busy_timeout 0). Returns the processor, its batch committed."""
+    processor = _processor(db, tmp_path, batch_size=64)
+    for sender in replies:  # their tickets, opened first
+        _queue(processor.engine, [(sender, make_mail(sender=sender, subject="Larmet tjuter"))])
+        assert processor.run_batch() == 1
+    numbers = [number for (number,) in db.rows("SELECT number FROM ticket ORDER BY id")]
+    intake = make_engine(db.url)
     event.listen(intake, "connect", lambda dbapi_connection, _record: dbapi_connection.execute("PRAGMA busy_timeout=0"))
     committed: list[list[int]] = []
     send = Notifier.send
@@ -640,15 +646,44 @@ def test_intake_commits_while_a_sqlite_batch_routes_and_writes_its_mail(
 
     monkeypatch.setattr(Notifier, "send", sending)
     try:
-        senders = [f"kund{i}@kund.example" for i in range(4)]
-        _queue(processor.engine, [(s, make_mail(sender=s, subject="Larm")) for s in senders])
-        assert processor.run_batch() == 4
+        queued = _queue(processor.engine, [
+            *((s, make_mail(sender=s, subject=f"Re: [#{n}] Larmet tjuter", body="Nu igen.\n"))
+              for s, n in zip(replies, numbers, strict=True)),
+            *((s, make_mail(sender=s, subject="Larm")) for s in senders)])
+        assert processor.run_batch() == len(queued)
+        monkeypatch.setattr(Notifier, "send", send)
         [[late]] = committed
-        assert fresh_db.rows("SELECT id, state FROM inbound ORDER BY id") == [
-            *((i, "done") for i in range(1, 5)), (late, "queued")]
-        assert [r for (r,) in fresh_db.rows("SELECT rcpt_to FROM outbox WHERE kind = 'confirmation' "
-                                            "ORDER BY id")] == senders
+        assert db.rows(f"SELECT id, state FROM inbound WHERE id >= {queued[0]} ORDER BY id") == [
+            *((i, "done") for i in queued), (late, "queued")]
+        assert [r for (r,) in db.rows("SELECT rcpt_to FROM outbox WHERE kind = 'confirmation' "
+                                      "ORDER BY id")][len(replies):] == senders
         assert processor.run_batch() == 1
     finally:
-        processor.engine.dispose()
         intake.dispose()
+    return processor
+
+
+@pytest.mark.parametrize("fresh_db", ["sqlite"], indirect=True)
+def test_intake_commits_while_a_sqlite_batch_routes_and_writes_its_mail(
+        fresh_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The batch's stages run on a read snapshot, not under the one write lock: a mail handed
+    # to intake while the batch renders its confirmations is committed at once, and the batch
+    # still commits as one.
+    processor = _intake_meanwhile(fresh_db, tmp_path, monkeypatch, [f"kund{i}@kund.example" for i in range(4)], [])
+    processor.engine.dispose()
+
+
+@pytest.mark.parametrize("fresh_db", ["sqlite"], indirect=True)
+def test_a_batchs_replies_do_not_cost_its_new_mail_the_snapshot(
+        fresh_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A reply updates its ticket at once, which the snapshot refuses. The batch's new mail runs
+    # on the snapshot apart from it, first (intake still commits meanwhile), and the replies
+    # under the lock after it: each on its own ticket.
+    senders = ["kund1@kund.example", "kund2@kund.example"]
+    processor = _intake_meanwhile(fresh_db, tmp_path, monkeypatch, senders, ["anna@kund.example"])
+    processor.engine.dispose()
+    first = processor.pipeline.config.tickets.first_number
+    assert fresh_db.rows("SELECT t.number, c.email, count(m.id) FROM ticket t JOIN customer c ON c.id = t.customer_id "
+                         "JOIN message m ON m.ticket_id = t.id AND m.direction = 'in' GROUP BY t.number, c.email "
+                         "ORDER BY t.number") == [(first, "anna@kund.example", 2), (first + 1, senders[0], 1),
+                                                  (first + 2, senders[1], 1), (first + 3, "ny@kund.example", 1)]

@@ -38,4 +38,15 @@ def thread(ctx: Context, services: Services, conn: Connection) -> None:
             ctx.kind = "agent"
 
 
+def names_no_ticket(ctx: Context, services: Services) -> bool:
+    """Whether nothing in a customer's mail could name a ticket: no signed reply address, no tag
+    in the subject, no In-Reply-To, References or Thread-Index, not written on someone's behalf.
+    The stage threads such mail onto nothing without a question to the store, so it opens a
+    ticket; the processor runs it apart from mail that may answer one (`gateway.process`)."""
+    if ctx.kind != "customer" or ctx.on_behalf is not None or ctx.proof.token is not None:
+        return False
+    mail = ctx.mail
+    return not (mail.in_reply_to or mail.references or mail.header("Thread-Index") or services.tags.find(mail.subject))
+
+
 STAGE = ItemStage("thread", thread)
