@@ -31,10 +31,21 @@ CORPUS = REPO.parent / "shared" / "corpus"
 PG_ADMIN_URL = os.environ.get("POSTDESK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
+# Ports free_port has handed out in this process.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on now, and none this process handed out before: the kernel may
+    give a port it just gave again, and a daemon given the same one for its web page and its
+    metrics starts without one of them (the test then asks the web page for /metrics: 404)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 @dataclass
