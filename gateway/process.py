@@ -154,7 +154,10 @@ class Processor:
         if not fresh:
             return contexts
         if not self._set_on_snapshot(fresh):
-            return [self.run_prepare(_context(row, token)) for row in rows]
+            # Only the snapshot's part was run: the rest is as its prepare stages left it.
+            ran = {ctx.inbound_id for ctx in fresh}
+            again = {row.id: self.run_prepare(_context(row, token)) for row in rows if row.id in ran}
+            return [again.get(ctx.inbound_id, ctx) for ctx in contexts]
         done.update((ctx.inbound_id, ctx) for ctx in fresh)
         return [ctx for ctx in contexts if ctx.inbound_id not in done]
 
@@ -163,11 +166,10 @@ class Processor:
         their held rows and its `done` written under it, if nothing they read has changed.
 
         True when the batch is committed. False when its work cannot stand: a stage had to
-        write before the end (a reply updates its ticket at once; the read-only snapshot
-        refuses that), or something it read changed before the lock was had. The batch then
-        runs under the lock as before. A stage's Defer or Reject is raised,
-        as it would be there. After a batch that could not stand, the next ones run under the
-        lock at once, a growing number of them, so that mail which never fits pays little.
+        write before the end (the read-only snapshot refuses that), or something it read
+        changed before the lock was had; the batch then runs under the lock as before, and
+        after it the next ones do so at once, a growing number of them, so that mail which
+        never fits pays little. A stage's Defer or Reject is raised, as it would be there.
         """
         assert self.snapshots is not None
         reads = ReadSet()

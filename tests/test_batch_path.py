@@ -687,3 +687,52 @@ def test_a_batchs_replies_do_not_cost_its_new_mail_the_snapshot(
                          "JOIN message m ON m.ticket_id = t.id AND m.direction = 'in' GROUP BY t.number, c.email "
                          "ORDER BY t.number") == [(first, "anna@kund.example", 2), (first + 1, senders[0], 1),
                                                   (first + 2, senders[1], 1), (first + 3, "ny@kund.example", 1)]
+
+
+@pytest.mark.parametrize("fresh_db", ["sqlite"], indirect=True)
+def test_new_mail_whose_stages_must_write_at_once_runs_under_the_lock(
+        fresh_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Here every notify step writes before the batch's end (a statement that changes nothing):
+    # the read-only snapshot refuses it, so the new mail runs under the lock with the reply.
+    # Each item is done once; only the new mail, which the snapshot ran, is prepared again; and
+    # the next batch runs under the lock at once instead of trying the snapshot again.
+    processor = _processor(fresh_db, tmp_path, batch_size=64)
+    try:
+        _queue(processor.engine, [("anna@kund.example", make_mail(sender="anna@kund.example", subject="Larm"))])
+        assert processor.run_batch() == 1
+        first = processor.pipeline.config.tickets.first_number
+        send, prepare, on_snapshot = Notifier.send, Processor.run_prepare, Processor._set_on_snapshot
+        prepared: list[int] = []
+        tried: list[int] = []
+
+        def writing(self: Notifier, conn: Any, *args: Any) -> Any:
+            conn.execute(text("UPDATE ticket SET updated_at = updated_at WHERE id = -1"))
+            return send(self, conn, *args)
+
+        def preparing(self: Processor, ctx: Any) -> Any:
+            prepared.append(ctx.inbound_id)
+            return prepare(self, ctx)
+
+        def trying(self: Processor, contexts: list[Any]) -> bool:
+            tried.append(len(contexts))
+            return on_snapshot(self, contexts)
+
+        monkeypatch.setattr(Notifier, "send", writing)
+        monkeypatch.setattr(Processor, "run_prepare", preparing)
+        monkeypatch.setattr(Processor, "_set_on_snapshot", trying)
+        reply, *fresh = _queue(processor.engine, [
+            ("anna@kund.example", make_mail(sender="anna@kund.example", subject=f"Re: [#{first}] Larm")),
+            *((s, make_mail(sender=s, subject="Nytt larm")) for s in ("kund1@kund.example", "kund2@kund.example"))])
+        assert processor.run_batch() == 3
+        assert tried == [2]
+        assert sorted(prepared) == sorted([reply, *fresh, *fresh])
+        _queue(processor.engine, [(s, make_mail(sender=s, subject="Larm")) for s in ("kund3@kund.example",
+                                                                                      "kund4@kund.example")])
+        assert processor.run_batch() == 2
+        assert tried == [2], "the batch after one that could not stand did not try the snapshot"
+    finally:
+        processor.engine.dispose()
+    assert fresh_db.rows("SELECT state, count(*) FROM inbound GROUP BY state") == [("done", 6)]
+    assert fresh_db.rows("SELECT c.email, count(m.id) FROM ticket t JOIN customer c ON c.id = t.customer_id "
+                         "JOIN message m ON m.ticket_id = t.id AND m.direction = 'in' GROUP BY c.email "
+                         "ORDER BY 1") == [("anna@kund.example", 2), *((f"kund{i}@kund.example", 1) for i in range(1, 5))]
