@@ -187,16 +187,14 @@ class Processor:
             self._back_off()
             return False
         with self.engine.begin() as conn:
-            if not reads.unchanged(conn):
-                log.debug("batch of %d under the write lock: %d read(s) changed since its snapshot",
-                          len(contexts), len(reads))
-                stale = True
-            else:
-                stale = False
+            stale = not reads.unchanged(conn)
+            if not stale:
                 with store.carried_on(conn, buffer):
                     store.flush_behind(conn)
                 _finish_all(conn, contexts)
         if stale:
+            log.debug("batch of %d under the write lock: %d read(s) changed since its snapshot",
+                      len(contexts), len(reads))
             self._back_off()
             return False
         self._backoff = 1

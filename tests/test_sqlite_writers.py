@@ -21,30 +21,21 @@ from tests.harness import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Modes: "go" writes and commits; "hold" holds its write transaction until told (or killed);
+# "impatient" meets another write transaction at once, instead of SQLite's busy handler
+# sleeping until it ends: it fails where another writer's COMMIT is still being written.
 _WRITE = """
-import sys
-from sqlalchemy import text
-from gateway.db.engine import make_engine
-engine = make_engine(sys.argv[1])
-with engine.begin() as conn:
-    conn.execute(text("INSERT INTO note (x) VALUES (:x)"), {"x": int(sys.argv[2])})
-    print("in", flush=True)
-    if sys.argv[3] == "hold":
-        sys.stdin.readline()  # holds the write transaction until told, or until killed
-print("written", flush=True)
-"""
-
-
-# A writer that meets a write transaction at once, instead of SQLite's busy handler sleeping
-# until it ends: it fails where another writer's COMMIT is still being written.
-_IMPATIENT = """
 import sys
 from sqlalchemy import event, text
 from gateway.db.engine import make_engine
 engine = make_engine(sys.argv[1])
-event.listen(engine, "connect", lambda dbapi_connection, record: dbapi_connection.execute("PRAGMA busy_timeout=0"))
+if sys.argv[3] == "impatient":
+    event.listen(engine, "connect", lambda dbapi_connection, record: dbapi_connection.execute("PRAGMA busy_timeout=0"))
 with engine.begin() as conn:
     conn.execute(text("INSERT INTO note (x) VALUES (:x)"), {"x": int(sys.argv[2])})
+    print("in", flush=True)
+    if sys.argv[3] == "hold":
+        sys.stdin.readline()
 print("written", flush=True)
 """
 
@@ -115,13 +106,12 @@ def test_the_next_writer_starts_only_once_the_commit_before_it_has_returned(tmp_
     with engine.begin() as conn:
         # Enough pages that the COMMIT takes a while to write and sync.
         conn.execute(text("INSERT INTO bulk (b) VALUES (:b)"), [{"b": os.urandom(1 << 20)} for _ in range(48)])
-        second = subprocess.Popen([sys.executable, "-c", _IMPATIENT, url, "2"], cwd=REPO, env=_env(),
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        second = _writer(url, 2, "impatient")
         assert wait_until(lambda: _flock_waiters(inode), what="the second writer in the lock queue") == [second.pid]
     out, err = second.communicate(timeout=60)
     engine.dispose()
     assert second.returncode == 0, err
-    assert out.split() == ["written"]
+    assert out.split() == ["in", "written"]
     assert _notes(url) == [2]
 
 

@@ -93,6 +93,7 @@ def sqlite_reader(url: str, *, timeout: float = 30) -> Engine:
 
     return engine
 
+
 def snapshot_engine(engine: Engine) -> Engine | None:
     """A read-only engine on `engine`'s SQLite file (`sqlite_reader`), for work done on a
     snapshot and written under the lock (`gateway.db.snapshot`); None for PostgreSQL, where
